@@ -1,0 +1,42 @@
+# Two commands matter: `make demo` and `make test`. Both set up the venv first.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+SIZE   ?= small
+PYTEST_ARGS ?=
+
+export GX_ANALYTICS_ENABLED := false
+export PYSPARK_PYTHON := $(abspath $(PY))
+export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
+
+.PHONY: setup test test-fast demo bench check-java clean
+
+check-java:
+	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required by Spark 4.2 and was not found. Install it: 'apt-get install openjdk-17-jre-headless' (Debian/Ubuntu), 'brew install openjdk@17' (macOS), or set JAVA_HOME."; exit 1; }
+	@java -version 2>&1 | grep -Eq 'version "(17|21)' || { echo "Spark 4.2 needs Java 17 (found: $$(java -version 2>&1 | head -1)). Install openjdk-17 and put it first on PATH or set JAVA_HOME."; exit 1; }
+
+# The stamp depends on setup.py, so a second `make setup` with nothing changed is a no-op.
+$(STAMP): setup.py
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) is required (the pinned stack is verified on Python 3.11)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: check-java $(STAMP)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+demo: setup
+	$(PY) -m foryou.demo --size $(SIZE)
+
+bench: setup
+	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf lakehouse spark-warehouse .pytest_cache

@@ -1,0 +1,1 @@
+"""Raw files to bronze tables, one adapter per source format."""

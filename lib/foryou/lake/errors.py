@@ -1,0 +1,21 @@
+"""Errors the lake layer raises; each names the table and what was wrong."""
+
+
+class LakeError(RuntimeError):
+    """Base class for lake failures."""
+
+
+class SchemaMismatch(LakeError):
+    """A frame does not fit a table's declared schema; the table was not changed."""
+
+
+class PartitionMismatch(LakeError):
+    """Files would land outside the partitions a replace was asked to touch."""
+
+
+class ConcurrentWriteError(LakeError):
+    """Another writer holds the table, or changed it under a read-modify-write."""
+
+
+class TableNotFound(LakeError):
+    """The table has not been created yet."""

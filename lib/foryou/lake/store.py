@@ -1,0 +1,140 @@
+"""The lake: one small API over Delta tables, whichever backend the session allows."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+
+from foryou.config import Config
+from foryou.lake.bridge import BridgeBackend
+from foryou.lake.catalog import CATALOG, TableSpec, table
+from foryou.lake.errors import LakeError
+from foryou.lake.keys import CommitKey, TableInfo, WriteResult
+from foryou.lake.native import NativeBackend, session_has_delta
+from foryou.lake.schema import conform
+
+
+class Lake:
+    """Read and write the catalog's Delta tables.
+
+    Every write checks the frame against the table's schema first (a missing required
+    column, a type change or an unannounced new column is refused and the table is left
+    unchanged), carries an optional :class:`CommitKey` so a re-run commits nothing twice,
+    and is serialised with other writers of the same table.
+
+    Example:
+        >>> lake = Lake(spark, config)                      # doctest: +SKIP
+        >>> lake.replace_partitions("silver.events", df, key=CommitKey("clean", "2024-05-01"))
+    """
+
+    def __init__(self, spark: SparkSession, config: Config):
+        self.spark = spark
+        self.config = config
+        choice = config.lake.backend
+        if choice == "auto":
+            choice = "native" if session_has_delta(spark) else "bridge"
+        if choice == "native":
+            self.backend = NativeBackend(spark, config.lake.root, config.lake.catalog)
+        else:
+            self.backend = BridgeBackend(spark, config.lake.root, config.lake.lock_timeout_s)
+
+    @property
+    def backend_name(self) -> str:
+        return self.backend.name
+
+    @staticmethod
+    def spec(name: str) -> TableSpec:
+        return table(name)
+
+    @staticmethod
+    def tables() -> list[str]:
+        return list(CATALOG)
+
+    def location(self, name: str) -> str:
+        return self.backend.location(table(name))
+
+    def exists(self, name: str) -> bool:
+        return self.backend.exists(table(name))
+
+    def version(self, name: str) -> int | None:
+        """The latest version, or None if the table does not exist yet."""
+        return self.backend.version(table(name))
+
+    def read(self, name: str, version: int | None = None,
+             partitions: Sequence | None = None) -> DataFrame:
+        """The table at its latest (or a given) version; ``partitions`` prunes by the
+        table's partition column before any file is opened."""
+        spec = table(name)
+        selection = {spec.partition_by[0]: [str(p) for p in partitions]} if partitions is not None else None
+        if selection is not None and not spec.partition_by:
+            raise LakeError(f"{name} is not partitioned; drop the partitions argument")
+        return self.backend.read(spec, version, selection)
+
+    def create(self, name: str) -> int:
+        """Create the table empty with its declared schema (no-op if it exists)."""
+        spec = table(name)
+        if not self.backend.exists(spec):
+            self.backend.write(spec, self.spark.createDataFrame([], spec.schema), "append")
+        return self.backend.version(spec)
+
+    def _write(self, name, df, mode, key, force, partitions, allow_new_columns) -> WriteResult:
+        spec = table(name)
+        current = self.backend.table_schema(spec) or spec.schema
+        conformed, new_fields = conform(df, spec, current, allow_new_columns)
+        return self.backend.write(spec, conformed, mode, key, force, partitions, new_fields)
+
+    def append(self, name: str, df: DataFrame, key: CommitKey | None = None,
+               force: bool = False, allow_new_columns: bool = False) -> WriteResult:
+        """Add rows. With ``force`` and a committed key the rows are added again."""
+        return self._write(name, df, "append", key, force, None, allow_new_columns)
+
+    def overwrite(self, name: str, df: DataFrame, key: CommitKey | None = None,
+                  force: bool = False, allow_new_columns: bool = False) -> WriteResult:
+        """Replace the whole table's content in one commit (older versions stay readable)."""
+        return self._write(name, df, "overwrite", key, force, None, allow_new_columns)
+
+    def replace_partitions(self, name: str, df: DataFrame, partitions: Sequence | None = None,
+                           key: CommitKey | None = None, force: bool = False,
+                           allow_new_columns: bool = False) -> WriteResult:
+        """Replace the given partitions (default: those the frame touches) with ``df``.
+
+        Rows outside ``partitions`` are refused, so a job can never clobber a day it did
+        not mean to.
+        """
+        parts = [str(p) for p in partitions] if partitions is not None else None
+        return self._write(name, df, "replace_partitions", key, force, parts, allow_new_columns)
+
+    def insert_new(self, name: str, df: DataFrame, key: CommitKey | None = None,
+                   force: bool = False) -> WriteResult:
+        """Append the rows whose table key is new (dedup); only the partitions the batch
+        touches are read. ``WriteResult.rows`` is the number inserted."""
+        spec = table(name)
+        if not spec.key:
+            raise LakeError(f"{name} declares no key; insert_new needs one")
+        current = self.backend.table_schema(spec) or spec.schema
+        conformed, _ = conform(df, spec, current)
+        return self.backend.insert_new(spec, conformed, spec.key, key, force)
+
+    def is_committed(self, name: str, key: CommitKey) -> bool:
+        """Whether ``key`` has been committed to the table (the job ran for that date)."""
+        return self.backend.is_committed(table(name), key)
+
+    def history(self, name: str, limit: int | None = None) -> list[dict]:
+        """Commits, newest first."""
+        return self.backend.history(table(name), limit)
+
+    def restore(self, name: str, version: int) -> int:
+        """Make ``version``'s content the latest (a new commit); returns the new version."""
+        return self.backend.restore(table(name), version)
+
+    def delete(self, name: str, predicate: str) -> int:
+        """Delete rows matching a SQL predicate; returns the number deleted."""
+        return self.backend.delete(table(name), predicate)
+
+    def vacuum(self, name: str, retention_hours: int | None = None) -> list[str]:
+        """Physically remove files no version newer than the retention needs."""
+        hours = self.config.lake.vacuum_retention_hours if retention_hours is None else retention_hours
+        return self.backend.vacuum(table(name), hours)
+
+    def describe(self, name: str) -> TableInfo:
+        return self.backend.describe(table(name))

@@ -1,0 +1,129 @@
+"""One job run: parse the common arguments, build the context, run, record metrics.
+
+Every job's ``main(argv)`` is a call to :func:`job_main` with the job's body, so the same
+function serves ``spark-submit jobs/<name>.py``, ``foryou <name>``, a Databricks
+``python_wheel_task`` and Airflow's ``SparkSubmitOperator``.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from pyspark.sql import SparkSession
+
+from foryou import __version__
+from foryou.config import Config, ConfigError, load_config
+from foryou.lake import CommitKey, Lake, LakeError
+from foryou.runtime.metrics import METRICS_TABLE, Metrics
+from foryou.spark import get_spark
+
+log = logging.getLogger("foryou")
+
+
+@dataclass
+class JobContext:
+    """What a job body gets: its run date, config, session, lake and metrics."""
+
+    job: str
+    run_date: dt.date
+    config: Config
+    spark: SparkSession
+    lake: Lake
+    metrics: Metrics
+    force: bool
+    args: argparse.Namespace
+
+    def key(self, part: str = "") -> CommitKey:
+        """The idempotency key of this job's output for this run date."""
+        return CommitKey(self.job, self.run_date, part)
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--run-date {text!r}: expected YYYY-MM-DD") from None
+
+
+def common_parser(prog: str, description: str | None, run_date: bool) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--conf", action="append", default=[], metavar="FILE",
+                        help="YAML config overlay (repeatable, applied in order)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        dest="overrides", help="override one config key, e.g. lake.root=/tmp/lake")
+    if run_date:
+        parser.add_argument("--run-date", type=_date,
+                            default=dt.datetime.now(dt.timezone.utc).date(),
+                            help="the logical date this run is for (default: today, UTC)")
+        parser.add_argument("--force", action="store_true",
+                            help="recompute and replace this run date's output")
+    return parser
+
+
+def _setup(args) -> tuple[Config, SparkSession, Lake]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("py4j").setLevel(logging.WARNING)
+    config = load_config(args.conf, args.overrides)
+    spark = get_spark(config)
+    return config, spark, Lake(spark, config)
+
+
+def operator_main(name: str, body: Callable[[Config, SparkSession, Lake, argparse.Namespace], int],
+                  argv: Sequence[str] | None, add_arguments: Callable | None = None,
+                  description: str | None = None) -> int:
+    """Entry point of an operator command (no run date, no metrics): tables, history, restore."""
+    parser = common_parser(f"foryou {name}", description, run_date=False)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config, spark, lake = _setup(args)
+        return body(config, spark, lake, args)
+    except (ConfigError, LakeError, KeyError) as exc:
+        print(f"foryou {name}: {exc}", file=sys.stderr)
+        return 2
+
+
+def job_main(name: str, body: Callable[[JobContext], None], argv: Sequence[str] | None,
+             add_arguments: Callable | None = None, description: str | None = None) -> int:
+    """Run one job for one run date; returns the process exit code.
+
+    A run whose metrics are already committed for that date is skipped (the job is
+    idempotent per run date); ``--force`` recomputes and replaces its output.
+    """
+    parser = common_parser(f"foryou {name}", description, run_date=True)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        config, spark, lake = _setup(args)
+    except (ConfigError, LakeError) as exc:
+        print(f"foryou {name}: {exc}", file=sys.stderr)
+        return 2
+    run_key = CommitKey(name, args.run_date)
+    if not args.force and lake.is_committed(METRICS_TABLE, run_key):
+        print(f"foryou {name}: already committed for run date {args.run_date}; nothing to do "
+              f"(--force recomputes it)")
+        return 0
+    run_id = f"{name}-{args.run_date}-{uuid.uuid4().hex[:8]}"
+    metrics = Metrics(run_id, name, args.run_date)
+    ctx = JobContext(name, args.run_date, config, spark, lake, metrics, args.force, args)
+    start = time.perf_counter()
+    try:
+        body(ctx)
+    except (ConfigError, LakeError) as exc:
+        print(f"foryou {name}: failed for run date {args.run_date}: {exc}", file=sys.stderr)
+        return 1
+    seconds = time.perf_counter() - start
+    metrics.record("seconds", seconds, "s", status="succeeded", backend=lake.backend_name,
+                   spark_master=spark.sparkContext.master, version=__version__)
+    metrics.flush(spark, lake, run_key, args.force)
+    print(f"foryou {name}: run date {args.run_date} done in {seconds:.1f}s "
+          f"(metrics in {METRICS_TABLE}, run_id {run_id})")
+    return 0

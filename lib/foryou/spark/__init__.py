@@ -1,0 +1,55 @@
+"""The Spark session: reuse what the launcher made, otherwise start local mode with sane defaults."""
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark import SparkConf, SparkContext
+from pyspark.sql import SparkSession
+
+from foryou.config import Config
+
+# Confs the lake layer and the jobs rely on. They are defaults: a value set by
+# spark-submit, a cluster policy or a notebook always wins.
+def _defaults(config: Config) -> dict[str, str]:
+    spark = config.spark
+    return {
+        "spark.master": spark.master,
+        "spark.app.name": spark.app_name,
+        "spark.sql.session.timeZone": "UTC",
+        # The Delta bridge reads Parquet footers; INT96 timestamps have no usable stats.
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.adaptive.enabled": "true",
+        "spark.sql.adaptive.skewJoin.enabled": "true",
+        "spark.sql.shuffle.partitions": str(spark.shuffle_partitions),
+        "spark.ui.enabled": str(spark.ui).lower(),
+        "spark.ui.showConsoleProgress": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.driver.memory": "4g",
+        **spark.conf,
+    }
+
+
+def get_spark(config: Config | None = None) -> SparkSession:
+    """Return the active SparkSession, or start one configured from ``config``.
+
+    Under spark-submit, Databricks or a notebook the launcher's session (or its confs) are
+    used unchanged: a key the launcher set is never overridden.
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    config = config or Config()
+    # Executors must run the same interpreter as the driver (the venv holding foryou).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # Connect to (or launch) the JVM first so SparkConf sees what spark-submit set.
+    SparkContext._ensure_initialized()
+    launcher = SparkConf()
+    builder = SparkSession.builder
+    for key, value in _defaults(config).items():
+        if not launcher.contains(key):
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(config.spark.log_level)
+    return spark

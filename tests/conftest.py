@@ -1,0 +1,40 @@
+"""Shared fixtures: one SparkSession for the whole run, a fresh lake root per test."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+from foryou.config import Config, load_config  # noqa: E402
+from foryou.spark import get_spark  # noqa: E402
+
+TEST_SETTINGS = [
+    "spark.master=local[2]",
+    "spark.shuffle_partitions=2",
+    "spark.ui=false",
+    "spark.log_level=ERROR",
+]
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """The one SparkSession of the test run (local[2], two shuffle partitions, no UI)."""
+    warehouse = tmp_path_factory.mktemp("warehouse")
+    config = load_config(
+        overrides=TEST_SETTINGS
+        + [f"spark.conf={{spark.sql.warehouse.dir: '{warehouse}', spark.driver.memory: 2g}}"]
+    )
+    session = get_spark(config)
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def config(tmp_path) -> Config:
+    """A test config whose lake root is a fresh temporary directory."""
+    return load_config(overrides=TEST_SETTINGS + [f"lake.root={tmp_path / 'lake'}"])

@@ -1,0 +1,279 @@
+"""The delta-rs bridge: every operation checked against deltalake reading the same table."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+from deltalake import DeltaTable
+from pyspark.sql import functions as F
+
+from foryou.lake import (
+    CommitKey,
+    ConcurrentWriteError,
+    Lake,
+    PartitionMismatch,
+    SchemaMismatch,
+)
+from foryou.lake.bridge import STAGING_DIR, BridgeBackend
+from foryou.lake.locks import table_lock
+
+EVENTS = "silver.events"
+DAY1, DAY2, DAY3 = dt.date(2024, 5, 1), dt.date(2024, 5, 2), dt.date(2024, 5, 3)
+
+
+def events(spark, ids, day: dt.date, user: str = "u1"):
+    """A silver.events frame: one view per id on ``day``, a minute apart."""
+    rows = [(f"e{i}", "view", user, dt.datetime.combine(day, dt.time()) + dt.timedelta(minutes=i),
+             f"c{i % 7}", 1000 * i, "test", "native", day) for i in ids]
+    return spark.createDataFrame(
+        rows, "event_id string, event_type string, user_id string, event_ts timestamp, "
+              "content_id string, watch_ms long, ingest_id string, source string, event_date date")
+
+
+def delta(lake: Lake, name: str, version: int | None = None) -> DeltaTable:
+    return DeltaTable(lake.location(name), version=version)
+
+
+def ids_in(lake: Lake, name: str, version: int | None = None) -> set[str]:
+    return set(delta(lake, name, version).to_pyarrow_table(columns=["event_id"])["event_id"].to_pylist())
+
+
+@pytest.fixture
+def lake(spark, config) -> Lake:
+    return Lake(spark, config)
+
+
+def test_bridge_is_the_default_without_delta_jars(lake):
+    assert lake.backend_name == "bridge"
+
+
+def test_create_gives_an_empty_table_with_the_declared_schema(lake):
+    assert lake.version(EVENTS) is None
+    assert lake.create(EVENTS) == 0
+    table = delta(lake, EVENTS)
+    assert table.metadata().partition_columns == ["event_date"]
+    assert [f.name for f in table.schema().fields] == lake.spec(EVENTS).schema.fieldNames()
+    assert lake.read(EVENTS).count() == 0
+    assert lake.create(EVENTS) == 0  # idempotent
+
+
+def test_append_is_readable_by_deltalake_and_polars_with_stats(spark, lake):
+    lake.append(EVENTS, events(spark, range(10), DAY1).union(events(spark, range(10, 15), DAY2)))
+    table = delta(lake, EVENTS)
+    protocol = table.protocol()
+    assert (protocol.min_reader_version, protocol.min_writer_version) == (1, 2)
+    arrow = table.to_pyarrow_table()
+    assert arrow.num_rows == 15
+    assert str(arrow.schema.field("event_ts").type) == "timestamp[us, tz=UTC]"
+    assert pl.read_delta(lake.location(EVENTS)).height == 15
+    # Spark reads back exactly what deltalake sees.
+    assert sorted(r.event_id for r in lake.read(EVENTS).collect()) == sorted(arrow["event_id"].to_pylist())
+    # Every add action carries stats built from the footer.
+    log = os.path.join(lake.location(EVENTS), "_delta_log", "00000000000000000000.json")
+    adds = [json.loads(line)["add"] for line in open(log) if '"add"' in line]
+    assert adds and {a["partitionValues"]["event_date"] for a in adds} == {"2024-05-01", "2024-05-02"}
+    for add in adds:
+        stats = json.loads(add["stats"])
+        part = pq.read_table(os.path.join(lake.location(EVENTS), add["path"]))
+        assert stats["numRecords"] == part.num_rows > 0
+        assert stats["nullCount"]["event_id"] == 0
+        assert stats["minValues"]["event_id"] >= min(part["event_id"].to_pylist())
+        ts = [t.replace(tzinfo=None) for t in part["event_ts"].to_pylist()]
+        assert stats["minValues"]["event_ts"] <= min(ts).isoformat(timespec="milliseconds") + "Z"
+        assert stats["maxValues"]["event_ts"] >= max(ts).isoformat(timespec="milliseconds") + "Z"
+        assert "event_date" not in stats["minValues"]  # partition columns carry no stats
+
+
+def test_overwrite_replaces_everything_and_keeps_time_travel(spark, lake):
+    lake.append(EVENTS, events(spark, range(5), DAY1))
+    result = lake.overwrite(EVENTS, events(spark, range(100, 103), DAY2))
+    assert result.version == 1 and result.rows == 3
+    assert ids_in(lake, EVENTS) == {"e100", "e101", "e102"}
+    assert ids_in(lake, EVENTS, version=0) == {f"e{i}" for i in range(5)}
+    assert lake.read(EVENTS, version=0).count() == 5
+
+
+def test_replace_partitions_touches_only_those_partitions(spark, lake):
+    lake.append(EVENTS, events(spark, range(5), DAY1).union(events(spark, range(5, 9), DAY2)))
+    lake.replace_partitions(EVENTS, events(spark, range(50, 52), DAY2))
+    assert ids_in(lake, EVENTS) == {f"e{i}" for i in range(5)} | {"e50", "e51"}
+    # An explicit, empty replacement clears the day.
+    lake.replace_partitions(EVENTS, events(spark, [], DAY2), partitions=[DAY2])
+    assert ids_in(lake, EVENTS) == {f"e{i}" for i in range(5)}
+    assert lake.read(EVENTS, partitions=[DAY1]).count() == 5
+
+
+def test_replace_partitions_refuses_rows_outside_the_partitions(spark, lake):
+    lake.append(EVENTS, events(spark, range(3), DAY1))
+    with pytest.raises(PartitionMismatch, match="2024-05-03"):
+        lake.replace_partitions(EVENTS, events(spark, range(10, 12), DAY3), partitions=[DAY2])
+    assert lake.version(EVENTS) == 0 and ids_in(lake, EVENTS) == {"e0", "e1", "e2"}
+    day3 = os.path.join(lake.location(EVENTS), "event_date=2024-05-03")
+    assert not os.path.exists(day3) or not os.listdir(day3)
+
+
+def test_insert_new_keeps_one_row_per_key(spark, lake):
+    first = lake.insert_new(EVENTS, events(spark, range(10), DAY1))
+    assert first.rows == 10
+    batch = events(spark, range(5, 15), DAY1).union(events(spark, range(12, 15), DAY1))
+    second = lake.insert_new(EVENTS, batch)
+    assert second.rows == 5  # e10..e14: new; e5..e9 already there; repeats within the batch once
+    ids = delta(lake, EVENTS).to_pyarrow_table(columns=["event_id"])["event_id"].to_pylist()
+    assert len(ids) == len(set(ids)) == 15
+
+
+def test_insert_new_reads_only_the_partitions_the_batch_touches(spark, lake):
+    lake.insert_new(EVENTS, events(spark, range(3), DAY1))
+    # The same ids on another day are not compared against DAY1's partition.
+    result = lake.insert_new(EVENTS, events(spark, range(3), DAY2))
+    assert result.rows == 3
+
+
+def test_history_restore_delete_and_vacuum(spark, lake):
+    lake.append(EVENTS, events(spark, range(4), DAY1))
+    lake.append(EVENTS, events(spark, range(4, 6), DAY1))
+    history = lake.history(EVENTS)
+    assert [h["version"] for h in history] == [1, 0]
+    assert history == delta(lake, EVENTS).history()
+
+    assert lake.restore(EVENTS, 0) == 2
+    assert ids_in(lake, EVENTS) == {"e0", "e1", "e2", "e3"}
+    assert delta(lake, EVENTS).history(1)[0]["operation"] == "RESTORE"
+
+    assert lake.delete(EVENTS, "event_id = 'e1'") == 1
+    assert ids_in(lake, EVENTS) == {"e0", "e2", "e3"}
+
+    before = set(delta(lake, EVENTS).file_uris())
+    removed = lake.vacuum(EVENTS, retention_hours=0)
+    assert removed, "files of replaced versions are removed"
+    assert all(os.path.exists(p) for p in before)  # the live snapshot is untouched
+    assert ids_in(lake, EVENTS) == {"e0", "e2", "e3"}
+
+
+def test_restore_refuses_a_missing_version(spark, lake):
+    lake.append(EVENTS, events(spark, range(2), DAY1))
+    with pytest.raises(Exception, match="version 7 does not exist"):
+        lake.restore(EVENTS, 7)
+
+
+def test_schema_refusals_name_the_column_and_leave_the_table_unchanged(spark, lake):
+    lake.append(EVENTS, events(spark, range(3), DAY1))
+    before = (lake.version(EVENTS), ids_in(lake, EVENTS))
+
+    wrong_type = events(spark, range(10, 12), DAY1).withColumn("watch_ms", F.col("watch_ms").cast("string"))
+    with pytest.raises(SchemaMismatch, match="'watch_ms' has type string"):
+        lake.append(EVENTS, wrong_type)
+    missing = events(spark, range(10, 12), DAY1).drop("user_id")
+    with pytest.raises(SchemaMismatch, match="required column 'user_id'"):
+        lake.append(EVENTS, missing)
+    extra = events(spark, range(10, 12), DAY1).withColumn("mood", F.lit(0.5))
+    with pytest.raises(SchemaMismatch, match="'mood'.*allow_new_columns"):
+        lake.append(EVENTS, extra)
+    assert (lake.version(EVENTS), ids_in(lake, EVENTS)) == before
+
+    # Additive columns with the explicit opt-in.
+    lake.append(EVENTS, extra, allow_new_columns=True)
+    table = delta(lake, EVENTS)
+    assert "mood" in [f.name for f in table.schema().fields]
+    values = table.to_pyarrow_table(columns=["event_id", "mood"]).to_pylist()
+    assert {r["event_id"]: r["mood"] for r in values}["e10"] == 0.5
+    assert {r["event_id"]: r["mood"] for r in values}["e0"] is None
+    # Optional columns may be left out; they arrive as nulls.
+    lake.append(EVENTS, events(spark, [20], DAY1).drop("content_id"))
+    assert lake.read(EVENTS).where("event_id = 'e20'").first()["content_id"] is None
+
+
+def test_commit_key_makes_reruns_commit_nothing_twice(spark, lake):
+    key = CommitKey("clean", DAY1)
+    first = lake.replace_partitions(EVENTS, events(spark, range(5), DAY1), key=key)
+    again = lake.replace_partitions(EVENTS, events(spark, range(5), DAY1), key=key)
+    assert again.skipped and again.version == first.version
+    assert lake.is_committed(EVENTS, key) and not lake.is_committed(EVENTS, CommitKey("clean", DAY2))
+    forced = lake.replace_partitions(EVENTS, events(spark, range(7), DAY1), key=key, force=True)
+    assert forced.version == first.version + 1 and ids_in(lake, EVENTS) == {f"e{i}" for i in range(7)}
+    assert delta(lake, EVENTS).transaction_version(key.app_id) == 1
+
+
+def test_killed_writer_leaves_the_last_version_and_the_rerun_cleans_up(spark, lake, monkeypatch):
+    lake.append(EVENTS, events(spark, range(3), DAY1))
+
+    class Killed(BaseException):
+        """Stands for SIGKILL: no `except Exception` handler runs."""
+
+    def die(*args, **kwargs):
+        raise Killed()
+
+    monkeypatch.setattr(BridgeBackend, "_commit", die)
+    key = CommitKey("clean", DAY2)
+    with pytest.raises(Killed):
+        lake.append(EVENTS, events(spark, range(10, 20), DAY2), key=key)
+    monkeypatch.undo()
+
+    # Files were written and moved, but readers still see version 0.
+    staging = os.path.join(lake.location(EVENTS), STAGING_DIR)
+    assert os.listdir(staging)
+    assert os.path.isdir(os.path.join(lake.location(EVENTS), "event_date=2024-05-02"))
+    assert lake.version(EVENTS) == 0 and ids_in(lake, EVENTS) == {"e0", "e1", "e2"}
+    assert lake.read(EVENTS).count() == 3
+    assert not lake.is_committed(EVENTS, key)
+
+    rerun = lake.append(EVENTS, events(spark, range(10, 20), DAY2), key=key)
+    assert rerun.version == 1 and rerun.rows == 10
+    assert not os.listdir(staging)
+    on_disk = {os.path.join(d, f) for d, _, fs in os.walk(lake.location(EVENTS))
+               for f in fs if f.endswith(".parquet")}
+    assert on_disk == set(delta(lake, EVENTS).file_uris()), "the orphaned files were removed"
+
+
+def test_concurrent_writers_are_serialised_and_lose_nothing(spark, lake):
+    lake.create(EVENTS)
+    errors = []
+
+    def writer(n):
+        try:
+            lake.append(EVENTS, events(spark, range(n * 10, n * 10 + 10), DAY1, user=f"u{n}"))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert lake.version(EVENTS) == 3
+    assert len(ids_in(lake, EVENTS)) == 30
+
+
+def test_a_writer_that_cannot_get_the_lock_fails_cleanly(spark, config):
+    config.lake.lock_timeout_s = 0.3
+    lake = Lake(spark, config)
+    lake.append(EVENTS, events(spark, range(2), DAY1))
+    lock = os.path.join(config.lake.root, "_locks", f"{EVENTS}.lock")
+    with table_lock(lock, EVENTS, 1):
+        with pytest.raises(ConcurrentWriteError, match="another writer"):
+            lake.append(EVENTS, events(spark, range(5, 7), DAY1))
+    assert lake.version(EVENTS) == 0
+
+
+def test_export_tables_are_sorted_by_their_lookup_key(spark, lake):
+    rows = [(f"u{i % 50:03d}", r, f"c{r}", 1.0 / r, "ann", "m1", dt.datetime(2024, 5, 1))
+            for i in range(50) for r in range(1, 6)]
+    df = spark.createDataFrame(rows, "user_id string, rank int, content_id string, score double, "
+                                     "source string, model_version string, generated_at timestamp")
+    lake.overwrite("gold.user_candidates", df.orderBy(F.rand(7)))
+    table = delta(lake, "gold.user_candidates").to_pyarrow_table()
+    assert table.num_rows == 250
+    for path in delta(lake, "gold.user_candidates").file_uris():
+        users = pq.read_table(path, columns=["user_id"])["user_id"].to_pylist()
+        assert users == sorted(users), "files are sorted by user_id for point lookups"
+
+
+def test_unknown_table_is_named(lake):
+    with pytest.raises(KeyError, match="silver.nope"):
+        lake.read("silver.nope")
