@@ -43,12 +43,14 @@ def get_spark(config: Config | None = None) -> SparkSession:
     # Executors must run the same interpreter as the driver (the venv holding foryou).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    # Connect to (or launch) the JVM first so SparkConf sees what spark-submit set.
-    SparkContext._ensure_initialized()
-    launcher = SparkConf()
     builder = SparkSession.builder
+    launched_by_spark_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    if launched_by_spark_submit:
+        # Connect to spark-submit's JVM first so SparkConf sees what it set.
+        SparkContext._ensure_initialized()
+    launcher = SparkConf() if launched_by_spark_submit else None
     for key, value in _defaults(config).items():
-        if not launcher.contains(key):
+        if launcher is None or not launcher.contains(key):
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)

@@ -1,0 +1,38 @@
+"""Shared bench plumbing: a session like the tests', timing, and the JSON result file."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from foryou.config import load_config
+from foryou.spark import get_spark
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def session(master: str = "local[2]", shuffle_partitions: int = 8, extra: list[str] = ()):
+    config = load_config(overrides=[f"spark.master={master}", "spark.ui=false",
+                                    f"spark.shuffle_partitions={shuffle_partitions}",
+                                    "spark.log_level=ERROR", *extra])
+    return config, get_spark(config)
+
+
+@contextmanager
+def timed(into: dict, name: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    into[name] = round(time.perf_counter() - start, 3)
+
+
+def save(name: str, result: dict) -> Path:
+    RESULTS.mkdir(exist_ok=True)
+    result = {"bench": name, "machine": platform.machine(), "cpus": os.cpu_count(), **result}
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=2, default=str))
+    print(f"result written to {path}")
+    return path
