@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: setup test test-fast demo bench docs check-java clean
+.PHONY: setup test test-fast demo bench docs deploy-files check-java clean
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required by Spark 4.2 and was not found. Install it: 'apt-get install openjdk-17-jre-headless' (Debian/Ubuntu), 'brew install openjdk@17' (macOS), or set JAVA_HOME."; exit 1; }
@@ -43,3 +43,6 @@ clean:
 
 docs: setup
 	$(PY) -m foryou.lake.docs > docs/tables.md
+
+deploy-files: setup
+	$(PY) -m foryou.deploy

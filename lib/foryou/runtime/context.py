@@ -117,10 +117,19 @@ def job_main(name: str, body: Callable[[JobContext], None], argv: Sequence[str] 
     start = time.perf_counter()
     try:
         body(ctx)
-    except (ConfigError, LakeError) as exc:
-        print(f"foryou {name}: failed for run date {args.run_date}: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        # Recorded without the run's commit key: a failed run never counts as done.
+        metrics.record("seconds", time.perf_counter() - start, "s", status="failed",
+                       error=f"{type(exc).__name__}: {exc}"[:2000])
+        metrics.flush(spark, lake, None, False)
+        if isinstance(exc, (ConfigError, LakeError)):
+            print(f"foryou {name}: failed for run date {args.run_date}: {exc}", file=sys.stderr)
+            return 1
+        raise
     seconds = time.perf_counter() - start
+    if metrics.value("rows_out") is None:
+        metrics.record("rows_out", sum(r["value"] or 0 for r in metrics.rows
+                                       if r["name"].startswith("rows_written.")), "rows")
     metrics.record("seconds", seconds, "s", status="succeeded", backend=lake.backend_name,
                    spark_master=spark.sparkContext.master, version=__version__)
     metrics.flush(spark, lake, run_key, args.force)

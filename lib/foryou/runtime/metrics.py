@@ -54,6 +54,8 @@ class Metrics:
                 return row["value"]
         return None
 
-    def flush(self, spark: SparkSession, lake: Lake, key: CommitKey, force: bool) -> WriteResult:
+    def flush(self, spark: SparkSession, lake: Lake, key: CommitKey | None,
+              force: bool) -> WriteResult:
+        """Commit the collected rows; with ``key``, the run counts as done for its date."""
         df = spark.createDataFrame(self.rows, table(METRICS_TABLE).schema)
         return lake.append(METRICS_TABLE, df, key=key, force=force)

@@ -1,0 +1,42 @@
+"""Run the pipeline's stages in dependency order for a run date or a backfill range.
+
+    foryou pipeline --run-date D [--from STAGE] [--until STAGE]
+    foryou pipeline --backfill START END
+
+Stages already committed for a date are skipped; after a failure the next run resumes at the
+failed stage.
+"""
+import datetime as dt
+import sys
+
+from foryou.pipeline import available_stages, date_range, run_pipeline, select
+from foryou.runtime import operator_main
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--run-date", type=dt.date.fromisoformat,
+                        default=dt.datetime.now(dt.timezone.utc).date())
+    parser.add_argument("--backfill", nargs=2, type=dt.date.fromisoformat,
+                        metavar=("START", "END"), help="every run date from START to END")
+    parser.add_argument("--from", dest="start", help="first stage to run")
+    parser.add_argument("--until", help="last stage to run")
+    parser.add_argument("--force", action="store_true", help="re-run committed stages")
+
+
+def main(argv=None) -> int:
+    def body(config, spark, lake, args) -> int:
+        try:
+            stages = select(available_stages(), args.start, args.until)
+            dates = date_range(*args.backfill) if args.backfill else [args.run_date]
+        except ValueError as exc:
+            print(f"foryou pipeline: {exc}", file=sys.stderr)
+            return 2
+        passthrough = [a for c in args.conf for a in ("--conf", c)] + \
+                      [a for s in args.overrides for a in ("--set", s)]
+        return run_pipeline(lake, dates, stages, passthrough, args.force)
+
+    return operator_main("pipeline", body, argv, add_arguments, description=__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

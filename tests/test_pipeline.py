@@ -1,0 +1,26 @@
+"""The pipeline runner: stage selection, backfill ranges, resume after failure."""
+import datetime as dt
+
+import pytest
+
+from foryou.pipeline import STAGES, date_range, select
+
+
+def test_from_until_select_an_inclusive_slice_in_dependency_order():
+    names = [s.name for s in select(STAGES, "clean", "features")]
+    assert names == ["clean", "impressions", "sessionize", "features"]
+    assert [s.name for s in select(STAGES, None, "ingest")] == ["generate", "ingest"]
+
+
+def test_bad_selections_are_named():
+    with pytest.raises(ValueError, match="--from 'cleaning': unknown stage"):
+        select(STAGES, "cleaning", None)
+    with pytest.raises(ValueError, match="comes after"):
+        select(STAGES, "features", "clean")
+
+
+def test_backfill_is_one_run_date_after_another():
+    days = date_range(dt.date(2024, 5, 30), dt.date(2024, 6, 2))
+    assert days == [dt.date(2024, 5, 30), dt.date(2024, 5, 31), dt.date(2024, 6, 1), dt.date(2024, 6, 2)]
+    with pytest.raises(ValueError, match="before the start"):
+        date_range(dt.date(2024, 6, 2), dt.date(2024, 6, 1))
