@@ -1,29 +1,64 @@
-"""Ingest raw source files into the bronze tables.
+"""Ingest raw source files into the bronze tables, each file version once.
 
-    foryou ingest --format kuairand --path DIR --run-date YYYY-MM-DD
+    foryou ingest [--format json|csv|parquet] --path WORLD_ROOT|EVENTS_DIR|FILE --run-date D
+    foryou ingest --format kuairand --path DIR --run-date D
+    foryou ingest --format interactions --path FILE --columns user=COL,item=COL,ts=COL[,weight=COL]
+                  [--sep SEP] [--ts-unit s|ms] --run-date D
 
-``kuairand``: KuaiRand's user and video side tables to bronze.users and bronze.content.
+``json`` (default), ``csv``, ``parquet``: our app's raw events (and a world root's content/
+and users/) to bronze.events, bronze.content, bronze.users. ``kuairand``: KuaiRand's
+interaction logs and user/video side tables. ``interactions``: a generic implicit-feedback
+log. Records that cannot be parsed go to bronze.quarantine with the field named; files
+already ingested (bronze.ingested_files) are skipped, also under ``--force`` (which re-runs
+the job for its date; to ingest a file again, delete its row from bronze.ingested_files);
+counts go to gold.metrics. Every option has an ``ingest.*`` config default, so the pipeline
+runs ``foryou ingest --run-date D`` alone.
 """
 import sys
 
-from foryou.ingest.kuairand import content, users
+from foryou.ingest.batch import IngestError
+from foryou.ingest.interactions import TS_UNITS
+from foryou.ingest.runs import RAW_FORMATS, ingest_interactions, ingest_kuairand, ingest_native, record
 from foryou.runtime import JobContext, job_main
 
-FORMATS = ("kuairand",)
+FORMATS = (*RAW_FORMATS, "kuairand", "interactions")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--format", choices=FORMATS, required=True, help="source format")
-    parser.add_argument("--path", required=True, help="folder holding the source files")
+    parser.add_argument("--format", choices=FORMATS, help="source format (default: ingest.format)")
+    parser.add_argument("--path", help="world root (events/, content/, users/), a folder or a "
+                                       "file (default: ingest.path)")
+    parser.add_argument("--columns", help="interactions: user=COL,item=COL,ts=COL[,weight=COL]")
+    parser.add_argument("--sep", help="CSV field separator, \\t for tab (default: ingest.sep)")
+    parser.add_argument("--ts-unit", choices=tuple(TS_UNITS),
+                        help="interactions: the ts column is epoch seconds or milliseconds")
 
 
 def run(ctx: JobContext) -> None:
-    ingest_id = f"{ctx.job}-{ctx.run_date}-{ctx.args.format}"
-    for name, frame in (("bronze.users", users), ("bronze.content", content)):
-        df = frame(ctx.spark, ctx.args.path, ingest_id)
-        result = ctx.lake.append(name, df, key=ctx.key(name), force=ctx.force)
-        ctx.metrics.record_write(result)
-        print(f"  {name}: {result.rows:,} rows" + (" (already committed)" if result.skipped else ""))
+    args, settings = ctx.args, ctx.config.ingest
+    path = args.path or settings.path
+    fmt = args.format or settings.format
+    sep = args.sep or settings.sep
+    sep = "\t" if sep in ("\\t", "tab") else sep
+    if not path:
+        raise IngestError("nothing to ingest: give --path or set ingest.path")
+    if fmt == "kuairand":
+        reports = ingest_kuairand(ctx.spark, ctx.lake, ctx.config, path, ctx.run_date)
+    elif fmt == "interactions":
+        columns = args.columns or settings.columns
+        if not columns:
+            raise IngestError("--format interactions needs --columns user=COL,item=COL,ts=COL "
+                              "(or ingest.columns)")
+        reports = ingest_interactions(ctx.spark, ctx.lake, ctx.config, path, ctx.run_date,
+                                      columns, sep, args.ts_unit or settings.ts_unit)
+    else:
+        reports = ingest_native(ctx.spark, ctx.lake, path, ctx.run_date, fmt, sep)
+    record(ctx.metrics, reports)
+    for r in reports:
+        note = " (already committed)" if r.already_committed else ""
+        print(f"  {r.target} <- {r.source}: files {r.files_new} new / {r.files_skipped} skipped, "
+              f"records {r.records:,} = {r.accepted:,} accepted + {r.quarantined:,} quarantined, "
+              f"{r.rows_written:,} rows written{note}")
 
 
 def main(argv=None) -> int:

@@ -1,4 +1,4 @@
-"""``make demo``: run every pipeline stage that exists, end to end, and say where the results are.
+"""``make demo``: a synthetic world through every pipeline stage that exists, then a summary.
 
 Stages that are not built yet are listed as such; the demo never pretends to run them.
 """
@@ -8,51 +8,94 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
+
+from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
 from foryou.config import load_config
 from foryou.lake import Lake
 from foryou.lake.report import tables_text
+from foryou.pipeline import available_stages, stage_names
 from foryou.spark import get_spark
+from foryou.world import preset
 
-REPO = Path(__file__).resolve().parents[2]
-DEMO_RUN_DATE = "2022-05-08"  # the last day of the KuaiRand-Pure log window
-
-# Stages of the data flow (DESIGN.md) that do not exist yet.
-PLANNED = ["generate", "clean", "sessionize", "features", "train-embeddings", "train-ranker",
-           "build-candidates", "export", "evaluate"]
+SIZES = {"small": "small", "large": "large", "tiny": "tiny"}
 
 
-def kuairand_dir() -> Path:
-    """Where the real KuaiRand side tables are: FORYOU_KUAIRAND_DIR or shared/ beside the repo."""
-    return Path(os.environ.get("FORYOU_KUAIRAND_DIR", REPO.parent / "shared" / "data" / "kuairand_pure"))
+def _world_overrides(size: str) -> list[str]:
+    world = preset(size).model_dump(mode="json")
+    world.pop("kuairand_dir")
+    return [f"world.{k}={v}" for k, v in world.items()]
+
+
+def _summary(lake: Lake) -> str:
+    """Key figures of the run, read back from the tables and gold.metrics."""
+    lines = []
+    clean = {r["name"]: r["value"] for r in lake.read("gold.metrics")
+             .where(F.col("stage") == "clean").where(F.col("name").startswith("silver.events."))
+             .groupBy("name").agg(F.sum("value").alias("value")).collect()}
+    if clean:
+        lines.append(
+            f"events: {clean.get('silver.events.input', 0):,.0f} in = "
+            f"{clean.get('silver.events.accepted', 0):,.0f} accepted + "
+            f"{clean.get('silver.events.quarantined', 0):,.0f} quarantined + "
+            f"{clean.get('silver.events.duplicates', 0):,.0f} duplicates")
+    if lake.exists("bronze.quarantine"):
+        top = (lake.read("bronze.quarantine").groupBy("reason").count()
+               .orderBy(F.desc("count")).limit(3).collect())
+        lines += [f"quarantine: {r['count']:,} x {r['reason'][:90]}" for r in top]
+    if lake.exists("silver.sessions"):
+        s = lake.read("silver.sessions").agg(F.count("*").alias("n"), F.avg("duration_s").alias("d"),
+                                             F.avg("events").alias("e")).first()
+        lines.append(f"sessions: {s['n']:,}, mean {s['d'] / 60:.1f} min and {s['e']:.1f} events each")
+    if lake.exists("silver.impressions"):
+        i = lake.read("silver.impressions").agg(F.count("*").alias("n"), F.avg("click").alias("ctr"),
+                                                F.avg("long_view").alias("lv"),
+                                                F.avg("like").alias("like")).first()
+        lines.append(f"impressions: {i['n']:,}; click rate {i['ctr']:.1%}, long view "
+                     f"{i['lv']:.1%}, like {i['like']:.2%}")
+    if lake.exists("gold.user_features"):
+        latest = lake.read("gold.user_features").agg(F.max("as_of_date")).first()[0]
+        bots = (lake.read("gold.user_features", partitions=[latest])
+                .where(F.col("suspected_bot")).count())
+        lines.append(f"features as of {latest}: {bots} suspected bot(s)")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", default="small", choices=["small", "large"])
+    parser.add_argument("--size", default="small", choices=sorted(SIZES))
     parser.add_argument("--conf", action="append", default=[])
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args(argv)
-    common = [a for c in args.conf for a in ("--conf", c)] + \
-             [a for s in args.overrides for a in ("--set", s)]
+
+    base = load_config(args.conf, args.overrides)
+    landing = base.ingest.path or os.path.join(
+        os.path.dirname(os.path.abspath(base.lake.root)), "landing", args.size)
+    overrides = _world_overrides(SIZES[args.size]) + [f"ingest.path={landing}", *args.overrides]
+    config = load_config(args.conf, overrides)
+    common = [a for c in args.conf for a in ("--conf", c)] + [a for s in overrides for a in ("--set", s)]
 
     started = time.perf_counter()
-    print("foryou demo: running the stages that exist today\n")
-    print(f"[1/1] ingest: KuaiRand user and video side tables -> bronze.users, bronze.content")
-    code = foryou(["ingest", "--format", "kuairand", "--path", str(kuairand_dir()),
-                   "--run-date", DEMO_RUN_DATE, *common])
+    built = [s.name for s in available_stages()]
+    missing = [n for n in stage_names() if n not in built]
+    world = config.world
+    print(f"foryou demo: a {args.size} synthetic world ({world.n_users:,} users, {world.days} days "
+          f"from {world.start_date}) through the stages that exist: {', '.join(built)}")
+    code = foryou(["pipeline", "--backfill", str(world.start_date), str(world.end_date), *common])
     if code:
+        print(f"foryou demo: the pipeline failed (exit {code}); re-run `make demo` to resume")
         return code
 
-    config = load_config(args.conf, args.overrides)
     lake = Lake(get_spark(config), config)
     print("\n" + tables_text(lake))
-    print(f"\nNot built yet, so not run: {', '.join(PLANNED)} (see the open issues).")
+    print("\n" + _summary(lake))
+    if missing:
+        print(f"\nNot built yet, so not run: {', '.join(missing)} (see the open issues).")
     print(f"\nDemo finished in {time.perf_counter() - started:.0f}s.")
-    print(f"Delta tables: {os.path.abspath(config.lake.root)}")
-    print("Inspect them: .venv/bin/foryou tables | .venv/bin/foryou history bronze.users")
+    print(f"Delta tables:      {os.path.abspath(config.lake.root)}")
+    print(f"Raw world + truth: {landing}")
+    print("Inspect:           .venv/bin/foryou tables | .venv/bin/foryou history silver.events")
     return 0
 
 

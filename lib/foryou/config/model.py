@@ -38,6 +38,16 @@ class MlflowConfig(Section):
     experiment: str = "foryou"
 
 
+# Sections owned by the stages; imported here, after Section, which they subclass.
+from foryou.events.settings import CleanConfig  # noqa: E402
+from foryou.privacy.settings import PrivacyConfig  # noqa: E402
+from foryou.quality.settings import QualityConfig  # noqa: E402
+from foryou.sessions.settings import SessionsConfig  # noqa: E402
+from foryou.features.settings import FeaturesConfig  # noqa: E402
+from foryou.ingest.settings import IngestConfig  # noqa: E402
+from foryou.world.params import WorldConfig  # noqa: E402
+
+
 class Config(Section):
     """The whole configuration of a foryou run."""
 
@@ -45,3 +55,10 @@ class Config(Section):
     lake: LakeConfig = Field(default_factory=LakeConfig)
     spark: SparkConfig = Field(default_factory=SparkConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    clean: CleanConfig = Field(default_factory=CleanConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    sessions: SessionsConfig = Field(default_factory=SessionsConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    world: WorldConfig = Field(default_factory=WorldConfig)

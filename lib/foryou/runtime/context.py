@@ -68,7 +68,8 @@ def common_parser(prog: str, description: str | None, run_date: bool) -> argpars
 
 def _setup(args) -> tuple[Config, SparkSession, Lake]:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("py4j").setLevel(logging.WARNING)
+    for noisy in ("py4j", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     config = load_config(args.conf, args.overrides)
     spark = get_spark(config)
     return config, spark, Lake(spark, config)

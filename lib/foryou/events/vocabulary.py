@@ -1,0 +1,60 @@
+"""The event vocabulary: known event types, what each needs, and column names.
+
+Event types come from the product's event log (DESIGN.md). Column names are the catalog's
+contracts; code refers to them through these constants.
+"""
+from __future__ import annotations
+
+ENGAGEMENT = frozenset({"like", "comment", "share", "follow", "save"})
+CONSUMPTION = frozenset({"impression", "view", "complete_view", "replay"})
+NEGATIVE = frozenset({"skip", "hide", "report", "unfollow"})
+CONTENT = frozenset({"upload"})
+EVENT_TYPES = ENGAGEMENT | CONSUMPTION | NEGATIVE | CONTENT
+
+# A follow or unfollow targets a creator; it names the creator or the item it was made on.
+CREATOR_TARGETED = frozenset({"follow", "unfollow"})
+# Every other event is about one item and must name it.
+CONTENT_TARGETED = EVENT_TYPES - CREATOR_TARGETED
+# Events whose watch time is the point of the event.
+WATCH_TIME_REQUIRED = frozenset({"view"})
+
+# Columns (catalog contracts).
+EVENT_ID = "event_id"
+EVENT_TYPE = "event_type"
+USER_ID = "user_id"
+EVENT_TS = "event_ts"
+EVENT_DATE = "event_date"
+CONTENT_ID = "content_id"
+CREATOR_ID = "creator_id"
+REQUEST_ID = "request_id"
+POSITION = "position"
+WATCH_MS = "watch_ms"
+PLATFORM = "platform"
+REASON = "reason"
+COMMENT_TEXT = "comment_text"
+DEVICE_TYPE = "device_type"
+OS = "os"
+NETWORK_TYPE = "network_type"
+APP_VERSION = "app_version"
+COUNTRY = "country"
+LANGUAGE = "language"
+RECEIVED_AT = "received_at"
+PAYLOAD = "payload"
+INGEST_ID = "ingest_id"
+SOURCE = "source"
+INGESTED_AT = "ingested_at"
+INGEST_DATE = "ingest_date"
+RECORD_REF = "record_ref"
+REJECTED_BY = "rejected_by"
+QUARANTINE_REASON = "reason"  # bronze.quarantine's column (events have their own `reason`)
+UPLOAD_TS = "upload_ts"
+DURATION_MS = "duration_ms"
+TAGS = "tags"
+DESCRIPTION = "description"
+UPDATED_AT = "updated_at"
+SIGNUP_TS = "signup_ts"
+ACTIVITY_DEGREE = "activity_degree"
+FOLLOW_COUNT = "follow_count"
+FOLLOWER_COUNT = "follower_count"
+
+UNKNOWN = "unknown"

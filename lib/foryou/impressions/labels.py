@@ -1,0 +1,278 @@
+"""``silver.impressions``: one row per served item, with the outcome labels of KuaiRand.
+
+**Rows.** One per ``impression`` event of the run date, keyed by ``(request_id, position)``
+(a duplicate key keeps the earliest event; an impression without request_id, position or
+content_id goes to ``bronze.quarantine`` with the field named). Logs without impressions
+(``source = 'interactions'``, the generic adapter's view events) give one row per
+interaction view, flagged ``has_impressions = false``, with ``request_id =
+'interaction:<event_id>'`` and ``position = 0``; they are positives only, and a later stage
+samples negatives for them.
+
+**Attribution.** An outcome event (``view, complete_view, replay, like, comment, share,
+follow, save, skip, hide, report``) of user U counts for the *latest* served row of U with
+the same ``content_id`` shown at or before it and at most ``ATTRIBUTION_WINDOW`` (30 min,
+the session gap) before it; when the outcome carries a ``request_id`` it must be that row's
+request. A ``follow`` without a content_id matches on the item's ``creator_id`` (from the
+impression event, else from silver.content). Outcomes of interaction logs only count for
+interaction rows, and outcomes of impression logs only for impression rows. Outcomes after
+midnight are read from the next day's partition when it exists (impressions of 23:50 get
+their 00:05 views); a run made before that day is cleaned misses them until re-run with
+``--force``. Unattributed outcomes are counted in gold.metrics.
+
+**Labels** (KuaiRand definitions, so real KuaiRand logs map 1:1):
+
+* ``click`` (KuaiRand ``is_click``): a valid play, i.e. a view event with ``watch_ms > 0``.
+* ``watch_ms`` (``play_time_ms``): the sum of the attributed views' ``watch_ms``.
+* ``long_view``: ``watch_ms >= min(duration_ms, 18 s)`` when the item's duration is known
+  (silver.content.duration_ms, joined when the table exists), else ``watch_ms >= 18 s``.
+* ``complete``: a ``complete_view`` event, or ``watch_ms >= duration_ms`` when known.
+* ``watch_ratio``: ``watch_ms / duration_ms``; null when the duration is unknown or 0.
+* ``like, comment, share, follow, save, skip, hide, report, replay``: 1 when at least one
+  such event was attributed, else 0 (KuaiRand ``is_like``, ``is_comment``, ``is_forward``,
+  ``is_follow``, ``is_hate`` for hide/report ...).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from foryou.lake import Lake, WriteResult
+from foryou.runtime import JobContext
+
+EVENTS_TABLE = "silver.events"
+CONTENT_TABLE = "silver.content"
+IMPRESSIONS_TABLE = "silver.impressions"
+QUARANTINE_TABLE = "bronze.quarantine"
+
+# Columns (catalog contracts).
+EVENT_ID = "event_id"
+EVENT_TYPE = "event_type"
+USER_ID = "user_id"
+EVENT_TS = "event_ts"
+EVENT_DATE = "event_date"
+CONTENT_ID = "content_id"
+CREATOR_ID = "creator_id"
+REQUEST_ID = "request_id"
+POSITION = "position"
+WATCH_MS = "watch_ms"
+SOURCE = "source"
+INGEST_ID = "ingest_id"
+DURATION_MS = "duration_ms"
+HAS_IMPRESSIONS = "has_impressions"
+CONTEXT = ("device_type", "os", "network_type")
+CLICK, LONG_VIEW, COMPLETE, WATCH_RATIO, REPLAY = "click", "long_view", "complete", "watch_ratio", "replay"
+
+IMPRESSION = "impression"
+VIEW = "view"
+COMPLETE_VIEW = "complete_view"
+FOLLOW = "follow"
+INTERACTIONS_SOURCE = "interactions"
+# Outcome types whose presence is a 0/1 label of the same name.
+FLAG_LABELS = ("like", "comment", "share", "follow", "save", "skip", "hide", "report", "replay")
+OUTCOME_TYPES = (VIEW, COMPLETE_VIEW, *FLAG_LABELS)
+
+ATTRIBUTION_WINDOW = dt.timedelta(minutes=30)
+# KuaiRand's long view: 18 s, or the whole video when it is shorter.
+LONG_VIEW_MS = 18_000
+INTERACTION_REQUEST_PREFIX = "interaction:"
+REJECTED_BY = "impressions"
+
+# Internal columns.
+_A_TS, _A_REQ, _A_CREATOR, _A_INTER = "_a_ts", "_a_request", "_a_creator", "_a_interactions"
+_O_ID, _O_TS, _O_TYPE, _O_REQ, _O_WATCH, _O_INTER = (
+    "_o_id", "_o_ts", "_o_type", "_o_request", "_o_watch", "_o_interactions")
+_RANK = "_rank"
+_REASON = "_reason"
+_COMPLETE_EVENT = "_complete_event"
+
+
+@dataclass(frozen=True)
+class ImpressionCounts:
+    """Where the run date's impression events went: input = served rows + duplicates +
+    quarantined; plus the interaction rows and the rows with at least one outcome."""
+
+    impression_events: int
+    served_rows: int
+    duplicates: int
+    quarantined: int
+    interaction_rows: int
+    rows_with_outcome: int
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    # Timezone-aware: PySpark reads a naive datetime literal in the driver's local zone.
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.timezone.utc)
+
+
+def served(events: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(valid impression events, impression events missing a key field with the reason)."""
+    imps = events.where((F.col(EVENT_TYPE) == IMPRESSION) & (F.col(SOURCE) != INTERACTIONS_SOURCE))
+    # The first missing key field names the reason.
+    reason = F.coalesce(*[F.when(F.col(c).isNull(), F.lit(f"impression event without {c}"))
+                          for c in (REQUEST_ID, POSITION, CONTENT_ID)])
+    flagged = imps.withColumn(_REASON, reason)
+    return (flagged.where(F.col(_REASON).isNull()).drop(_REASON),
+            flagged.where(F.col(_REASON).isNotNull()))
+
+
+def anchors(events: DataFrame) -> tuple[DataFrame, DataFrame]:
+    """(served rows deduplicated by (request_id, position) plus interaction rows, rejects)."""
+    valid, rejects = served(events)
+    first = Window.partitionBy(REQUEST_ID, POSITION).orderBy(EVENT_TS, EVENT_ID)
+    dedup = (valid.withColumn(_RANK, F.row_number().over(first)).where(F.col(_RANK) == 1)
+             .drop(_RANK).withColumn(HAS_IMPRESSIONS, F.lit(True)))
+    interactions = (events.where((F.col(SOURCE) == INTERACTIONS_SOURCE) & (F.col(EVENT_TYPE) == VIEW)
+                                 & F.col(CONTENT_ID).isNotNull())
+                    .withColumn(REQUEST_ID, F.concat(F.lit(INTERACTION_REQUEST_PREFIX), F.col(EVENT_ID)))
+                    .withColumn(POSITION, F.lit(0))
+                    .withColumn(HAS_IMPRESSIONS, F.lit(False)))
+    cols = [REQUEST_ID, POSITION, USER_ID, CONTENT_ID, CREATOR_ID, EVENT_TS, *CONTEXT,
+            EVENT_DATE, SOURCE, HAS_IMPRESSIONS]
+    return dedup.select(*cols).unionByName(interactions.select(*cols)), rejects
+
+
+def attribute(rows: DataFrame, outcomes: DataFrame, window: dt.timedelta = ATTRIBUTION_WINDOW) -> DataFrame:
+    """Each outcome event matched to the latest row it belongs to (see the module docstring).
+
+    Returns:
+        One row per attributed outcome: request_id, position, _o_type, _o_watch.
+    """
+    a = rows.select(REQUEST_ID, POSITION, USER_ID, CONTENT_ID,
+                    F.col(EVENT_TS).alias(_A_TS), F.col(CREATOR_ID).alias(_A_CREATOR),
+                    F.when(F.col(HAS_IMPRESSIONS), F.col(REQUEST_ID)).alias(_A_REQ),
+                    (~F.col(HAS_IMPRESSIONS)).alias(_A_INTER))
+    o = outcomes.select(F.col(EVENT_ID).alias(_O_ID), F.col(USER_ID).alias("_o_user"),
+                        F.col(CONTENT_ID).alias("_o_content"), F.col(CREATOR_ID).alias("_o_creator"),
+                        F.col(EVENT_TS).alias(_O_TS), F.col(EVENT_TYPE).alias(_O_TYPE),
+                        F.col(REQUEST_ID).alias(_O_REQ), F.col(WATCH_MS).alias(_O_WATCH),
+                        (F.col(SOURCE) == INTERACTIONS_SOURCE).alias(_O_INTER))
+    seconds = int(window.total_seconds())
+    common = ((F.col("_o_user") == F.col(USER_ID)) & (F.col(_O_INTER) == F.col(_A_INTER))
+              & (F.col(_O_TS) >= F.col(_A_TS))
+              & (F.col(_O_TS) <= F.col(_A_TS) + F.expr(f"INTERVAL {seconds} SECONDS"))
+              & (F.col(_O_REQ).isNull() | F.col(_A_REQ).isNull() | (F.col(_O_REQ) == F.col(_A_REQ))))
+    by_content = o.where(F.col("_o_content").isNotNull()).join(
+        a, common & (F.col("_o_content") == F.col(CONTENT_ID)))
+    # A follow made on a creator's profile names the creator, not the item.
+    by_creator = o.where(F.col("_o_content").isNull() & (F.col(_O_TYPE) == FOLLOW)
+                         & F.col("_o_creator").isNotNull()).join(
+        a, common & (F.col("_o_creator") == F.col(_A_CREATOR)))
+    matched = by_content.unionByName(by_creator)
+    latest = Window.partitionBy(_O_ID).orderBy(F.col(_A_TS).desc(), F.col(REQUEST_ID).desc(),
+                                               F.col(POSITION).desc())
+    return (matched.withColumn(_RANK, F.row_number().over(latest)).where(F.col(_RANK) == 1)
+            .select(REQUEST_ID, POSITION, _O_TYPE, _O_WATCH))
+
+
+def label(rows: DataFrame, attributed: DataFrame, durations: DataFrame | None) -> DataFrame:
+    """The rows with their labels (KuaiRand definitions, see the module docstring)."""
+    is_view = F.col(_O_TYPE) == VIEW
+    sums = attributed.groupBy(REQUEST_ID, POSITION).agg(
+        F.sum(F.when(is_view, F.coalesce(F.col(_O_WATCH), F.lit(0))).otherwise(0)).cast("long").alias(WATCH_MS),
+        F.max(F.when(is_view & (F.col(_O_WATCH) > 0), 1).otherwise(0)).alias(CLICK),
+        F.max(F.when(F.col(_O_TYPE) == COMPLETE_VIEW, 1).otherwise(0)).alias(_COMPLETE_EVENT),
+        *[F.max(F.when(F.col(_O_TYPE) == t, 1).otherwise(0)).alias(t) for t in FLAG_LABELS],
+    )
+    out = rows.join(sums, [REQUEST_ID, POSITION], "left")
+    if durations is not None:
+        out = out.join(durations, CONTENT_ID, "left")
+    else:
+        out = out.withColumn(DURATION_MS, F.lit(None).cast("long"))
+        out = out.withColumn("_content_creator", F.lit(None).cast("string"))
+    watch = F.coalesce(F.col(WATCH_MS), F.lit(0)).cast("long")
+    duration = F.col(DURATION_MS)
+    known = duration.isNotNull() & (duration > 0)
+    flags = [F.coalesce(F.col(t), F.lit(0)).cast("int").alias(t) for t in FLAG_LABELS]
+    return out.select(
+        REQUEST_ID, F.col(POSITION).cast("int").alias(POSITION), USER_ID, CONTENT_ID,
+        F.coalesce(F.col(CREATOR_ID), F.col("_content_creator")).alias(CREATOR_ID), EVENT_TS,
+        F.coalesce(F.col(CLICK), F.lit(0)).cast("int").alias(CLICK),
+        F.when(known, watch >= F.least(duration, F.lit(LONG_VIEW_MS)))
+        .otherwise(watch >= LONG_VIEW_MS).cast("int").alias(LONG_VIEW),
+        ((F.coalesce(F.col(_COMPLETE_EVENT), F.lit(0)) == 1) | (known & (watch >= duration)))
+        .cast("int").alias(COMPLETE),
+        watch.alias(WATCH_MS),
+        F.when(known, watch / duration).cast("double").alias(WATCH_RATIO),
+        *flags, HAS_IMPRESSIONS, *CONTEXT, EVENT_DATE, DURATION_MS, SOURCE,
+    )
+
+
+def content_durations(lake: Lake) -> DataFrame | None:
+    """content_id -> duration_ms and creator, from silver.content when the table exists."""
+    if not lake.exists(CONTENT_TABLE):
+        return None
+    return lake.read(CONTENT_TABLE).select(
+        CONTENT_ID, DURATION_MS, F.col(CREATOR_ID).alias("_content_creator"))
+
+
+def impressions_for_day(lake: Lake, run_date: dt.date,
+                        window: dt.timedelta = ATTRIBUTION_WINDOW) -> tuple[DataFrame, DataFrame]:
+    """(the run date's silver.impressions rows, the impression events to quarantine)."""
+    if not lake.exists(EVENTS_TABLE):
+        raise FileNotFoundError(f"{EVENTS_TABLE} does not exist: run `foryou clean` first")
+    next_day = run_date + dt.timedelta(days=1)
+    events = lake.read(EVENTS_TABLE, partitions=[run_date, next_day])
+    today = events.where(F.col(EVENT_DATE) == F.lit(run_date))
+    rows, rejects = anchors(today)
+    durations = content_durations(lake)
+    if durations is not None:
+        # Served rows without a creator take it from the catalog (for follow attribution).
+        rows = (rows.join(durations.select(CONTENT_ID, "_content_creator"), CONTENT_ID, "left")
+                .withColumn(CREATOR_ID, F.coalesce(F.col(CREATOR_ID), F.col("_content_creator")))
+                .drop("_content_creator"))
+    outcomes = events.where(F.col(EVENT_TYPE).isin(*OUTCOME_TYPES)
+                            & (F.col(EVENT_TS) >= F.lit(_midnight(run_date)))
+                            & (F.col(EVENT_TS) <= F.lit(_midnight(next_day) + window)))
+    attributed = attribute(rows, outcomes, window)
+    return label(rows, attributed, durations), rejects
+
+
+def quarantine_rows(rejects: DataFrame, run_date: dt.date) -> DataFrame:
+    """Rejected impression events in bronze.quarantine's shape (reason names the field)."""
+    return rejects.select(
+        F.to_json(F.struct(*[c for c in rejects.columns if c != _REASON])).alias("payload"),
+        F.col(_REASON).alias("reason"),
+        F.concat(F.lit(f"{EVENTS_TABLE} event_id="), F.col(EVENT_ID)).alias("record_ref"),
+        F.col(INGEST_ID), F.col(SOURCE), F.current_timestamp().alias("ingested_at"),
+        F.lit(run_date).alias("ingest_date"), F.col(USER_ID), F.lit(REJECTED_BY).alias("rejected_by"),
+    )
+
+
+def run_impressions(ctx: JobContext) -> tuple[WriteResult, ImpressionCounts]:
+    """The body of ``foryou impressions``: build, write the run date's partition, count."""
+    rows, rejects = impressions_for_day(ctx.lake, ctx.run_date)
+    rows = rows.cache()
+    try:
+        result = ctx.lake.replace_partitions(IMPRESSIONS_TABLE, rows, partitions=[ctx.run_date],
+                                             key=ctx.key(), force=ctx.force)
+        ctx.metrics.record_write(result)
+        counts = _counts(ctx, rows, rejects)
+    finally:
+        rows.unpersist()
+    if counts.quarantined:
+        # Never forced: a re-run of the same date does not quarantine the same events twice.
+        ctx.metrics.record_write(ctx.lake.append(
+            QUARANTINE_TABLE, quarantine_rows(rejects, ctx.run_date), key=ctx.key("quarantine")))
+    for name in ("impression_events", "served_rows", "duplicates", "quarantined",
+                 "interaction_rows", "rows_with_outcome"):
+        ctx.metrics.record(f"impressions.{name}", getattr(counts, name), "rows")
+    return result, counts
+
+
+def _counts(ctx: JobContext, rows: DataFrame, rejects: DataFrame) -> ImpressionCounts:
+    events = ctx.lake.read(EVENTS_TABLE, partitions=[ctx.run_date])
+    impressions = events.where((F.col(EVENT_TYPE) == IMPRESSION)
+                               & (F.col(SOURCE) != INTERACTIONS_SOURCE)).count()
+    any_outcome = (F.col(CLICK) + F.col(COMPLETE) + sum(F.col(t) for t in FLAG_LABELS)) > 0
+    by_kind = {(r[0], r[1]): r[2] for r in rows.groupBy(HAS_IMPRESSIONS, any_outcome.alias("o"))
+               .count().collect()}
+    served_rows = sum(n for (kind, _), n in by_kind.items() if kind)
+    quarantined = rejects.count()
+    return ImpressionCounts(
+        impression_events=impressions, served_rows=served_rows,
+        duplicates=impressions - served_rows - quarantined, quarantined=quarantined,
+        interaction_rows=sum(n for (kind, _), n in by_kind.items() if not kind),
+        rows_with_outcome=sum(n for (_, o), n in by_kind.items() if o))

@@ -1,0 +1,114 @@
+"""Ingest runs per source format: which files feed which table, and the run's metrics.
+
+``ingest_native`` accepts a synthetic world's root (``events/``, ``content/``, ``users/``),
+a folder of event files or a single event file. ``ingest_kuairand`` takes a KuaiRand folder
+(logs and side tables); ``ingest_interactions`` a generic interaction log. Each returns one
+:class:`~foryou.ingest.batch.BatchReport` per target table; :func:`record` puts them in
+``gold.metrics``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from pyspark.sql import SparkSession
+
+from foryou.config import Config
+from foryou.ingest import interactions, kuairand, native
+from foryou.ingest.batch import BatchReport, IngestError, QUARANTINE, ingest, ingested_identities
+from foryou.ingest.sources import EXTENSIONS, is_folder, is_world_root, join, list_files
+from foryou.lake import Lake
+from foryou.runtime.metrics import Metrics
+
+RAW_FORMATS = ("json", "csv", "parquet")
+
+
+def ingest_native(spark: SparkSession, lake: Lake, path: str, run_date: dt.date,
+                  fmt: str = "json", sep: str = ",") -> list[BatchReport]:
+    """Native raw files under ``path`` to bronze.events / content / users."""
+    if fmt not in RAW_FORMATS:
+        raise IngestError(f"--format {fmt!r}: expected one of {', '.join(RAW_FORMATS)}")
+    done = ingested_identities(lake)
+    reports = []
+    if is_world_root(spark, path):
+        units = [(t, join(path, t.folder)) for t in native.NATIVE_TABLES
+                 if is_folder(spark, join(path, t.folder))]
+    else:
+        units = [(native.NATIVE_TABLES[0], path)]
+    for table, folder in units:
+        files = list_files(spark, folder, EXTENSIONS[fmt])
+        if not files and table.target == native.EVENTS:
+            others = sorted(f for f, exts in EXTENSIONS.items()
+                            if f != fmt and list_files(spark, folder, exts))
+            hint = f"; found {' and '.join(others)} files: pass --format {others[0]}" if others else ""
+            raise IngestError(f"no {fmt} event files under {folder} (names ending "
+                              f"{', '.join(EXTENSIONS[fmt])}){hint}")
+        reports.append(ingest(spark, lake, native.adapter(spark, fmt, table, sep), files,
+                              run_date, done))
+    return reports
+
+
+def ingest_kuairand(spark: SparkSession, lake: Lake, config: Config, path: str,
+                    run_date: dt.date) -> list[BatchReport]:
+    """A KuaiRand folder: side tables to bronze.users / bronze.content, logs to bronze.events."""
+    if not is_folder(spark, path):
+        raise IngestError(f"--format kuairand --path {path}: expected the folder of KuaiRand CSVs")
+    csvs = list_files(spark, path, (".csv",))
+    done = ingested_identities(lake)
+    reports = []
+    for pattern, adapter in kuairand.side_adapters(spark):
+        files = [f for f in csvs if os.path.basename(f.path).startswith(pattern)]
+        if files:
+            reports.append(ingest(spark, lake, adapter, files, run_date, done))
+    side = (kuairand.USERS_PATTERN, kuairand.VIDEOS_PATTERN)
+    logs = [f for f in csvs if kuairand.LOG_PATTERN in os.path.basename(f.path)
+            and not os.path.basename(f.path).startswith(side)]
+    if logs:
+        videos = [f.path for f in csvs if os.path.basename(f.path).startswith(kuairand.VIDEOS_PATTERN)]
+        adapter = kuairand.log_adapter(spark, config.ingest.kuairand_request_window_s, videos)
+        reports.append(ingest(spark, lake, adapter, logs, run_date, done))
+    if not reports:
+        raise IngestError(f"no KuaiRand files under {path} (expected log_*.csv, "
+                          f"{kuairand.USERS_FILE} or {kuairand.VIDEOS_FILE})")
+    return reports
+
+
+def ingest_interactions(spark: SparkSession, lake: Lake, config: Config, path: str,
+                        run_date: dt.date, columns: str, sep: str = ",",
+                        ts_unit: str | None = None) -> list[BatchReport]:
+    """A generic ``user, item, timestamp[, weight]`` log to bronze.events."""
+    mapping = interactions.ColumnMap.parse(columns)
+    files = list_files(spark, path, EXTENSIONS["csv"] + EXTENSIONS["parquet"])
+    if not files:
+        raise IngestError(f"no interaction files under {path} (csv, tsv, txt or parquet)")
+    # Checked on every run, also when every file is already ingested: a wrong mapping is
+    # an error, not a silent no-op.
+    interactions.check_columns(spark, [f.path for f in files], mapping, sep)
+    adapter = interactions.adapter(spark, mapping, sep, ts_unit,
+                                   config.ingest.interactions_like_weight)
+    return [ingest(spark, lake, adapter, files, run_date)]
+
+
+FIGURES = ("files_seen", "files_new", "files_skipped", "records", "accepted", "quarantined",
+           "blank_lines")
+
+
+def record(metrics: Metrics, reports: list[BatchReport]) -> None:
+    """Per-table and total counts in gold.metrics (``records_in`` = ``records_accepted`` +
+    ``records_quarantined``; blank lines are not records)."""
+    for r in reports:
+        for figure in FIGURES:
+            metrics.record(f"{figure}.{r.target}", getattr(r, figure),
+                           "rows" if figure not in ("files_seen", "files_new", "files_skipped") else "files",
+                           source=r.source)
+        metrics.record(f"rows_written.{r.target}", r.rows_written, "rows", source=r.source,
+                       already_committed=r.already_committed)
+    totals = {f: sum(getattr(r, f) for r in reports) for f in FIGURES}
+    metrics.record("files_seen", totals["files_seen"], "files")
+    metrics.record("files_new", totals["files_new"], "files")
+    metrics.record("files_skipped", totals["files_skipped"], "files")
+    metrics.record("records_in", totals["records"], "rows")
+    metrics.record("records_accepted", totals["accepted"], "rows")
+    metrics.record("records_quarantined", totals["quarantined"], "rows")
+    metrics.record(f"rows_written.{QUARANTINE}",
+                   sum(r.quarantine_rows_written for r in reports), "rows")

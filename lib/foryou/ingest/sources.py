@@ -1,0 +1,142 @@
+"""Source files: find them, and name each by an identity that changes when its content does.
+
+Listing goes through Hadoop's FileSystem API, so the same code lists a laptop folder, S3,
+ADLS or DBFS; where the session has no JVM gateway (Spark Connect) it falls back to the
+local file system. Only the driver lists; files are read by the executors.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+from urllib.parse import unquote
+
+from pyspark.sql import SparkSession
+
+# Extensions each raw format is read from (compressed variants are read transparently).
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "json": (".jsonl", ".json", ".ndjson", ".jsonl.gz", ".json.gz", ".ndjson.gz"),
+    "csv": (".csv", ".csv.gz", ".tsv", ".txt"),
+    "parquet": (".parquet",),
+}
+# Sub-folders of a world root (the synthetic world generator's layout).
+EVENTS_DIR, CONTENT_DIR, USERS_DIR = "events", "content", "users"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One raw file as listed: normalised path, size in bytes and modification time."""
+
+    path: str
+    size: int
+    modified: dt.datetime
+
+    def identity(self, source: str, target: str) -> str:
+        """Stable id of this file version for one adapter and target table: the file
+        counts as new again only if it is rewritten (size or mtime change)."""
+        text = f"{source}|{target}|{self.path}|{self.size}|{self.modified.isoformat()}"
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def normalise(path: str) -> str:
+    """One spelling per file: ``file:///a``, ``file:/a`` and ``/a`` all become ``/a``;
+    other schemes keep their URI, percent-escapes decoded (Spark's ``_metadata.file_path``
+    and Hadoop listings agree after this)."""
+    path = unquote(path)
+    if path.startswith("file:"):
+        path = "/" + path[len("file:"):].lstrip("/")
+    return path
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(("_", "."))
+
+
+def _list_hadoop(spark: SparkSession, root: str) -> list[SourceFile] | None:
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        return None
+    hpath = jvm.org.apache.hadoop.fs.Path(root)
+    fs = hpath.getFileSystem(spark._jsc.hadoopConfiguration())
+    if not fs.exists(hpath):
+        raise FileNotFoundError(f"source path not found: {root}")
+    out = []
+    status = fs.getFileStatus(hpath)
+    if status.isFile():
+        statuses = [status]
+    else:
+        statuses = []
+        it = fs.listFiles(hpath, True)
+        while it.hasNext():
+            statuses.append(it.next())
+    for st in statuses:
+        p = st.getPath()
+        # Skip files under hidden or underscore folders (_SUCCESS, _delta_log, .crc, ...).
+        rel = normalise(p.toString())[len(normalise(hpath.toString())):]
+        if any(_hidden(part) for part in rel.split("/") if part):
+            continue
+        out.append(SourceFile(normalise(p.toString()), int(st.getLen()),
+                              dt.datetime.fromtimestamp(st.getModificationTime() / 1000,
+                                                        dt.timezone.utc).replace(tzinfo=None)))
+    return out
+
+
+def _list_local(root: str) -> list[SourceFile]:
+    if not os.path.exists(root):
+        raise FileNotFoundError(f"source path not found: {root}")
+    paths = [root] if os.path.isfile(root) else [
+        os.path.join(folder, name)
+        for folder, dirs, names in os.walk(root)
+        if not any(_hidden(p) for p in os.path.relpath(folder, root).split(os.sep) if p != ".")
+        for name in names if not _hidden(name)
+    ]
+    out = []
+    for p in paths:
+        st = os.stat(p)
+        out.append(SourceFile(normalise(os.path.abspath(p)), st.st_size,
+                              dt.datetime.fromtimestamp(st.st_mtime_ns // 1_000_000 / 1000,
+                                                        dt.timezone.utc).replace(tzinfo=None)))
+    return out
+
+
+def list_files(spark: SparkSession, root: str, extensions: Iterable[str] = (),
+               patterns: Sequence[str] = ()) -> list[SourceFile]:
+    """Files under ``root`` (or ``root`` itself, unfiltered), recursively, sorted by path.
+
+    Args:
+        extensions: keep names ending with one of these (case-insensitive); empty keeps all.
+        patterns: keep names containing one of these substrings; empty keeps all.
+    """
+    if "://" not in root and not root.startswith(("file:", "dbfs:")):
+        root = os.path.abspath(root)
+    files = _list_hadoop(spark, root)
+    if files is None:
+        files = _list_local(root)
+    if len(files) == 1 and files[0].path == normalise(root):
+        return files  # a file named explicitly is read whatever its extension
+    exts = tuple(e.lower() for e in extensions)
+    keep = [f for f in files
+            if (not exts or f.path.lower().endswith(exts))
+            and (not patterns or any(p in os.path.basename(f.path) for p in patterns))]
+    return sorted(keep, key=lambda f: f.path)
+
+
+def is_folder(spark: SparkSession, path: str) -> bool:
+    """Whether ``path`` is an existing folder (on any file system Hadoop knows)."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        return os.path.isdir(path)
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hpath.getFileSystem(spark._jsc.hadoopConfiguration())
+    return bool(fs.exists(hpath) and fs.getFileStatus(hpath).isDirectory())
+
+
+def join(root: str, name: str) -> str:
+    return root.rstrip("/") + "/" + name
+
+
+def is_world_root(spark: SparkSession, root: str) -> bool:
+    """Whether ``root`` is a synthetic world's root (holds events/, content/ or users/)."""
+    return any(is_folder(spark, join(root, d)) for d in (EVENTS_DIR, CONTENT_DIR, USERS_DIR))

@@ -1,0 +1,30 @@
+"""The synthetic world: a calibrated short-video app that produces raw events and ground truth.
+
+Modules:
+    params       ``WorldConfig`` and the tiny / small / large presets.
+    calibration  empirical distributions from the real KuaiRand-Pure side tables.
+    vocabulary   the categorical values (event types, countries, devices, reasons...).
+    catalogue    videos and creators, built on the driver.
+    model        the reusable user model (``UserModel``, ``BotModel``): pure numpy.
+    policy       the logging policy that chose what the app served.
+    dirty        the kinds of broken records and how they are chosen.
+    simulate     one block of users over the whole period (numpy).
+    records      Spark rendering of simulated rows into raw records and ground-truth tables.
+    generate     ``generate_world(spark, cfg, out)``: the Spark entry point.
+
+Only the light modules are imported here; ``generate_world`` is loaded on first use so that
+importing the config or the user model does not import pyspark.
+"""
+from __future__ import annotations
+
+from foryou.world.params import WorldConfig, preset
+
+__all__ = ["WorldConfig", "preset", "generate_world"]
+
+
+def __getattr__(name: str):
+    if name == "generate_world":
+        from foryou.world.generate import generate_world
+
+        return generate_world
+    raise AttributeError(f"module 'foryou.world' has no attribute {name!r}")
