@@ -1,0 +1,161 @@
+"""One feature day (user, affinity, item features, vocabularies, training examples) on
+generated silver data vs the floor: one scan of the day's events plus one groupBy(user_id).
+
+    python bench/features.py [--rows 10000000] [--users 100000] [--items 20000]
+
+Silver events (``--rows``, one day, D-1), impressions of D-1 and of D (``rows / 4`` each)
+and the content table are generated with spark.range and written to a temporary lake;
+then ``build_day(as_of=D)`` runs (with no earlier state the window is exactly day D-1, the
+same events an incremental day reads) and writes everything including D's examples.
+Prints both times and the ratio; target: features <= 4x the floor.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pyspark.sql import functions as F  # noqa: E402
+
+from common import save, session, timed  # noqa: E402
+from foryou.features.build import build_day  # noqa: E402
+from foryou.lake import Lake  # noqa: E402
+
+DAY = dt.date(2024, 5, 1)  # the events' day; features are built as of the next day
+TYPES = [("impression", 40), ("view", 28), ("complete_view", 5), ("like", 8), ("comment", 2),
+         ("share", 2), ("follow", 1), ("save", 2), ("skip", 10), ("hide", 1), ("report", 1)]
+
+
+def _uniform(col, salt: int):
+    """A deterministic uniform [0, 1) from a hash of ``col``."""
+    return (F.pmod(F.xxhash64(col, F.lit(salt)), F.lit(1 << 30)) / float(1 << 30))
+
+
+def _pick(values: list[str], col, salt: int):
+    return F.element_at(F.array(*map(F.lit, values)),
+                        (F.pmod(F.xxhash64(col, F.lit(salt)), F.lit(len(values))) + 1).cast("int"))
+
+
+def _item(col, items: int):
+    # Squaring a uniform skews popularity toward low ids, like real feeds.
+    u = _uniform(col, 2)
+    return F.concat(F.lit("c"), F.floor(u * u * items).cast("string"))
+
+
+def events(spark, rows: int, users: int, items: int, day: dt.date):
+    ids = F.col("id")
+    bucket = F.pmod(F.xxhash64(ids, F.lit(1)), F.lit(100))
+    etype, lo = F.lit(TYPES[-1][0]), 0
+    cases = None
+    for name, share in TYPES:
+        cond = (bucket >= lo) & (bucket < lo + share)
+        cases = F.when(cond, name) if cases is None else cases.when(cond, name)
+        lo += share
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+    return spark.range(rows).select(
+        F.concat(F.lit("e"), ids.cast("string")).alias("event_id"),
+        cases.otherwise(etype).alias("event_type"),
+        F.concat(F.lit("u"), F.pmod(F.xxhash64(ids, F.lit(3)), F.lit(users)).cast("string")).alias("user_id"),
+        F.timestamp_seconds(F.lit(start) + F.pmod(F.xxhash64(ids, F.lit(4)), F.lit(86_400))).alias("event_ts"),
+        _item(ids, items).alias("content_id"),
+        F.when(bucket.between(40, 67), F.pmod(F.xxhash64(ids, F.lit(5)), F.lit(60_000))).alias("watch_ms"),
+        _pick(["phone", "tablet", "tv"], ids, 6).alias("device_type"),
+        _pick(["android", "ios"], ids, 7).alias("os"),
+        _pick(["wifi", "4g", "5g"], ids, 8).alias("network_type"),
+        F.lit("bench").alias("ingest_id"), F.lit("native").alias("source"),
+        F.lit(day).alias("event_date"))
+
+
+def impressions(spark, rows: int, users: int, items: int, day: dt.date):
+    ids = F.col("id")
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+    flag = lambda salt, p: (_uniform(ids, salt) < p).cast("int")
+    return spark.range(rows).select(
+        F.concat(F.lit(f"q{day:%Y%m%d}-"), (ids / 10).cast("long").cast("string")).alias("request_id"),
+        (ids % 10).cast("int").alias("position"),
+        F.concat(F.lit("u"), F.pmod(F.xxhash64((ids / 10).cast("long"), F.lit(3)), F.lit(users))
+                 .cast("string")).alias("user_id"),
+        _item(ids, items).alias("content_id"),
+        F.timestamp_seconds(F.lit(start) + F.pmod(F.xxhash64(ids, F.lit(4)), F.lit(86_400))).alias("event_ts"),
+        flag(11, 0.4).alias("click"), flag(12, 0.2).alias("long_view"), flag(13, 0.1).alias("complete"),
+        (_uniform(ids, 14) * 30_000).cast("long").alias("watch_ms"),
+        (_uniform(ids, 14) * 1.5).alias("watch_ratio"),
+        flag(15, 0.05).alias("like"), flag(16, 0.01).alias("comment"), flag(17, 0.01).alias("share"),
+        flag(18, 0.005).alias("follow"), flag(19, 0.01).alias("save"), flag(20, 0.2).alias("skip"),
+        flag(21, 0.005).alias("hide"), flag(22, 0.001).alias("report"),
+        F.lit(True).alias("has_impressions"),
+        _pick(["phone", "tablet", "tv"], ids, 6).alias("device_type"),
+        _pick(["android", "ios"], ids, 7).alias("os"),
+        _pick(["wifi", "4g", "5g"], ids, 8).alias("network_type"),
+        F.lit(day).alias("event_date"))
+
+
+def content(spark, items: int, day: dt.date):
+    ids = F.col("id")
+    tag = lambda salt: F.concat(F.lit("t"), F.pmod(F.xxhash64(ids, F.lit(salt)), F.lit(500)).cast("string"))
+    return spark.range(items).select(
+        F.concat(F.lit("c"), ids.cast("string")).alias("content_id"),
+        F.concat(F.lit("k"), (ids % 2000).cast("string")).alias("creator_id"),
+        F.lit(dt.datetime(day.year, day.month, day.day) - dt.timedelta(days=3)).alias("upload_ts"),
+        (F.pmod(F.xxhash64(ids, F.lit(9)), F.lit(300_000)) + 5_000).alias("duration_ms"),
+        F.array(tag(10), tag(11)).alias("tags"),
+        F.concat(F.lit("video number "), ids.cast("string"), F.lit(" #"), tag(10), F.lit(" #fun")).alias("description"),
+        F.current_timestamp().alias("updated_at"))
+
+
+def floor(lake: Lake) -> None:
+    """One scan of the day's events and one groupBy(user_id) aggregate, fully computed."""
+    (lake.read("silver.events", partitions=[DAY]).groupBy("user_id")
+     .agg(F.count(F.lit(1)).alias("n"), F.sum("watch_ms").alias("w"), F.max("event_ts").alias("t"))
+     .write.format("noop").mode("overwrite").save())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--items", type=int, default=20_000)
+    parser.add_argument("--shuffle-partitions", type=int, default=8)
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="foryou-bench-features-"))
+    config, spark = session(shuffle_partitions=args.shuffle_partitions, extra=[f"lake.root={work / 'lake'}"])
+    lake = Lake(spark, config)
+    t: dict = {}
+    try:
+        with timed(t, "generate_s"):
+            lake.append("silver.content", content(spark, args.items, DAY))
+            lake.append("silver.events", events(spark, args.rows, args.users, args.items, DAY))
+            for day in (DAY, DAY + dt.timedelta(days=1)):
+                lake.append("silver.impressions", impressions(spark, args.rows // 4, args.users, args.items, day))
+        print(f"generated {args.rows:,} events, 2 x {args.rows // 4:,} impressions in {t['generate_s']:.1f}s")
+        with timed(t, "floor_s"):
+            floor(lake)
+        print(f"floor (scan + groupBy(user_id)): {t['floor_s']:.2f}s")
+        with timed(t, "features_s"):
+            result = build_day(lake, config.features, DAY + dt.timedelta(days=1))
+        rows = {name: w.rows for name, w in result.writes.items()}
+        print(f"features day: {t['features_s']:.2f}s, rows written {rows}")
+        print("  seconds per table (compute + write): "
+              + ", ".join(f"{n} {s:.1f}" for n, s in result.seconds.items()))
+        t["table_seconds"] = {n: round(s, 2) for n, s in result.seconds.items()}
+        with timed(t, "floor_again_s"):
+            floor(lake)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = min(t["floor_s"], t["floor_again_s"])
+    ratio = t["features_s"] / base
+    print(f"\n{args.rows:,} events on {spark.sparkContext.master}: floor {base:.2f}s, "
+          f"features + examples {t['features_s']:.2f}s")
+    print(f"features / floor = {ratio:.2f}x (target <= 4x): {'MET' if ratio <= 4 else 'MISSED'}")
+    save("features", {"rows": args.rows, "users": args.users, "items": args.items, **t,
+                      "floor_s": base, "ratio": round(ratio, 3), "target": 4.0, "rows_written": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Build one day of the point-in-time feature store and that day's training examples.
+
+    foryou features --run-date YYYY-MM-DD [--full] [--truth PATH]
+
+Writes as_of_date = run date of gold.user_features, gold.user_affinities,
+gold.item_features and gold.vocabularies (events strictly before the run date, rolled
+forward from the latest earlier day) and event_date = run date of gold.training_examples.
+``--full`` recomputes from the whole history instead; ``--truth`` (Parquet with
+``user_id, is_bot``) prints the bot detector's precision and recall. A date range is a
+backfill: ``foryou pipeline --backfill START END`` runs this job day by day.
+"""
+import sys
+
+from pyspark.sql import functions as F
+
+from foryou.features import columns as C
+from foryou.features.bots import detection_quality
+from foryou.features.build import build_day
+from foryou.runtime import JobContext, job_main
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--full", action="store_true",
+                        help="recompute from every event before the run date, ignoring earlier days")
+    parser.add_argument("--truth", metavar="PATH",
+                        help="Parquet of user_id, is_bot: print the bot detector's precision/recall")
+
+
+def run(ctx: JobContext) -> None:
+    cfg = ctx.config.features
+    result = build_day(ctx.lake, cfg, ctx.run_date, key=ctx.key(), force=ctx.force, full=ctx.args.full)
+    window = result.window
+    print(f"  as_of {window.as_of}: rolled forward from "
+          f"{window.since or 'nothing (full recompute over the history)'}")
+    for name, write in result.writes.items():
+        ctx.metrics.record_write(write)
+        ctx.metrics.record(f"seconds.{name}", result.seconds[name], "s")
+        print(f"  {name}: {write.rows:,} rows" + (" (already committed)" if write.skipped else ""))
+    users = ctx.lake.read(C.USER_FEATURES, partitions=[ctx.run_date])
+    bots = users.where(F.col("suspected_bot")).count()
+    ctx.metrics.record("suspected_bots", bots, "users")
+    print(f"  suspected bots: {bots:,}")
+    if ctx.args.truth:
+        quality = detection_quality(users, ctx.spark.read.parquet(ctx.args.truth))
+        for name in ("precision", "recall"):
+            ctx.metrics.record(f"bot_{name}", quality[name], "ratio", **quality)
+        print(f"  bot detection: precision {quality['precision']:.3f}, recall {quality['recall']:.3f} "
+              f"(tp {quality['tp']}, fp {quality['fp']}, fn {quality['fn']})")
+
+
+def main(argv=None) -> int:
+    return job_main("features", run, argv, add_arguments, description=__doc__)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

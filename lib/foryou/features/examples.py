@@ -1,0 +1,155 @@
+"""Training examples: each impression of a day with its labels, context, vocabulary indices
+and the user and item features as of that day (built from events strictly before it).
+
+Logs without impressions (``has_impressions = false``: only positive interactions are
+known) get sampled negatives: ``negative_ratio`` per positive, drawn by popularity from the
+most viewed items, never an item the user engaged with that day or holds in its history.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from pyspark.sql import Column, DataFrame, Window as W
+from pyspark.sql import functions as F
+
+from foryou.features import columns as C
+from foryou.features.settings import FeaturesConfig
+from foryou.features.vocab import index_of, lookup
+from foryou.lake import table
+from foryou.lake.catalog import EXAMPLE_ITEM_FEATURES, EXAMPLE_USER_FEATURES
+
+# Draws per negative wanted: some land on positives or repeat and are dropped.
+OVERSAMPLE = 3
+# Slots per pool item in the popularity lookup table (its weight resolution).
+SLOTS_PER_ITEM = 20
+_MASK = (1 << 53) - 1
+
+
+def context(ts: Column) -> list[Column]:
+    """Hour-of-day and day-of-week (Monday 0) on the unit circle."""
+    hour = F.hour(ts) + F.minute(ts) / 60.0
+    dow = (F.dayofweek(ts) + 5) % 7
+    return [F.sin(2 * math.pi * hour / 24).alias("hour_sin"),
+            F.cos(2 * math.pi * hour / 24).alias("hour_cos"),
+            F.sin(2 * math.pi * dow / 7).alias("dow_sin"),
+            F.cos(2 * math.pi * dow / 7).alias("dow_cos")]
+
+
+def split_of(date: dt.date, cfg: FeaturesConfig) -> str:
+    """train, validation or test for an event date, by the configured split markers."""
+    if cfg.test_start is not None and date >= cfg.test_start:
+        return "test"
+    if cfg.validation_start is not None and date >= cfg.validation_start:
+        return "validation"
+    return "train"
+
+
+def popularity_pool(items: DataFrame, cfg: FeaturesConfig) -> DataFrame:
+    """(slot, content_id, creator_id, _slots): the most viewed items, each owning a number
+    of consecutive slots proportional to its views + 1."""
+    top = (items.select(C.CONTENT_ID, C.CREATOR_ID, (F.col("views") + 1).alias("_w"))
+           .orderBy(F.col("_w").desc(), F.col(C.CONTENT_ID)).limit(cfg.negative_pool_size))
+    total = F.sum("_w").over(W.partitionBy())
+    n = F.count(F.lit(1)).over(W.partitionBy())
+    sized = top.withColumn("_n", F.greatest(F.lit(1), F.round(
+        F.col("_w") / total * n * SLOTS_PER_ITEM).cast("long")))
+    ordered = W.orderBy(F.col("_w").desc(), F.col(C.CONTENT_ID))
+    placed = (sized.withColumn("_hi", F.sum("_n").over(ordered.rowsBetween(W.unboundedPreceding, 0)))
+              .withColumn("_slots", F.sum("_n").over(W.partitionBy())))
+    return placed.select(F.explode(F.sequence(F.col("_hi") - F.col("_n"), F.col("_hi") - 1)).alias("_slot"),
+                         C.CONTENT_ID, C.CREATOR_ID, "_slots")
+
+
+def sample_negatives(positives: DataFrame, items: DataFrame, users: DataFrame,
+                     cfg: FeaturesConfig) -> DataFrame:
+    """``negative_ratio`` popularity-weighted negatives per positive row of ``positives``.
+
+    Draws are a hash of (request_id, position, draw, seed), so a re-run samples the same
+    negatives. Items the user engaged with that day (any row of ``positives``) or holds in
+    its recent history are never drawn; neither is an item twice for one positive.
+    """
+    if cfg.negative_ratio == 0:
+        return positives.limit(0)
+    pool = F.broadcast(popularity_pool(items, cfg))
+    slots = pool.select(F.max("_slots").alias("_slots"))
+    draws = (positives.select(C.REQUEST_ID, C.POSITION, C.USER_ID, C.EVENT_TS, C.EVENT_DATE,
+                              C.DEVICE_TYPE, C.OS, C.NETWORK_TYPE,
+                              F.explode(F.sequence(F.lit(0), F.lit(cfg.negative_ratio * OVERSAMPLE - 1)))
+                              .alias("_k"))
+             .crossJoin(F.broadcast(slots))
+             .withColumn("_slot", F.pmod(F.xxhash64(C.REQUEST_ID, C.POSITION, "_k", F.lit(cfg.negative_seed))
+                                         .bitwiseAND(_MASK), F.col("_slots")))
+             .join(pool.drop("_slots"), "_slot"))
+    seen = (positives.select(C.USER_ID, C.CONTENT_ID)
+            .unionByName(users.select(C.USER_ID, F.explode("recent_content_ids").alias(C.CONTENT_ID)))
+            .distinct())
+    fresh = draws.join(seen, [C.USER_ID, C.CONTENT_ID], "left_anti")
+    first = W.partitionBy(C.REQUEST_ID, C.POSITION, C.CONTENT_ID).orderBy("_k")
+    rank = W.partitionBy(C.REQUEST_ID, C.POSITION).orderBy("_k")
+    picked = (fresh.withColumn("_first", F.row_number().over(first)).where(F.col("_first") == 1)
+              .withColumn("_r", F.row_number().over(rank)).where(F.col("_r") <= cfg.negative_ratio))
+    zeros = [F.lit(0).cast(table(C.EXAMPLES).schema[c].dataType).alias(c) for c in C.LABEL_COLUMNS]
+    return picked.select(
+        F.concat(F.col(C.REQUEST_ID), F.lit("#neg"), F.col("_r").cast("string")).alias(C.REQUEST_ID),
+        C.POSITION, C.USER_ID, C.CONTENT_ID, C.CREATOR_ID, C.EVENT_TS, *zeros,
+        F.lit(False).alias(C.HAS_IMPRESSIONS), F.lit(True).alias(C.SAMPLED_NEGATIVE),
+        C.DEVICE_TYPE, C.OS, C.NETWORK_TYPE, C.EVENT_DATE)
+
+
+def _indices(df: DataFrame, key: str, array_col: str, vocab: DataFrame, kind: str, out: str) -> DataFrame:
+    """Per ``key``: the vocabulary indices of ``array_col``'s tokens, in order."""
+    exploded = df.select(key, F.posexplode(array_col).alias("_pos", C.TOKEN))
+    return (exploded.join(lookup(vocab, kind), C.TOKEN, "left")
+            .groupBy(key).agg(F.sort_array(F.collect_list(F.struct("_pos", index_of(F.col(C.INDEX)).alias("_i"))))
+                              .alias("_s"))
+            .select(key, F.transform("_s", lambda s: s["_i"]).alias(out)))
+
+
+def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
+                   affinities: DataFrame, vocab: DataFrame, date: dt.date,
+                   cfg: FeaturesConfig) -> DataFrame:
+    """gold.training_examples of ``date``; ``users``, ``items``, ``affinities`` and ``vocab``
+    must be the as_of_date = ``date`` versions (events strictly before ``date``)."""
+    day = impressions.where(F.col(C.EVENT_DATE) == F.lit(date))
+    served = (day.withColumn(C.HAS_IMPRESSIONS, F.coalesce(C.HAS_IMPRESSIONS, F.lit(True)))
+              .withColumn(C.SAMPLED_NEGATIVE, F.lit(False)))
+    keep = [C.REQUEST_ID, C.POSITION, C.USER_ID, C.CONTENT_ID, C.CREATOR_ID, C.EVENT_TS,
+            *C.LABEL_COLUMNS, C.HAS_IMPRESSIONS, C.SAMPLED_NEGATIVE, C.DEVICE_TYPE, C.OS,
+            C.NETWORK_TYPE, C.EVENT_DATE]
+    served = served.select(*keep)
+    negatives = sample_negatives(served.where(~F.col(C.HAS_IMPRESSIONS)), items, users, cfg)
+    rows = served.unionByName(negatives.select(*keep))
+
+    u = users.select(C.USER_ID, *[F.col(n).alias("user_" + n) for n in EXAMPLE_USER_FEATURES],
+                     "interest_short", "interest_mid", "interest_long", "followed_creators")
+    it = items.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_item_creator"), F.col(C.TAGS).alias("_tags"),
+                      *[F.col(n).alias("item_" + n) for n in EXAMPLE_ITEM_FEATURES])
+    creator_aff = (affinities.where(F.col(C.KIND) == C.CREATOR_KIND)
+                   .select(F.col(C.USER_ID).alias("_aff_user"), F.col(C.KEY).alias("_aff_creator"),
+                           F.col("decayed_long").alias("creator_affinity")))
+    ex = (rows.join(u, C.USER_ID, "left").join(it, C.CONTENT_ID, "left")
+          .withColumn(C.CREATOR_ID, F.coalesce(C.CREATOR_ID, "_item_creator")))
+    ex = ex.join(creator_aff, (F.col(C.USER_ID) == F.col("_aff_user"))
+                 & (F.col(C.CREATOR_ID) == F.col("_aff_creator")), "left").drop("_aff_user", "_aff_creator")
+    tags = F.coalesce(F.col("_tags"), F.array().cast("array<string>"))
+    for scale in ("short", "mid", "long"):
+        interest = F.col("interest_" + scale)
+        ex = ex.withColumn("interest_match_" + scale, F.aggregate(
+            tags, F.lit(0.0), lambda acc, t: acc + F.coalesce(F.try_element_at(interest, t), F.lit(0.0))))
+    ex = ex.withColumn("follows_creator", F.coalesce(
+        F.array_contains("followed_creators", F.col(C.CREATOR_ID)), F.lit(False)))
+    for kind, col, out in (("user", C.USER_ID, "user_index"), ("item", C.CONTENT_ID, "item_index"),
+                           ("creator", C.CREATOR_ID, "creator_index"),
+                           ("device", C.DEVICE_TYPE, "device_index"), ("os", C.OS, "os_index"),
+                           ("network", C.NETWORK_TYPE, "network_index")):
+        voc = lookup(vocab, kind).withColumnRenamed(C.TOKEN, "_tok").withColumnRenamed(C.INDEX, out)
+        ex = ex.join(voc, F.col(col) == F.col("_tok"), "left").drop("_tok").withColumn(out, index_of(F.col(out)))
+    item_tags = _indices(items, C.CONTENT_ID, C.TAGS, vocab, "tag", "tag_indices")
+    recent = _indices(users, C.USER_ID, "recent_content_ids", vocab, "item", "recent_item_indices")
+    empty = F.array().cast("array<int>")
+    ex = (ex.join(item_tags, C.CONTENT_ID, "left").join(recent, C.USER_ID, "left")
+          .withColumn("tag_indices", F.coalesce("tag_indices", empty))
+          .withColumn("recent_item_indices", F.coalesce("recent_item_indices", empty)))
+    ex = ex.select("*", *context(F.col(C.EVENT_TS))).withColumn(C.SPLIT, F.lit(split_of(date, cfg)))
+    return ex.select(*table(C.EXAMPLES).schema.fieldNames())
