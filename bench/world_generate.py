@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from common import save, session, timed  # noqa: E402
@@ -28,7 +29,7 @@ from foryou.world.records import ISO_PATTERN, RAW_EVENT_FIELDS  # noqa: E402
 EVENTS_PER_USER_DAY = 65  # measured on 7-day worlds; the run reports the actual count
 
 
-def floor_frame(spark, rows: int):
+def floor_frame(spark: SparkSession, rows: int) -> DataFrame:
     """``rows`` rows with the raw record's fields, from spark.range and cheap expressions."""
     id_ = F.col("id")
     values = {
@@ -61,16 +62,18 @@ def main(argv=None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--partitions", type=int, default=4)
-    parser.add_argument("--users-per-block", type=int, default=256)
+    parser.add_argument("--users-per-block", type=int, default=0,
+                        help="0: two blocks per core of the session")
     parser.add_argument("--seed", type=int, default=20240501)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
     n_users = max(1, round(args.events / (EVENTS_PER_USER_DAY * args.days)))
+    _, spark = session()
+    per_block = args.users_per_block or -(-n_users // (2 * spark.sparkContext.defaultParallelism))
     cfg = WorldConfig(seed=args.seed, n_users=n_users, days=args.days,
                       n_items=max(2_000, min(200_000, args.events // 10)),
-                      partitions=args.partitions, users_per_block=args.users_per_block)
+                      partitions=args.partitions, users_per_block=per_block)
     work = Path(tempfile.mkdtemp(prefix="foryou-bench-world-"))
-    _, spark = session()
     runs = []
     try:
         # Warm the JVM, the Python workers and the code caches the same way for both sides.

@@ -26,8 +26,8 @@ ISO = "%Y-%m-%dT%H:%M:%S.%fZ"
 def test_presets_scale_linearly_and_forbid_unknown_keys():
     tiny, small, large = (WorldConfig.preset(s) for s in ("tiny", "small", "large"))
     user_days = [c.n_users * c.days for c in (tiny, small, large)]
-    # ~10^4, ~2*10^5, ~10^7 events at ~75 events per user-day
-    assert [round(np.log10(75 * u), 1) for u in user_days] == pytest.approx([4.0, 5.3, 7.0], abs=0.2)
+    # ~10^4, ~2*10^5, ~10^7 events at ~63 events per user-day
+    assert [round(np.log10(63 * u), 1) for u in user_days] == pytest.approx([4.0, 5.3, 7.0], abs=0.15)
     assert WorldConfig.preset("tiny", seed=3).seed == 3
     with pytest.raises(ValidationError, match="n_user"):
         WorldConfig(n_user=5)
@@ -232,10 +232,23 @@ def test_every_dirty_kind_appears_and_shows_in_the_records(world):
     assert wrong and all(rec.get("position") == "abc" or rec.get("watch_ms") == "ten" for rec in wrong)
     bad_watch = [rec["watch_ms"] for _, rec in records if kinds.get(rec.get("event_id")) == "bad_watch_time"]
     assert bad_watch and all(w < 0 or w >= 10**10 for w in bad_watch)
-    unknown = {rec.get("event_type") for _, rec in records if kinds.get(rec.get("event_id")) == "unknown_event_type"}
+    unknown = {rec.get("event_type") for _, rec in records
+               if kinds.get(rec.get("event_id")) == "unknown_event_type"}
     assert unknown and not unknown & set(EVENT_TYPES)
-    ts_forms = [rec["event_ts"] for _, rec in records if kinds.get(rec.get("event_id")) == "ts_format"]
-    assert any(isinstance(t, int) for t in ts_forms) and any("/" in str(t) for t in ts_forms)
+    details = dict(zip(dirty["event_id"], dirty["detail"]))
+    ts_forms = [(details[rec["event_id"]], rec["event_ts"]) for _, rec in records
+                if kinds.get(rec.get("event_id")) == "ts_format" and "event_ts" in rec]
+    assert ts_forms
+    for form, value in ts_forms:
+        if form == "epoch_s":
+            assert isinstance(value, int) and 10**9 < value < 10**10
+        elif form == "epoch_ms":
+            assert isinstance(value, int) and 10**12 < value < 10**13
+        elif form == "slash":
+            assert dt.datetime.strptime(value, "%Y/%m/%d %H:%M:%S")
+        else:
+            assert dt.datetime.fromisoformat(value).utcoffset() == dt.datetime.fromisoformat(
+                "2024-01-01T00:00:00" + form.removeprefix("offset")).utcoffset()
     future = [rec["event_ts"] for _, rec in records if kinds.get(rec.get("event_id")) == "future_ts"]
     assert all(int(t[:4]) > 2024 for t in future)
     late = dirty[dirty["kind"] == "late_arrival"]

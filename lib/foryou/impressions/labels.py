@@ -39,6 +39,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from foryou.events.vocabulary import (
+    CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
+    INGEST_ID, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID, WATCH_MS,
+)
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
 
@@ -47,22 +51,10 @@ CONTENT_TABLE = "silver.content"
 IMPRESSIONS_TABLE = "silver.impressions"
 QUARANTINE_TABLE = "bronze.quarantine"
 
-# Columns (catalog contracts).
-EVENT_ID = "event_id"
-EVENT_TYPE = "event_type"
-USER_ID = "user_id"
-EVENT_TS = "event_ts"
-EVENT_DATE = "event_date"
-CONTENT_ID = "content_id"
-CREATOR_ID = "creator_id"
-REQUEST_ID = "request_id"
-POSITION = "position"
-WATCH_MS = "watch_ms"
-SOURCE = "source"
-INGEST_ID = "ingest_id"
-DURATION_MS = "duration_ms"
+# Columns (catalog contracts) come from foryou.events.vocabulary, shared with cleaning.
+
 HAS_IMPRESSIONS = "has_impressions"
-CONTEXT = ("device_type", "os", "network_type")
+CONTEXT = (DEVICE_TYPE, OS, NETWORK_TYPE)
 CLICK, LONG_VIEW, COMPLETE, WATCH_RATIO, REPLAY = "click", "long_view", "complete", "watch_ratio", "replay"
 
 IMPRESSION = "impression"

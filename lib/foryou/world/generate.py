@@ -33,12 +33,10 @@ from foryou.world.calibration import load_calibration
 from foryou.world.catalogue import build_catalogue, content_frame, tag_name
 from foryou.world.params import WorldConfig
 from foryou.world.simulate import (
-    EVENT_COLUMNS, PARTS, PROFILE_COLUMNS, PROFILE_DDL, UPLOAD_BLOCK, WorldSpec, choose_bots, mix64,
-    profile_columns, simulate_block, stream_key,
+    PARTS, PROFILE_COLUMNS, PROFILE_DDL, WorldSpec, choose_bots, profile_columns, simulate_block,
+    upload_events,
 )
-from foryou.world.vocabulary import (
-    APP_VERSION_WEIGHTS, COUNTRY_WEIGHTS, EVENT_CODE, EVENT_TYPES, NETWORK_WEIGHTS,
-)
+from foryou.world.vocabulary import EVENT_CODE, EVENT_TYPES
 
 _ARROW = {"bigint": pa.int64(), "int": pa.int32(), "smallint": pa.int16(), "tinyint": pa.int8(),
           "float": pa.float32(), "double": pa.float64(), "boolean": pa.bool_(),
@@ -74,43 +72,9 @@ def simulated_events(spark: SparkSession, spec: WorldSpec, part: str = "events")
     blocks = spark.range(0, cfg.n_blocks, numPartitions=max(1, min(cfg.partitions, cfg.n_blocks)))
     rows = blocks.mapInArrow(run, ddl)
     if part == "events":
-        uploads = upload_events(spec)[[name for name, _ in columns]]
+        uploads = pd.DataFrame(upload_events(spec))
         rows = rows.unionByName(spark.createDataFrame(uploads, ddl))
     return rows
-
-
-def upload_events(spec: WorldSpec) -> pd.DataFrame:
-    """``upload`` events of the items uploaded during the period (built on the driver)."""
-    cat, cfg = spec.catalogue, spec.cfg
-    items = np.arange(cat.n_initial, cat.n_items)
-    n = len(items)
-    rng = np.random.default_rng([cfg.seed, UPLOAD_BLOCK])
-    creator = cat.creator[items]
-    # A creator's context is stable: drawn from a generator seeded by the creator.
-    ctx = np.array([np.random.default_rng([cfg.seed, 0xC0, int(c)]).random(4) for c in creator]).reshape(n, 4)
-    cum = lambda w: np.cumsum(np.asarray(w) / np.sum(w))  # noqa: E731
-    ts = cat.upload_ms[items]
-    cols = {name: np.full(n, -1, records_dtype(kind)) for name, kind in EVENT_COLUMNS}
-    cols.update(
-        eid=mix64((np.int64(UPLOAD_BLOCK) << 32) | np.arange(n, dtype=np.int64), stream_key(cfg.seed, 1)),
-        etype=np.full(n, EVENT_CODE["upload"], np.int8), ts=ts,
-        recv=ts + rng.lognormal(np.log(1500.0), 1.0, n).astype(np.int64),
-        item=items.astype(np.int32), creator=creator.astype(np.int32),
-        device=np.zeros(n, np.int8), os=(ctx[:, 0] < 0.4).astype(np.int8),
-        net=np.searchsorted(cum(NETWORK_WEIGHTS), ctx[:, 1]).astype(np.int8),
-        app=np.searchsorted(cum(APP_VERSION_WEIGHTS), ctx[:, 2]).clip(0, 4).astype(np.int8),
-        country=np.searchsorted(cum(COUNTRY_WEIGHTS), ctx[:, 3]).clip(0, len(COUNTRY_WEIGHTS) - 1).astype(np.int8),
-        dirty=np.zeros(n, np.int8), detail=np.zeros(n, np.int8),
-    )
-    for name, kind in EVENT_COLUMNS:
-        if kind == "float":
-            cols[name] = np.full(n, np.nan, np.float32)
-    return pd.DataFrame({name: np.asarray(cols[name], records_dtype(kind)) for name, kind in EVENT_COLUMNS})
-
-
-def records_dtype(kind: str) -> type:
-    return {"bigint": np.int64, "int": np.int32, "smallint": np.int16, "tinyint": np.int8,
-            "float": np.float32}[kind]
 
 
 def user_profiles(spark: SparkSession, spec: WorldSpec) -> DataFrame:
@@ -265,8 +229,8 @@ def generate_world(spark: SparkSession, cfg: WorldConfig, out: str, truth: bool 
             rows.unpersist()
     tallies = observation.get
 
-    profiles = user_profiles(spark, spec)
-    _write(records.raw_users(profiles, ids, spec.calibration, tz, cfg.format), f"{out}/users", cfg.format)
+    profiles = user_profiles(spark, spec).persist(StorageLevel.MEMORY_AND_DISK)  # one row per user
+    _write(records.raw_users(profiles, ids, spec.calibration, tz), f"{out}/users", cfg.format)
     content = spark.createDataFrame(content_frame(cat, cfg.seed))
     _write(records.raw_content(content, ids, tz, cfg.format, [str(t) for t in cat.tag_ids]),
            f"{out}/content", cfg.format)
@@ -274,6 +238,7 @@ def generate_world(spark: SparkSession, cfg: WorldConfig, out: str, truth: bool 
         _write(records.truth_users(profiles, ids, spec.calibration), f"{out}/truth/users", "parquet")
         _write(records.truth_items(content, ids), f"{out}/truth/items", "parquet")
         _write(spark.createDataFrame(_tags_frame(spec)), f"{out}/truth/tags", "parquet")
+    profiles.unpersist()
 
     if cfg.format == "json":  # Spark names them .txt (events) and .json; consumers glob *.jsonl
         for folder, suffix in (("events", ".txt"), ("users", ".json"), ("content", ".json")):

@@ -123,7 +123,7 @@ class UserModelParams:
     save: tuple[float, float, float] = (-4.8, 0.40, 0.6)
     follow: tuple[float, float, float] = (-5.6, 0.50, 0.6)
     # Negative feedback after a skip: (bias, affinity weight, quality weight).
-    hide: tuple[float, float, float] = (-4.4, -0.40, -0.5)
+    hide: tuple[float, float, float] = (-5.1, -0.40, -0.5)
     report: tuple[float, float, float] = (-6.3, -0.20, -1.6)
     unfollow: tuple[float, float, float] = (-2.6, -0.40, -0.5)
     # Session continuation after each item.
@@ -363,11 +363,16 @@ class UserModel:
 
     def start_sessions(self, rng: np.random.Generator, state: UserState,
                        users: np.ndarray) -> SessionState:
-        """Open one session for each of ``users`` (rows of ``state``) with a fresh mood."""
+        """Open one session for each of ``users`` (rows of ``state``) with a fresh mood.
+
+        The mood starts a little higher for users who liked their last active day.
+        """
         m, p = len(users), self.params
+        users = np.asarray(users)
+        carry = np.nan_to_num(state.satisfaction[users] - p.satisfaction_ref, nan=0.0)
         return SessionState(
-            user=np.asarray(users),
-            mood=rng.normal(0.0, p.mood_sigma, m),
+            user=users,
+            mood=rng.normal(0.0, p.mood_sigma, m) + p.mood_learning * carry,
             tag_mood=np.exp(rng.normal(0.0, p.tag_mood_sigma, (m, self.n_tags))),
             items_seen=np.zeros(m, np.int64),
         )

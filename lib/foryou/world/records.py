@@ -63,9 +63,18 @@ def hex_id(col: Column) -> Column:
     return F.lpad(F.lower(F.hex(col)), 16, "0")
 
 
-def pick(values: Sequence[str], code: Column) -> Column:
-    """``values[code]``, null where code < 0."""
-    return F.when(code >= 0, F.element_at(F.array(*[F.lit(v) for v in values]), code.cast("int") + 1))
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def pick(values: Sequence[str], code: str) -> Column:
+    """``values[code]`` for the SQL expression ``code``, null where it is < 0.
+
+    Built as one SQL expression: a Python ``F.array`` of literals costs one JVM call per value,
+    and the renderer picks from lists of up to 69 values in a dozen places.
+    """
+    array = ", ".join(_sql_string(v) for v in values)
+    return F.expr(f"CASE WHEN ({code}) >= 0 THEN element_at(array({array}), CAST(({code}) AS INT) + 1) END")
 
 
 def utc_wall_clock(ms: Column, session_tz: str) -> Column:
@@ -113,7 +122,7 @@ def event_fields(ids: IdFormat, tz: str, fmt: str) -> list[Column]:
     is_upload = etype == EVENT_CODE["upload"]
     has_pos = F.col("pos") >= 0
     event_type = F.when(code == dirty.DIRTY_CODE["unknown_event_type"],
-                        pick(UNKNOWN_EVENT_TYPES, detail)).otherwise(pick(EVENT_TYPES, etype))
+                        pick(UNKNOWN_EVENT_TYPES, "detail")).otherwise(pick(EVENT_TYPES, "etype"))
     user_id = F.when(is_upload, ids.creator(F.col("creator"))).otherwise(ids.user(F.col("user")))
     position = F.when(has_pos, F.col("pos").cast("int"))
     watch = F.when(etype == EVENT_CODE["view"], F.col("watch"))
@@ -133,15 +142,15 @@ def event_fields(ids: IdFormat, tz: str, fmt: str) -> list[Column]:
         "request_id": F.when(has_pos, hex_id(F.col("req"))),
         "position": position,
         "watch_ms": watch,
-        "platform": pick(SHARE_PLATFORMS, F.col("platform")),
-        "reason": pick(REPORT_REASONS, F.col("reason")),
-        "comment_text": pick(COMMENTS, F.col("comment")),
-        "device_type": pick(DEVICE_TYPES, F.col("device")),
-        "os": pick(OPERATING_SYSTEMS, F.col("os")),
-        "network_type": pick(NETWORK_TYPES, F.col("net")),
-        "app_version": pick(APP_VERSIONS, F.col("app")),
-        "country": pick(COUNTRY_CODES, F.col("country")),
-        "language": pick(COUNTRY_LANGUAGES, F.col("country")),
+        "platform": pick(SHARE_PLATFORMS, "platform"),
+        "reason": pick(REPORT_REASONS, "reason"),
+        "comment_text": pick(COMMENTS, "comment"),
+        "device_type": pick(DEVICE_TYPES, "device"),
+        "os": pick(OPERATING_SYSTEMS, "os"),
+        "network_type": pick(NETWORK_TYPES, "net"),
+        "app_version": pick(APP_VERSIONS, "app"),
+        "country": pick(COUNTRY_CODES, "country"),
+        "language": pick(COUNTRY_LANGUAGES, "country"),
         "received_at": iso(F.col("recv"), tz),
     }
     cols = [fields[name].alias(name) for name in RAW_EVENT_FIELDS]
@@ -200,9 +209,10 @@ def truth_impressions(sim: DataFrame, ids: IdFormat) -> DataFrame:
         hex_id(F.col("eid")).alias("event_id"),
         F.timestamp_millis(F.col("ts")).alias("event_ts"),
         F.col("duration").cast("long").alias("duration_ms"),
-        pick(SOURCES, F.col("source")).alias("source"),
-        *[F.col(name).cast("double").alias(name) for name in PROBABILITY_COLUMNS],
-        F.col("exp_watch").cast("double").alias("expected_watch_ms"),
+        pick(SOURCES, "source").alias("source"),
+        # float32, as simulated: doubles would only add bytes (and ~25% to the write)
+        *[F.col(name).alias(name) for name in PROBABILITY_COLUMNS],
+        F.col("exp_watch").alias("expected_watch_ms"),
         F.col("watch").alias("watch_ms"),
         *labels,
     )
@@ -211,20 +221,17 @@ def truth_impressions(sim: DataFrame, ids: IdFormat) -> DataFrame:
 def truth_dirty(sim: DataFrame, ids: IdFormat) -> DataFrame:
     """One row per dirty record: the true event id and values, the kind and its variant."""
     rows = sim.where(F.col("dirty") > 0)
-    kinds = pick(dirty.DIRTY_KINDS, F.col("dirty") - 1)
-    names = []
-    for code, kind in enumerate(dirty.DIRTY_KINDS, start=1):
-        for detail in range(dirty.MAX_DETAIL + 1):
-            name = dirty.detail_name(kind, detail)
-            if name:
-                names += [F.lit(code * 100 + detail), F.lit(name)]
-    details = F.create_map(*names)
+    kinds = pick(dirty.DIRTY_KINDS, "dirty - 1")
+    entries = [f"{code * 100 + detail}, {_sql_string(dirty.detail_name(kind, detail))}"
+               for code, kind in enumerate(dirty.DIRTY_KINDS, start=1)
+               for detail in range(dirty.MAX_DETAIL + 1) if dirty.detail_name(kind, detail)]
+    detail_name = F.expr(f"coalesce(try_element_at(map({', '.join(entries)}), "
+                         f"CAST(dirty AS INT) * 100 + detail), '')")
     return rows.select(
         hex_id(F.col("eid")).alias("event_id"),
         kinds.alias("kind"),
-        F.coalesce(F.try_element_at(details, F.col("dirty").cast("int") * 100 + F.col("detail")),
-                   F.lit("")).alias("detail"),
-        pick(EVENT_TYPES, F.col("etype")).alias("event_type"),
+        detail_name.alias("detail"),
+        pick(EVENT_TYPES, "etype").alias("event_type"),
         ids.user(F.col("user")).alias("user_id"),
         F.timestamp_millis(F.col("ts")).alias("event_ts"),
         F.timestamp_millis(F.col("recv")).alias("received_at"),
@@ -232,17 +239,17 @@ def truth_dirty(sim: DataFrame, ids: IdFormat) -> DataFrame:
     )
 
 
-def raw_users(profiles: DataFrame, ids: IdFormat, cal: Calibration, tz: str, fmt: str) -> DataFrame:
+def raw_users(profiles: DataFrame, ids: IdFormat, cal: Calibration, tz: str) -> DataFrame:
     """User profiles as the account service exports them."""
     cols = [
         ids.user(F.col("user")).alias("user_id"),
         iso(F.col("signup_ms"), tz).alias("signup_ts"),
-        pick(COUNTRY_CODES, F.col("country")).alias("country"),
-        pick(COUNTRY_LANGUAGES, F.col("country")).alias("language"),
-        pick(DEVICE_TYPES, F.col("device")).alias("device_type"),
-        pick(OPERATING_SYSTEMS, F.col("os")).alias("os"),
-        pick(APP_VERSIONS, F.col("app")).alias("app_version"),
-        pick(cal.activity_degrees, F.col("activity")).alias("activity_degree"),
+        pick(COUNTRY_CODES, "country").alias("country"),
+        pick(COUNTRY_LANGUAGES, "country").alias("language"),
+        pick(DEVICE_TYPES, "device").alias("device_type"),
+        pick(OPERATING_SYSTEMS, "os").alias("os"),
+        pick(APP_VERSIONS, "app").alias("app_version"),
+        pick(cal.activity_degrees, "activity").alias("activity_degree"),
         F.col("follow_count"), F.col("follower_count"),
     ]
     return profiles.select(*cols)
@@ -253,7 +260,7 @@ def truth_users(profiles: DataFrame, ids: IdFormat, cal: Calibration) -> DataFra
     return profiles.select(
         ids.user(F.col("user")).alias("user_id"),
         F.col("is_bot"),
-        pick(cal.activity_degrees, F.col("activity")).alias("activity_degree"),
+        pick(cal.activity_degrees, "activity").alias("activity_degree"),
         F.col("interest"),
         F.col("propensity"),
     )
@@ -268,10 +275,10 @@ def raw_content(content: DataFrame, ids: IdFormat, tz: str, fmt: str, tag_ids: S
     """
     tag_cols = sorted(c for c in content.columns if c.startswith("tag"))
     names = [tag_name(t) for t in tag_ids]
-    tags = F.filter(F.array(*[pick(tag_ids, F.col(c)) for c in tag_cols]), lambda t: t.isNotNull())
-    caption = F.replace(pick(DESCRIPTIONS, F.col("caption")), F.lit("{n}"), F.col("number").cast("string"))
-    hashtags = [F.concat(F.lit("#"), pick(names, F.col(c))) for c in tag_cols]
-    generic = F.concat(F.lit("#"), pick(GENERIC_HASHTAGS, F.col("generic")))
+    tags = F.array_compact(F.array(*[pick(tag_ids, c) for c in tag_cols]))
+    caption = F.replace(pick(DESCRIPTIONS, "caption"), F.lit("{n}"), F.col("number").cast("string"))
+    hashtags = [F.concat(F.lit("#"), pick(names, c)) for c in tag_cols]
+    generic = F.concat(F.lit("#"), pick(GENERIC_HASHTAGS, "generic"))
     return content.select(
         ids.item(F.col("item")).alias("content_id"),
         ids.creator(F.col("creator")).alias("creator_id"),

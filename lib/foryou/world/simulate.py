@@ -37,7 +37,7 @@ from foryou.world.policy import LoggingPolicy
 from foryou.world.vocabulary import (
     APP_VERSION_WEIGHTS, BOT_APP_VERSION, COMMENTS, COUNTRY_IOS_SHARE, COUNTRY_UTC_OFFSET_H,
     COUNTRY_WEIGHTS, DEVICE_TYPES, DEVICE_WEIGHTS, EVENT_CODE, HOURLY_ACTIVITY, NETWORK_WEIGHTS,
-    OPERATING_SYSTEMS, REPORT_REASONS, REPORT_WEIGHTS, SHARE_PLATFORMS, SHARE_WEIGHTS,
+    OPERATING_SYSTEMS, REPORT_WEIGHTS, SHARE_WEIGHTS,
 )
 
 SESSION_GAP_MS = 30 * 60_000  # sessions of a user are separated by more than this
@@ -222,13 +222,15 @@ def _simulate_humans(spec: WorldSpec, prof: Profiles, model: UserModel,
     active = ~state.is_bot & (rng.random(n) < model.return_probability(state))
     mean = model.sessions_mean(state, cfg.sessions_per_active_day)
     n_sessions = np.where(active, 1 + rng.poisson(mean - 1.0), 0)
-    # Sessions start within the user's local day, after the previous session's gap, and never
-    # before the period (so no event is dated before start_date in UTC).
-    next_start = np.maximum.reduce([
-        local0 + _local_hours(rng, n),
-        last_end + SESSION_GAP_MS + 1_000 + rng.integers(0, 20 * 60_000, n),
-        np.full(n, epoch_ms(cfg.start_date)),
-    ])
+    # Sessions start within the user's local day and after the previous session's gap. None
+    # starts before the period (no event is dated before start_date in UTC): a start that
+    # would is moved to a random time shortly after the period opens.
+    next_start = np.maximum(local0 + _local_hours(rng, n),
+                            last_end + SESSION_GAP_MS + 1_000 + rng.integers(0, 20 * 60_000, n))
+    period0 = epoch_ms(cfg.start_date)
+    early = next_start < period0
+    delay = rng.exponential(MEAN_SESSION_GAP_MS / 2, int(early.sum()))
+    next_start[early] = period0 + delay.astype(np.int64)
     day_end = local0 + DAY_MS
     sat_sum, sat_n = np.zeros(n), np.zeros(n)
     engaged_tags = np.zeros_like(state.interest)
@@ -304,8 +306,7 @@ def _simulate_humans(spec: WorldSpec, prof: Profiles, model: UserModel,
             model.update_sessions(sessions, live, n_shown, sat)
             end = start[np.arange(n_live), last] + spent[np.arange(n_live), last]
             cursor[live] = end
-            keep = (last == k - 1) & ~quits[np.arange(n_live), k - 1] & (end - began[live] < MAX_SESSION_MS)
-            live = live[keep]
+            live = live[~quits.any(axis=1) & (end - began[live] < MAX_SESSION_MS)]
         last_end[who] = cursor
         next_start[who] = cursor + SESSION_GAP_MS + 1_000 + rng.exponential(
             MEAN_SESSION_GAP_MS, len(who)).astype(np.int64)
@@ -327,7 +328,7 @@ def _bot_campaign(spec: WorldSpec, day: int) -> tuple[np.ndarray, np.ndarray]:
     return targets.astype(np.int32), starts.astype(np.int64)
 
 
-def _expand_impressions(imp: dict[str, np.ndarray], prof: Profiles, rng: np.random.Generator,
+def _expand_impressions(imp: dict[str, np.ndarray], rng: np.random.Generator,
                         cat: Catalogue) -> dict[str, np.ndarray]:
     """Turn impression rows into event rows (impression, view, skip, like, ...)."""
     labels = imp["labels"]
@@ -379,8 +380,7 @@ def _expand_impressions(imp: dict[str, np.ndarray], prof: Profiles, rng: np.rand
     return out
 
 
-def _bot_events(spec: WorldSpec, prof: Profiles, rng: np.random.Generator, bots: np.ndarray
-                ) -> dict[str, np.ndarray]:
+def _bot_events(spec: WorldSpec, rng: np.random.Generator, bots: np.ndarray) -> dict[str, np.ndarray]:
     """All days' events of the block's bots (no request, no position, no view)."""
     parts = _Log()
     for day in range(spec.cfg.days):
@@ -444,10 +444,10 @@ def simulate_block(spec: WorldSpec, block: int, part: str = "all") -> dict[str, 
         _simulate_humans(spec, prof, model, rng, block, day, last_end, counters, log)
     parts = []
     if log.chunks:
-        parts.append(_expand_impressions(log.concat(), prof, rng, spec.catalogue))
+        parts.append(_expand_impressions(log.concat(), rng, spec.catalogue))
     bot_rows = np.nonzero(prof.is_bot)[0]
     if len(bot_rows):
-        parts.append(_bot_events(spec, prof, rng, bot_rows))
+        parts.append(_bot_events(spec, rng, bot_rows))
     parts = [p for p in parts if p]
     if not parts:
         return {name: np.zeros(0, _NUMPY[kind]) for name, kind in columns}
@@ -485,6 +485,40 @@ def simulate_block(spec: WorldSpec, block: int, part: str = "all") -> dict[str, 
         keep = ((ev["etype"] == EVENT_CODE["impression"]) & ~duplicate) | (ev["dirty"] > 0)
         ev = {name: ev[name][keep] for name, _ in columns}
     return {name: np.ascontiguousarray(ev[name], dtype=_NUMPY[kind]) for name, kind in columns}
+
+
+def _unit(ids: np.ndarray, key: int) -> np.ndarray:
+    """A uniform in [0, 1) per id, fixed by (id, key): stable attributes without a generator."""
+    return (mix64(ids, key).view(np.uint64) >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def upload_events(spec: WorldSpec) -> dict[str, np.ndarray]:
+    """``upload`` events of the items uploaded during the period (``RECORD_COLUMNS``).
+
+    Small (one per new item), so the driver builds them. ``user`` is -1: the actor of an
+    upload is the creator's account, rendered from ``creator``. A creator's context (os,
+    network, app version, country) is stable: derived from the creator number and the seed.
+    """
+    cat, cfg = spec.catalogue, spec.cfg
+    items = np.arange(cat.n_initial, cat.n_items)
+    n = len(items)
+    rng = np.random.default_rng([cfg.seed, UPLOAD_BLOCK])
+    creator = cat.creator[items].astype(np.int64)
+    unit = lambda i: _unit(creator, stream_key(cfg.seed, 0xC0 + i))  # noqa: E731
+    pick = lambda weights, u: np.minimum(  # noqa: E731
+        np.searchsorted(np.cumsum(weights) / np.sum(weights), u, side="right"), len(weights) - 1)
+    ts = cat.upload_ms[items]
+    cols = {name: np.full(n, -1, _NUMPY[kind]) for name, kind in RECORD_COLUMNS}
+    cols.update(
+        eid=mix64((np.int64(UPLOAD_BLOCK) << 32) | np.arange(n, dtype=np.int64), stream_key(cfg.seed, 1)),
+        etype=np.full(n, EVENT_CODE["upload"]), ts=ts,
+        recv=ts + rng.lognormal(np.log(1500.0), 1.0, n).astype(np.int64),
+        item=items, creator=creator, device=np.zeros(n),
+        os=np.where(unit(0) < 0.4, OPERATING_SYSTEMS.index("ios"), OPERATING_SYSTEMS.index("android")),
+        net=pick(NETWORK_WEIGHTS, unit(1)), app=pick(APP_VERSION_WEIGHTS, unit(2)),
+        country=pick(COUNTRY_WEIGHTS, unit(3)), dirty=np.zeros(n), detail=np.zeros(n),
+    )
+    return {name: np.asarray(cols[name], _NUMPY[kind]) for name, kind in RECORD_COLUMNS}
 
 
 def profile_columns(spec: WorldSpec, block: int) -> dict[str, object]:
