@@ -160,7 +160,7 @@ def _records(lines):
         try:
             out.append((day, json.loads(line)))
         except json.JSONDecodeError:
-            pass
+            continue  # a malformed line: one of the dirty kinds, checked on its own
     return out
 
 
