@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-
-class Section(BaseModel):
-    """Base for every config section: unknown keys and wrong types are errors."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+from foryou.config.section import Section
+from foryou.events.settings import CleanConfig
+from foryou.features.settings import FeaturesConfig
+from foryou.ingest.settings import IngestConfig
+from foryou.privacy.settings import PrivacyConfig
+from foryou.quality.settings import QualityConfig
+from foryou.sessions.settings import SessionsConfig
+from foryou.world.params import WorldConfig
 
 
 class LakeConfig(Section):
@@ -36,16 +39,6 @@ class MlflowConfig(Section):
     # None means sqlite:///<lake.root>/mlflow.db (the file store refuses to start in MLflow 3).
     tracking_uri: str | None = None
     experiment: str = "foryou"
-
-
-# Sections owned by the stages; imported here, after Section, which they subclass.
-from foryou.events.settings import CleanConfig  # noqa: E402
-from foryou.privacy.settings import PrivacyConfig  # noqa: E402
-from foryou.quality.settings import QualityConfig  # noqa: E402
-from foryou.sessions.settings import SessionsConfig  # noqa: E402
-from foryou.features.settings import FeaturesConfig  # noqa: E402
-from foryou.ingest.settings import IngestConfig  # noqa: E402
-from foryou.world.params import WorldConfig  # noqa: E402
 
 
 class Config(Section):

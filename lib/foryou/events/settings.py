@@ -5,7 +5,7 @@ import datetime as dt
 
 from pydantic import Field
 
-from foryou.config.model import Section
+from foryou.config.section import Section
 
 
 class CleanConfig(Section):

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from foryou.config.model import Section
+from foryou.config.section import Section
 
 
 class IngestConfig(Section):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from foryou.config.model import Section
+from foryou.config.section import Section
 
 
 class SessionsConfig(Section):
