@@ -29,6 +29,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from foryou.config import ConfigError
+from foryou.events.vocabulary import INGEST_DATE, INGEST_ID, INGESTED_AT, RECORD_REF, SOURCE, USER_ID
 from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, ROWID, RawRecords
 from foryou.ingest.sources import SourceFile, normalise
 from foryou.lake import CommitKey, Lake, table
@@ -37,9 +38,6 @@ QUARANTINE = "bronze.quarantine"
 MANIFEST = "bronze.ingested_files"
 JOB = "ingest"
 REASON = "_reason"
-RECORD_REF = "record_ref"
-INGEST_ID, SOURCE, INGESTED_AT, INGEST_DATE = "ingest_id", "source", "ingested_at", "ingest_date"
-USER_ID = "user_id"
 # bronze.quarantine.rejected_by for records rejected here (the clean stage writes "clean").
 REJECTED_BY = "ingest"
 
