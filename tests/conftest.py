@@ -38,3 +38,15 @@ def spark(tmp_path_factory):
 def config(tmp_path) -> Config:
     """A test config whose lake root is a fresh temporary directory."""
     return load_config(overrides=TEST_SETTINGS + [f"lake.root={tmp_path / 'lake'}"])
+
+
+@pytest.fixture(scope="session")
+def gold_world(spark, tmp_path_factory):
+    """A tiny synthetic world (120 users, 5 days) through features, built once per session.
+
+    Use ``config, lake = gold_world.copy(tmp_path)`` for a private, writable copy of its lake;
+    ``gold_world.truth`` holds the generator's ground truth (raw user ids).
+    """
+    from worlds import build
+
+    return build(spark, tmp_path_factory.mktemp("gold_world"), TEST_SETTINGS)
