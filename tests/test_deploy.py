@@ -77,3 +77,47 @@ def test_airflow_dag_builds_one_spark_submit_per_stage():
         assert Path(task["application"]).exists(), task["application"]
         assert task["application_args"][-2:] == ["--run-date", "{{ ds }}"]
         assert "DeltaSparkSessionExtension" in task["conf"]["spark.sql.extensions"]
+
+
+def test_k8s_manifests_are_generated_and_run_existing_jobs():
+    from foryou.deploy import IMAGE_HOME, K8S, k8s_manifests
+
+    rendered = k8s_manifests()
+    on_disk = {str(p.relative_to(K8S)): p.read_text() for p in K8S.rglob("*.yaml")}
+    assert on_disk == rendered, "run `make deploy-files`"
+    apps = [yaml.safe_load(t) for n, t in rendered.items() if n.startswith("stages/")]
+    assert [a["metadata"]["labels"]["stage"] for a in apps] == [s.name for s in production_stages()]
+    for app in apps + [yaml.safe_load(rendered["foryou-daily.yaml"])["spec"]["template"]]:
+        spec = app.get("spec", app)
+        job = spec["mainApplicationFile"].removeprefix(f"local://{IMAGE_HOME}/")
+        assert (REPO / job).exists(), job
+        conf = spec["arguments"][spec["arguments"].index("--conf") + 1]
+        assert (REPO / conf.removeprefix(f"{IMAGE_HOME}/")).exists(), conf
+        assert "DeltaSparkSessionExtension" in spec["sparkConf"]["spark.sql.extensions"]
+    daily = yaml.safe_load(rendered["foryou-daily.yaml"])
+    assert daily["kind"] == "ScheduledSparkApplication" and daily["spec"]["schedule"]
+
+
+def test_pytorchjob_trains_the_ranker_with_torchrun_on_gpus():
+    from foryou.deploy import k8s_training_job
+
+    job = k8s_training_job(gpus=4)
+    master = job["spec"]["pytorchReplicaSpecs"]["Master"]["template"]["spec"]["containers"][0]
+    command = master["command"]
+    assert command[:2] == ["foryou", "train-ranker"]
+    assert command[command.index("--launcher") + 1] == "torchrun"
+    assert master["resources"]["limits"]["nvidia.com/gpu"] == 4
+    assert "train-ranker" in [s.name for s in STAGES if s.gpu]
+
+
+def test_dockerfile_copies_files_that_exist_and_bakes_the_delta_package():
+    from foryou.deploy import DELTA_PACKAGE
+
+    text = (REPO / "deploy" / "docker" / "Dockerfile").read_text()
+    copies = [line.split()[1:-1] for line in text.splitlines() if line.startswith("COPY ")]
+    assert copies
+    for sources in copies:
+        for source in sources:
+            assert (REPO / source).exists(), source
+    assert f"DELTA_PACKAGE={DELTA_PACKAGE}" in text
+    assert "openjdk-17" in text
