@@ -6,7 +6,8 @@ Writes as_of_date = run date of gold.user_features, gold.user_affinities,
 gold.item_features and gold.vocabularies (events strictly before the run date, rolled
 forward from the latest earlier day) and event_date = run date of gold.training_examples.
 ``--full`` recomputes from the whole history instead; ``--truth`` (Parquet with
-``user_id, is_bot``) prints the bot detector's precision and recall. A date range is a
+``user_id, is_bot`` and raw user ids, e.g. a generated world's ``truth/users``) prints the bot
+detector's precision and recall. A date range is a
 backfill: ``foryou pipeline --backfill START END`` runs this job day by day.
 """
 import sys
@@ -16,6 +17,7 @@ from pyspark.sql import functions as F
 from foryou.features import columns as C
 from foryou.features.bots import detection_quality
 from foryou.features.build import build_day
+from foryou.privacy.pseudonyms import load_key, with_pseudonyms
 from foryou.runtime import JobContext, job_main
 
 
@@ -23,7 +25,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--full", action="store_true",
                         help="recompute from every event before the run date, ignoring earlier days")
     parser.add_argument("--truth", metavar="PATH",
-                        help="Parquet of user_id, is_bot: print the bot detector's precision/recall")
+                        help="Parquet of raw user_id, is_bot: print the bot detector's precision/recall")
 
 
 def run(ctx: JobContext) -> None:
@@ -41,7 +43,10 @@ def run(ctx: JobContext) -> None:
     ctx.metrics.record("suspected_bots", bots, "users")
     print(f"  suspected bots: {bots:,}")
     if ctx.args.truth:
-        quality = detection_quality(users, ctx.spark.read.parquet(ctx.args.truth))
+        truth = ctx.spark.read.parquet(ctx.args.truth).select(C.USER_ID, "is_bot")
+        # Truth holds raw ids; the features hold pseudonyms made with the pipeline's key.
+        truth = with_pseudonyms(truth, [C.USER_ID], load_key(ctx.config, ctx.spark).value)
+        quality = detection_quality(users, truth)
         for name in ("precision", "recall"):
             ctx.metrics.record(f"bot_{name}", quality[name], "ratio", **quality)
         print(f"  bot detection: precision {quality['precision']:.3f}, recall {quality['recall']:.3f} "

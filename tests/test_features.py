@@ -96,7 +96,8 @@ def test_tiny_world_features_equal_hand_computed_values(world):
     assert u1["top_tag_days"]["t2"] == pytest.approx(53_969 / 86_400)
     assert u1["top_creator_days"] == pytest.approx({"k1": 53_969 / 86_400})
     assert u1["followed_creators"] == ["k1"]
-    assert (u1["gaps"], u1["gap_sum_s"]) == (5, 25 + 30 + 30 + 82_710 + 31)
+    # The overnight pause (82,710 s) is not part of the pace of activity.
+    assert (u1["gaps"], u1["gap_sum_s"]) == (4, 25 + 30 + 30 + 31)
     assert u1["blind_engagements"] == 1 and u1["blind_share"] == 0.5  # the follow after a 1 s view
     u2 = users[("u2",)]
     assert u2["skip_rate"] == 0.5 and u2["blind_share"] == 1.0  # liked c2 without viewing it
@@ -295,6 +296,24 @@ def test_engagement_farming_is_flagged(spark, config):
                                   "user_id string, is_bot boolean")
     quality = detection_quality(users, truth)
     assert quality["precision"] == 1.0 and quality["recall"] == 1.0 and quality["tp"] == 5
+
+
+def test_a_small_farm_working_in_bursts_hours_apart_is_flagged(spark, config):
+    """Three scripted accounts (fewer than a 'crowd' burst needs) like items 2 s apart in two
+    bursts six hours apart: the pauses between bursts must not hide their metronome pace."""
+    rows = [w.event(f"f{b}-{burst}-{i}", "like", f"farm{b}", w.D1,
+                    f"{hour}:{(i * 2) // 60:02d}:{(i * 2) % 60:02d}", f"c{i % 3 + 1}")
+            for b in range(3) for burst, hour in enumerate(("10", "16")) for i in range(15)]
+    humans = _bot_world(spark).where(F.col("user_id").startswith("human"))
+    events = humans.unionByName(spark.createDataFrame(rows, humans.schema))
+    empty = lambda name: spark.createDataFrame([], table(name).schema)
+    content = spark.createDataFrame([{**c, "updated_at": w.ts(w.D1, "00:00:00")} for c in w.CONTENT],
+                                    table("silver.content").schema)
+    inputs = Inputs(events, empty("silver.impressions"), empty("silver.sessions"), content)
+    users = {r.user_id: r for r in compute_state(inputs, None, Window(w.D2), config.features).users.collect()}
+    assert all(users[f"farm{b}"].suspected_bot for b in range(3)), {u: r.anomaly_score for u, r in users.items()}
+    assert users["farm0"].gaps == 28 and users["farm0"].gap_cv < 0.01
+    assert not any(users[f"human{h}"].suspected_bot for h in range(3))
 
 
 def test_content_vector_takes_visual_vectors_when_present(spark, config):

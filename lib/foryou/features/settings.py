@@ -21,11 +21,14 @@ class BotConfig(Section):
     human_gap_cv: float = Field(default=1.0, gt=0)
     # Fewer gaps than this say nothing about regularity.
     min_gaps: int = Field(default=10, ge=2)
-    # Weights of the signals (rate, blind engagement, regularity, bursts) in the score.
-    weight_rate: float = Field(default=0.2, ge=0)
-    weight_blind: float = Field(default=0.3, ge=0)
-    weight_regular: float = Field(default=0.25, ge=0)
-    weight_burst: float = Field(default=0.25, ge=0)
+    # Gaps longer than this are pauses between stretches of activity, not its pace.
+    max_gap_s: float = Field(default=300.0, gt=0)
+    # Weights of the signals (rate, blind engagement, regularity, bursts) in the score. Blind
+    # engagement and a metronome pace each take a farm most of the way; either alone does not.
+    weight_rate: float = Field(default=0.1, ge=0)
+    weight_blind: float = Field(default=0.35, ge=0)
+    weight_regular: float = Field(default=0.35, ge=0)
+    weight_burst: float = Field(default=0.2, ge=0)
     threshold: float = Field(default=0.5, ge=0, le=1)
 
 

@@ -57,6 +57,9 @@ def _event_delta(ev: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     n = F.size(ts)
     diffs = F.zip_with(F.slice(ts, 2, F.greatest(n - 1, F.lit(0))),
                        F.slice(ts, 1, F.greatest(n - 1, F.lit(0))), lambda a, b: (a - b) / 1e6)
+    # Only gaps inside a stretch of activity say how regular the pace is; the pauses between
+    # sessions (or between a farm's bursts) would swamp them.
+    diffs = F.filter(diffs, lambda x: x <= cfg.bots.max_gap_s)
     return (ev.groupBy(C.USER_ID).agg(
         F.count(F.lit(1)).alias("events"),
         *[_count(t).alias(name) for name, t in C.USER_COUNTERS.items()],
@@ -70,7 +73,7 @@ def _event_delta(ev: DataFrame, cfg: FeaturesConfig) -> DataFrame:
         F.sort_array(F.collect_list(F.when(action, F.unix_micros(C.EVENT_TS)))).alias("_ts"),
     ).select(
         "*",
-        F.greatest(n - 1, F.lit(0)).cast("long").alias("gaps"),
+        F.size(diffs).cast("long").alias("gaps"),
         F.aggregate(diffs, F.lit(0.0), lambda acc, x: acc + x).alias("gap_sum_s"),
         F.aggregate(diffs, F.lit(0.0), lambda acc, x: acc + x * x).alias("gap_sumsq_s"),
     ).drop("_ts"))
@@ -199,7 +202,8 @@ def roll_users(previous: DataFrame | None, ev: DataFrame, items: DataFrame, sess
     merged = merged.fillna(zero)
     # The gap between the previous state's last action and the window's first one.
     boundary = (F.unix_micros(_FIRST_TS) - F.unix_micros(_PREV_LAST_TS)) / 1e6
-    has_boundary = F.col(_FIRST_TS).isNotNull() & F.col(_PREV_LAST_TS).isNotNull()
+    has_boundary = (F.col(_FIRST_TS).isNotNull() & F.col(_PREV_LAST_TS).isNotNull()
+                    & (boundary <= cfg.bots.max_gap_s))
     merged = (merged
               .withColumn("gaps", F.col("gaps") + F.when(has_boundary, 1).otherwise(0))
               .withColumn("gap_sum_s", F.col("gap_sum_s") + F.when(has_boundary, boundary).otherwise(0.0))
