@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
+import pytest
 from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
@@ -14,6 +16,20 @@ EVENTS = ("event_id string, event_type string, user_id string, event_ts timestam
           "content_id string, creator_id string, request_id string, position int, "
           "watch_ms long, source string")
 CONTENT = "content_id string, creator_id string, duration_ms long"
+
+
+@pytest.fixture(autouse=True)
+def utc_wall_clock(monkeypatch):
+    """Naive datetimes here are UTC wall clock, whatever the machine's zone.
+
+    PySpark converts a naive datetime with the Python process's local zone, while the session
+    zone is UTC: pin the process zone so ``event_date`` and the round trip mean UTC.
+    """
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def at(minutes: float) -> dt.datetime:
@@ -95,7 +111,8 @@ def test_labels_on_a_hand_built_case(spark, config, capsys):
     assert r1c2.watch_ratio is None and r1c2.duration_ms is None
 
     r2 = rows[("r2", 3)]
-    assert (r2.share, r2.click, r2.watch_ms, r2.like, r2.long_view, r2.complete) == (1, 1, 5_000, 0, 0, 0)
+    # 5 s of a 20 s video is a play, but not a valid one (KuaiRand: more than 7 s).
+    assert (r2.share, r2.click, r2.watch_ms, r2.like, r2.long_view, r2.complete) == (1, 0, 5_000, 0, 0, 0)
 
     night = rows[("r3", 0)]
     assert (night.click, night.watch_ms, night.long_view) == (1, 19_000, 1)
@@ -104,7 +121,8 @@ def test_labels_on_a_hand_built_case(spark, config, capsys):
     inter = rows[("interaction:x1", 0)]
     assert not inter.has_impressions and inter.source == "interactions"
     assert (inter.click, inter.watch_ms, inter.like, inter.long_view) == (1, 30_000, 1, 1)
-    assert rows[("interaction:x3", 0)].like == 0
+    # An interaction log's view is a positive, however short.
+    assert (rows[("interaction:x3", 0)].like, rows[("interaction:x3", 0)].click) == (0, 1)
 
     bad = lake.read("bronze.quarantine").collect()
     assert [(b.reason, b.rejected_by, b.user_id) for b in bad] == [
@@ -133,3 +151,87 @@ def test_rerun_is_idempotent_and_fixed_threshold_without_content(spark, config, 
     assert lake.version("silver.impressions") == version + 1
     assert sorted(tuple(r) for r in lake.read("silver.impressions").collect()) == before
     assert lake.read("bronze.quarantine").count() == 1
+
+
+def test_valid_play_follows_kuairand_rule(spark):
+    from foryou.impressions.labels import VIEW_IS_CLICK_SOURCES, valid_play
+    from foryou.ingest import interactions, kuairand
+
+    # The KuaiRand adapter emits a view exactly for is_click = 1: its views are the label (1:1).
+    assert kuairand.SOURCE in VIEW_IS_CLICK_SOURCES and "native" not in VIEW_IS_CLICK_SOURCES
+    assert interactions.SOURCE in VIEW_IS_CLICK_SOURCES
+
+    rows = [  # watch, duration, viewed, view_is_click, expected
+        (7_000, 7_000, True, False, 1), (6_999, 7_000, True, False, 0),
+        (5_000, 5_000, True, False, 1), (4_999, 5_000, True, False, 0),
+        (7_000, 30_000, True, False, 0), (7_001, 30_000, True, False, 1),
+        (7_001, None, True, False, 1), (7_000, None, True, False, 0),
+        (0, 30_000, True, True, 1),          # KuaiRand is_click / interaction log: the view is it
+        (9_000, 30_000, False, False, 0),    # no view, no play
+    ]
+    df = spark.createDataFrame(rows, "w long, d long, v boolean, k boolean, want int")
+    got = df.select(valid_play(F.col("w"), F.col("d"), F.col("v"), F.col("k")).cast("int").alias("c"),
+                    "want").collect()
+    assert [r.c for r in got] == [r.want for r in got]
+
+
+LABELS = ("click", "long_view", "complete", "skip", "like", "follow", "share", "comment", "hide",
+          "report", "replay")
+
+
+def test_silver_labels_agree_with_the_world_truth(spark, gold_world, tmp_path):
+    """Every label of every served row equals the world's realised label, bar dirty records.
+
+    Residuals, each explained here: impressions the pipeline never saw (their own record is
+    dirty: cut off, missing a field, late...; or they happened after the last run date, as
+    the world's last local day runs past UTC midnight), and rows whose outcome event is dirty:
+    a view whose watch_ms was made negative or absurd (quarantined, so the play is lost), an
+    outcome record that is cut off, missing a field, of the wrong type or unknown type, dated
+    years ahead or arriving after its day was built, or written "yyyy/MM/dd HH:mm:ss" (second
+    precision, so it may read as before its impression). Harmless kinds (exact and re-sent
+    duplicates) explain nothing.
+    """
+    config, lake = gold_world.copy(tmp_path)
+    silver = lake.read("silver.impressions").where("has_impressions")
+    truth = spark.read.parquet(str(gold_world.truth / "impressions"))
+    dirty = spark.read.parquet(str(gold_world.truth / "dirty"))
+    t = truth.select("request_id", "position", "user_id", "event_id", "event_ts",
+                     *[F.col(c).alias(f"t_{c}") for c in LABELS], F.col("watch_ms").alias("t_watch_ms"))
+    s = silver.select("request_id", "position", *LABELS, "watch_ms")
+    both = s.join(t, ["request_id", "position"], "full_outer").cache()
+    try:
+        n_truth = truth.count()
+        assert n_truth > 1_000
+        # Every silver row is a served item of the world.
+        assert both.where(F.col("t_click").isNull()).count() == 0
+        # Served items missing from silver: their impression is dirty, or after the last day.
+        last = max(gold_world.dates)
+        missing = both.where(F.col("click").isNull())
+        lost = missing.join(dirty.select("event_id"), "event_id", "left_anti").where(
+            F.to_date("event_ts") <= F.lit(last))
+        assert lost.count() == 0, lost.limit(5).collect()
+        assert missing.count() <= 0.05 * n_truth
+
+        differs = F.lit(False)
+        for c in (*LABELS, "watch_ms"):
+            differs = differs | (F.col(c) != F.col(f"t_{c}"))
+        matched = both.where(F.col("click").isNotNull())
+        bad = matched.where(differs)
+        n_bad, n_matched = bad.count(), matched.count()
+        # Rates are the world's: click ~44%, not the ~98% of "any play is a click".
+        rates = matched.agg(F.avg("click").alias("s"), F.avg("t_click").alias("t")).first()
+        assert abs(rates.s - rates.t) < 0.01 and 0.2 < rates.t < 0.7, rates
+        # At most about one row per dirty outcome record (2% of events are dirty).
+        assert n_bad <= 0.05 * n_matched, (n_bad, n_matched)
+        harmful = dirty.where(~F.col("kind").isin("exact_duplicate", "resent_duplicate")
+                              & (F.col("event_type") != "impression")).select(
+            F.col("user_id").alias("d_user"), F.col("event_ts").alias("d_ts"))
+        window = F.expr("INTERVAL 31 MINUTES")
+        explained = bad.join(harmful, (F.col("d_user") == F.col("user_id"))
+                             & (F.col("d_ts") >= F.col("event_ts"))
+                             & (F.col("d_ts") <= F.col("event_ts") + window), "left_semi")
+        unexplained = bad.join(explained.select("request_id", "position"),
+                               ["request_id", "position"], "left_anti")
+        assert unexplained.count() == 0, unexplained.limit(5).collect()
+    finally:
+        both.unpersist()

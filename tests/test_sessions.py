@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import time
 
 import pytest
 from pyspark.sql import Window
@@ -21,6 +22,20 @@ GAP = dt.timedelta(minutes=30)
 DAY1 = dt.date(2024, 5, 1)
 SCHEMA = "event_id string, user_id string, event_ts timestamp, event_type string, watch_ms long"
 SESSION_COLS = [f.name for f in SESSION_SCHEMA.fields]
+
+
+@pytest.fixture(autouse=True)
+def utc_wall_clock(monkeypatch):
+    """Naive datetimes here are UTC wall clock, whatever the machine's zone.
+
+    PySpark converts naive datetimes (to Spark and back) with the Python process's local
+    zone, while the session zone is UTC: pin the process zone so midnight means UTC midnight.
+    """
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def silver(spark, rows):

@@ -21,7 +21,15 @@ their 00:05 views); a run made before that day is cleaned misses them until re-r
 
 **Labels** (KuaiRand definitions, so real KuaiRand logs map 1:1):
 
-* ``click`` (KuaiRand ``is_click``): a valid play, i.e. a view event with ``watch_ms > 0``.
+* ``click`` (KuaiRand ``is_click``): a valid play. For app logs (``source = 'native'``),
+  whose view events record every play, swipes included, KuaiRand's rule on the play time
+  (``watch_ms``) and the item's duration D: ``watch_ms >= D`` when ``D <= 7 s``, else
+  ``watch_ms > 7 s`` (also when D is unknown). A replay only happens after a completed play,
+  which is already a valid play, so the rule on the summed ``watch_ms`` equals the rule on the
+  first play, as in the world's user model (``foryou.world.model``). For the KuaiRand adapter
+  (a view event is emitted exactly when ``is_click = 1``, so the mapping stays 1:1 even where
+  KuaiRand's flag disagrees with its own rule) and for interaction logs (every logged
+  interaction is a positive), an attributed view is the valid play.
 * ``watch_ms`` (``play_time_ms``): the sum of the attributed views' ``watch_ms``.
 * ``long_view``: ``watch_ms >= min(duration_ms, 18 s)`` when the item's duration is known
   (silver.content.duration_ms, joined when the table exists), else ``watch_ms >= 18 s``.
@@ -36,7 +44,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.events.vocabulary import (
@@ -69,6 +77,10 @@ OUTCOME_TYPES = (VIEW, COMPLETE_VIEW, *FLAG_LABELS)
 ATTRIBUTION_WINDOW = dt.timedelta(minutes=30)
 # KuaiRand's long view: 18 s, or the whole video when it is shorter.
 LONG_VIEW_MS = 18_000
+# KuaiRand's valid play: the whole video when it lasts at most 7 s, else more than 7 s.
+CLICK_MS = 7_000
+# Sources whose view events are valid plays by construction (see the module docstring).
+VIEW_IS_CLICK_SOURCES = ("kuairand", INTERACTIONS_SOURCE)
 INTERACTION_REQUEST_PREFIX = "interaction:"
 REJECTED_BY = "impressions"
 
@@ -79,6 +91,7 @@ _O_ID, _O_TS, _O_TYPE, _O_REQ, _O_WATCH, _O_INTER = (
 _RANK = "_rank"
 _REASON = "_reason"
 _COMPLETE_EVENT = "_complete_event"
+_VIEWED = "_viewed"
 
 
 @dataclass(frozen=True)
@@ -159,12 +172,26 @@ def attribute(rows: DataFrame, outcomes: DataFrame, window: dt.timedelta = ATTRI
             .select(REQUEST_ID, POSITION, _O_TYPE, _O_WATCH))
 
 
+def valid_play(watch_ms: Column, duration_ms: Column, viewed: Column, view_is_click: Column) -> Column:
+    """KuaiRand's ``is_click`` (see the module docstring): a boolean column.
+
+    Args:
+        watch_ms: the summed play time of the row's views (0 when none).
+        duration_ms: the item's duration (null or 0: unknown).
+        viewed: whether at least one view was attributed to the row.
+        view_is_click: whether the row's source emits views only for valid plays.
+    """
+    known = duration_ms.isNotNull() & (duration_ms > 0)
+    by_rule = F.when(known & (duration_ms <= CLICK_MS), watch_ms >= duration_ms).otherwise(watch_ms > CLICK_MS)
+    return viewed & (view_is_click | by_rule)
+
+
 def label(rows: DataFrame, attributed: DataFrame, durations: DataFrame | None) -> DataFrame:
     """The rows with their labels (KuaiRand definitions, see the module docstring)."""
     is_view = F.col(_O_TYPE) == VIEW
     sums = attributed.groupBy(REQUEST_ID, POSITION).agg(
         F.sum(F.when(is_view, F.coalesce(F.col(_O_WATCH), F.lit(0))).otherwise(0)).cast("long").alias(WATCH_MS),
-        F.max(F.when(is_view & (F.col(_O_WATCH) > 0), 1).otherwise(0)).alias(CLICK),
+        F.max(F.when(is_view, 1).otherwise(0)).alias(_VIEWED),
         F.max(F.when(F.col(_O_TYPE) == COMPLETE_VIEW, 1).otherwise(0)).alias(_COMPLETE_EVENT),
         *[F.max(F.when(F.col(_O_TYPE) == t, 1).otherwise(0)).alias(t) for t in FLAG_LABELS],
     )
@@ -181,7 +208,8 @@ def label(rows: DataFrame, attributed: DataFrame, durations: DataFrame | None) -
     return out.select(
         REQUEST_ID, F.col(POSITION).cast("int").alias(POSITION), USER_ID, CONTENT_ID,
         F.coalesce(F.col(CREATOR_ID), F.col("_content_creator")).alias(CREATOR_ID), EVENT_TS,
-        F.coalesce(F.col(CLICK), F.lit(0)).cast("int").alias(CLICK),
+        valid_play(watch, duration, F.coalesce(F.col(_VIEWED), F.lit(0)) == 1,
+                   F.col(SOURCE).isin(*VIEW_IS_CLICK_SOURCES)).cast("int").alias(CLICK),
         F.when(known, watch >= F.least(duration, F.lit(LONG_VIEW_MS)))
         .otherwise(watch >= LONG_VIEW_MS).cast("int").alias(LONG_VIEW),
         ((F.coalesce(F.col(_COMPLETE_EVENT), F.lit(0)) == 1) | (known & (watch >= duration)))
