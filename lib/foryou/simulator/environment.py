@@ -1,0 +1,306 @@
+"""The feed simulator's environment: the world's users and items, and one simulated day.
+
+The behaviour is the world's own user model (:class:`foryou.world.model.UserModel`): the same
+hook, watch, skip, engagement, session-continuation and next-day-return equations that
+generated the logs, so a policy is scored by the people it would serve, not by a proxy.
+
+- **Users**: the human users of the world, regenerated deterministically from the world's
+  config (:func:`foryou.world.simulate.make_profiles`: activity degree, propensity, long-term
+  interests over tags, followed creators), as at the start of the period; interests drift
+  back towards these (the drift is mean-reverting). ``truth/users`` of the generated world is
+  read to check that the config is the one that made it.
+- **Items**: the world's catalogue (tags, duration, latent quality, creator), rebuilt from the
+  same config; ``content_id`` strings are the world's (``v`` + zero-padded number).
+- **A day**: each user opens ``1 + Poisson(sessions_mean - 1)`` sessions (the world's rate for
+  the user's activity degree) and is served their feed in rank order, ``items_per_request``
+  items per request, continuing where the previous session stopped. After each item the
+  session goes on with the model's continuation probability; it also ends when the feed runs
+  out. The day's mean item satisfaction sets tomorrow's return probability
+  (``UserModel.return_probability``). A user without a feed opens no session and returns at the
+  base rate of their activity degree.
+
+Everything is vectorised over users and live sessions in numpy; random draws come from one
+generator seeded by ``seed``, so a run is deterministic and two policies run with the same seed
+share their users' moods and session counts (common random numbers: differences between
+policies are less noisy).
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from foryou.world.catalogue import Catalogue
+from foryou.world.model import Items, UserModel, UserState
+from foryou.world.params import WorldConfig
+from foryou.world.simulate import WorldSpec, make_profiles
+
+USER_ID, RANK, CONTENT_ID = "user_id", "rank", "content_id"
+FEED_COLUMNS = (USER_ID, RANK, CONTENT_ID)
+
+
+def _width(n: int, minimum: int) -> int:
+    return max(minimum, len(str(max(n - 1, 0))))
+
+
+def raw_user_ids(numbers: np.ndarray, n_users: int) -> np.ndarray:
+    """The world's raw user ids (``u000123``) of user numbers (as ``records.IdFormat``)."""
+    width = _width(n_users, 6)
+    return np.array([f"u{int(u):0{width}d}" for u in numbers], dtype=object)
+
+
+def content_ids(n_items: int) -> np.ndarray:
+    """The world's content ids (``v0004567``) of items ``0..n_items-1`` (as ``records.IdFormat``)."""
+    width = _width(n_items, 7)
+    return np.array([f"v{i:0{width}d}" for i in range(n_items)], dtype=object)
+
+
+@dataclass(frozen=True)
+class SimWorld:
+    """The simulated population and catalogue.
+
+    Attributes:
+        cfg: the world's config.
+        spec: the world's driver-side parts (catalogue, calibration, bots).
+        model: the user model.
+        users: world user numbers of the simulated users (humans only).
+        user_ids: their raw ids (truth side) and ``pseudonyms`` (silver / feed side).
+        state: their profiles (``UserState`` rows aligned with ``users``); never mutated.
+        content_ids: content id of each item index.
+    """
+
+    cfg: WorldConfig
+    spec: WorldSpec
+    model: UserModel
+    users: np.ndarray
+    user_ids: np.ndarray
+    pseudonyms: np.ndarray
+    state: UserState
+    content_ids: np.ndarray
+
+    @property
+    def catalogue(self) -> Catalogue:
+        return self.spec.catalogue
+
+    @property
+    def n(self) -> int:
+        return len(self.users)
+
+    def items(self, index: np.ndarray) -> Items:
+        """The model's view of catalogue items ``index``."""
+        cat = self.catalogue
+        return Items(tags=cat.tags[index], duration_ms=cat.duration_ms[index],
+                     quality=cat.quality[index], creator=cat.creator[index])
+
+
+def _concat_states(states: list[UserState]) -> UserState:
+    fields = ("interest", "base_interest", "activity", "propensity", "satisfaction", "follows",
+              "follow_next", "is_bot")
+    return UserState(**{f: np.concatenate([getattr(s, f) for s in states]) for f in fields})
+
+
+def _take(state: UserState, rows: np.ndarray) -> UserState:
+    return UserState(interest=state.interest[rows], base_interest=state.base_interest[rows],
+                     activity=state.activity[rows], propensity=state.propensity[rows],
+                     satisfaction=state.satisfaction[rows], follows=state.follows[rows],
+                     follow_next=state.follow_next[rows], is_bot=state.is_bot[rows])
+
+
+def _check_truth(world: SimWorld, truth_dir: str | Path) -> None:
+    """Refuse a config that is not the one that generated ``truth_dir`` (interests differ)."""
+    import pyarrow.dataset as ds
+
+    path = Path(truth_dir) / "users"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist: truth_dir must be a world's truth folder")
+    probe = world.user_ids[: min(32, world.n)].tolist()
+    table = ds.dataset(str(path), format="parquet").to_table(
+        columns=["user_id", "interest"], filter=ds.field("user_id").isin(probe)).to_pandas()
+    if len(table) != len(probe):
+        raise ValueError(f"truth_dir {truth_dir} lacks users of this world config "
+                         f"(found {len(table)} of {len(probe)}): n_users or seed differ")
+    got = dict(zip(table["user_id"], table["interest"]))
+    for row, uid in enumerate(probe):
+        if not np.allclose(np.asarray(got[uid], float), world.state.interest[row], atol=1e-9):
+            raise ValueError(f"user {uid}: truth interests differ from the regenerated ones; "
+                             f"world_cfg is not the config that generated {truth_dir}")
+
+
+def load_world(world_cfg: WorldConfig, truth_dir: str | Path | None, n_users: int | None = None,
+               seed: int = 0, pseudonym_key: bytes | None = None) -> SimWorld:
+    """Rebuild the world's population and catalogue for simulation.
+
+    Args:
+        world_cfg: the config that generated the world.
+        truth_dir: the world's ``truth`` folder (checked against the config); None skips it.
+        n_users: simulate this many human users, taken from a seeded random order of the
+            world's user blocks (only those blocks are regenerated); None: all of them.
+        seed: chooses the users when ``n_users`` is set.
+        pseudonym_key: key of the silver pseudonyms (default: ``FORYOU_PSEUDONYM_KEY`` or the
+            demo key, as the pipeline's ``load_key``).
+    """
+    from foryou.privacy.pseudonyms import load_key, pseudonymise
+    from foryou.world.generate import build_spec
+
+    spec = build_spec(world_cfg)
+    model = spec.user_model()
+    blocks = np.arange(world_cfg.n_blocks)
+    if n_users is not None:
+        if n_users < 1:
+            raise ValueError(f"n_users={n_users}: must be at least 1")
+        blocks = np.random.default_rng([seed, 0x5E1]).permutation(blocks)
+    numbers, states, have = [], [], 0
+    for block in blocks.tolist():
+        prof = make_profiles(spec, block, model)
+        human = np.nonzero(~prof.is_bot)[0]
+        numbers.append(prof.user[human])
+        states.append(_take(prof.state, human))
+        have += len(human)
+        if n_users is not None and have >= n_users:
+            break
+    users = np.concatenate(numbers)
+    state = _concat_states(states)
+    if n_users is not None and len(users) > n_users:
+        users, state = users[:n_users], _take(state, np.arange(n_users))
+    if len(users) == 0:
+        raise ValueError("the world has no human users to simulate")
+    key = pseudonym_key if pseudonym_key is not None else load_key().value
+    raw = raw_user_ids(users, world_cfg.n_users)
+    world = SimWorld(cfg=world_cfg, spec=spec, model=model, users=users, user_ids=raw,
+                     pseudonyms=np.array([pseudonymise(u, key) for u in raw], dtype=object),
+                     state=state, content_ids=content_ids(spec.catalogue.n_items))
+    if truth_dir is not None:
+        _check_truth(world, truth_dir)
+    return world
+
+
+def feed_matrix(world: SimWorld, feed: pd.DataFrame, name: str = "feed",
+                max_items: int | None = None) -> np.ndarray:
+    """A policy's exported feed as item indices, one row per simulated user, -1 padded.
+
+    Args:
+        world: the simulated population (rows follow ``world.pseudonyms``).
+        feed: frame ``user_id`` (pseudonym), ``rank``, ``content_id``; rows of users not
+            simulated are ignored; a content id repeated for a user keeps its best rank.
+        name: the policy's name, for error messages.
+        max_items: keep at most this many items per user.
+    Raises:
+        ValueError: a column is missing, or a content id is not an item of the world.
+    """
+    missing = [c for c in FEED_COLUMNS if c not in feed.columns]
+    if missing:
+        raise ValueError(f"policy {name!r}: feed lacks column(s) {', '.join(missing)}")
+    row_of = pd.Series(np.arange(world.n), index=pd.Index(world.pseudonyms))
+    item_of = pd.Series(np.arange(len(world.content_ids)), index=pd.Index(world.content_ids))
+    f = feed[list(FEED_COLUMNS)]
+    f = f[f[USER_ID].isin(row_of.index)]
+    items = f[CONTENT_ID].map(item_of)
+    if items.isna().any():
+        bad = f.loc[items.isna(), CONTENT_ID].iloc[0]
+        raise ValueError(f"policy {name!r}: content_id {bad!r} is not an item of this world")
+    f = pd.DataFrame({"row": f[USER_ID].map(row_of).to_numpy(np.int64),
+                      "rank": pd.to_numeric(f[RANK]).to_numpy(), "item": items.to_numpy(np.int64)})
+    f = f.sort_values(["row", "rank", "item"], kind="stable").drop_duplicates(["row", "item"])
+    slot = f.groupby("row").cumcount().to_numpy()
+    if max_items is not None:
+        keep = slot < max_items
+        f, slot = f[keep], slot[keep]
+    width = int(slot.max()) + 1 if len(slot) else 1
+    out = np.full((world.n, width), -1, np.int64)
+    out[f["row"].to_numpy(), slot] = f["item"].to_numpy()
+    return out
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """Per simulated user (aligned with ``SimWorld.users``) outcomes of one day and the next."""
+
+    watch_ms: np.ndarray
+    items_seen: np.ndarray
+    sessions: np.ndarray
+    satisfaction: np.ndarray  # mean item satisfaction (NaN: nothing watched)
+    p_return: np.ndarray  # next-day return probability
+    returned: np.ndarray  # a draw of it
+    has_feed: np.ndarray
+
+
+def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0) -> DayResult:
+    """Serve every simulated user their feed for one day; see the module docstring.
+
+    Args:
+        world: the population and catalogue.
+        feeds: ``(world.n, L)`` item indices in rank order, -1 padded (:func:`feed_matrix`).
+        seed: seeds every draw (moods, session counts, watches, continuations, returns).
+    """
+    if feeds.shape[0] != world.n:
+        raise ValueError(f"feeds has {feeds.shape[0]} rows for {world.n} simulated users")
+    model, cfg = world.model, world.cfg
+    state = copy.deepcopy(world.state)
+    rng = np.random.default_rng([seed, 0x51A])
+    n, k = world.n, cfg.items_per_request
+    feed_len = (feeds >= 0).sum(axis=1)
+    width = feeds.shape[1]
+    n_sessions = np.where(feed_len > 0,
+                          1 + rng.poisson(model.sessions_mean(state, cfg.sessions_per_active_day) - 1.0), 0)
+    cursor = np.zeros(n, np.int64)
+    watch = np.zeros(n)
+    sat_sum, seen = np.zeros(n), np.zeros(n, np.int64)
+    sessions_opened = np.zeros(n, np.int64)
+    j = 0
+    while True:
+        who = np.nonzero((n_sessions > j) & (cursor < feed_len))[0]
+        if len(who) == 0:
+            break
+        sessions = model.start_sessions(rng, state, who)
+        sessions_opened[who] += 1
+        live = np.arange(len(who))
+        while len(live):
+            users = sessions.user[live]
+            idx = cursor[users][:, None] + np.arange(k)[None, :]
+            items = np.where(idx < width, feeds[users[:, None], np.minimum(idx, width - 1)], -1)
+            valid = items >= 0  # a prefix of each row: feeds are padded at the end
+            flat_valid = valid.ravel()
+            rows = np.repeat(live, k)[flat_valid]
+            flat = items.ravel()[flat_valid]
+            position = np.tile(np.arange(k), len(live))[flat_valid]
+            served = world.items(flat)
+            probs = model.probabilities(state, sessions, rows, served)
+            out = model.sample(rng, probs, served)
+            go_on = model.continue_probability(sessions, rows, out.satisfaction, position + 1)
+            quits = np.zeros(valid.shape, bool)
+            quits[valid] = rng.random(len(flat)) >= go_on
+            last = np.where(quits.any(axis=1), quits.argmax(axis=1), valid.sum(axis=1) - 1)
+            shown = (np.arange(k)[None, :] <= last[:, None]) & valid
+            sel = shown[valid]
+            who_sel = sessions.user[rows[sel]]
+            watch += np.bincount(who_sel, out.watch_ms[sel], minlength=n)
+            sat_sum += np.bincount(who_sel, out.satisfaction[sel], minlength=n)
+            n_shown = last + 1
+            seen[users] += n_shown
+            follow = out.follow & sel
+            unfollow = out.unfollow & sel
+            if follow.any():
+                state.follow(sessions.user[rows[follow]], served.creator[follow])
+            if unfollow.any():
+                state.unfollow(sessions.user[rows[unfollow]], served.creator[unfollow])
+            mean_sat = np.where(shown, _rows(out.satisfaction, valid), 0.0).sum(axis=1) / n_shown
+            model.update_sessions(sessions, live, n_shown, mean_sat)
+            cursor[users] += n_shown
+            live = live[~quits.any(axis=1) & (cursor[users] < feed_len[users])]
+        j += 1
+    day_sat = np.where(seen > 0, sat_sum / np.maximum(seen, 1), np.nan)
+    model.end_day(rng, state, day_sat, np.zeros_like(state.interest))
+    p_return = model.return_probability(state)
+    return DayResult(watch_ms=watch, items_seen=seen, sessions=sessions_opened,
+                     satisfaction=day_sat, p_return=p_return,
+                     returned=rng.random(n) < p_return, has_feed=feed_len > 0)
+
+
+def _rows(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Scatter per-valid-item ``values`` back into the ``valid`` grid (0 elsewhere)."""
+    grid = np.zeros(valid.shape)
+    grid[valid] = values
+    return grid

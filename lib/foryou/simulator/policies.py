@@ -1,0 +1,83 @@
+"""Reference policies for the feed simulator, as exported feeds (``user_id, rank, content_id``).
+
+- :func:`random_policy`: uniformly random items per user (the floor);
+- :func:`popularity_policy`: the same most-watched items for everyone (from the world's
+  logged impressions: valid plays per item);
+- :func:`oracle_policy`: for each user the items with the highest *true* expected watch time
+  under the user model, in a neutral mood (the ceiling any learned ranker aims at).
+
+``user_id`` is the silver pseudonym of each simulated user, as a real export would key it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from foryou.simulator.environment import CONTENT_ID, RANK, USER_ID, SimWorld
+from foryou.world.model import SessionState
+
+# Score at most this many (user, item) pairs at once in the oracle (memory bound).
+_ORACLE_CELLS = 2_000_000
+
+
+def _frame(world: SimWorld, items: np.ndarray) -> pd.DataFrame:
+    """``(n_users, L)`` item indices (-1 padded) as a feed frame."""
+    rows, slot = np.nonzero(items >= 0)
+    return pd.DataFrame({USER_ID: world.pseudonyms[rows], RANK: (slot + 1).astype(np.int32),
+                         CONTENT_ID: world.content_ids[items[rows, slot]]})
+
+
+def random_policy(world: SimWorld, length: int = 50, seed: int = 0) -> pd.DataFrame:
+    """``length`` distinct random items per user (seeded)."""
+    n_items = world.catalogue.n_items
+    length = min(length, n_items)
+    rng = np.random.default_rng([seed, 0xDA7])
+    # Distinct per user: the first ``length`` of a random key order.
+    items = np.argsort(rng.random((world.n, n_items)), axis=1)[:, :length]
+    return _frame(world, items)
+
+
+def popularity_policy(world: SimWorld, truth_dir: str | Path, length: int = 50) -> pd.DataFrame:
+    """The ``length`` items with the most valid plays in the world's logged impressions."""
+    import pyarrow.dataset as ds
+
+    table = ds.dataset(str(Path(truth_dir) / "impressions"), format="parquet").to_table(
+        columns=[CONTENT_ID, "click"])
+    counts = table.group_by(CONTENT_ID).aggregate([("click", "sum")]).to_pandas()
+    counts = counts.sort_values(["click_sum", CONTENT_ID], ascending=[False, True]).head(length)
+    index = pd.Series(np.arange(len(world.content_ids)), index=world.content_ids)
+    top = index.reindex(counts[CONTENT_ID]).dropna().to_numpy(np.int64)
+    return _frame(world, np.broadcast_to(top, (world.n, len(top))))
+
+
+def true_expected_watch(world: SimWorld, users: np.ndarray) -> np.ndarray:
+    """``(len(users), n_items)`` true expected watch ms of every item for rows ``users``.
+
+    Neutral session: mood 0, no short-term tag mood, nothing seen yet.
+    """
+    n_items = world.catalogue.n_items
+    m = len(users)
+    sessions = SessionState(user=np.asarray(users), mood=np.zeros(m),
+                            tag_mood=np.ones((m, world.catalogue.n_tags)),
+                            items_seen=np.zeros(m, np.int64))
+    rows = np.repeat(np.arange(m), n_items)
+    items = np.tile(np.arange(n_items), m)
+    probs = world.model.probabilities(world.state, sessions, rows, world.items(items))
+    return probs.expected_watch_ms.reshape(m, n_items)
+
+
+def oracle_policy(world: SimWorld, length: int = 50) -> pd.DataFrame:
+    """For each user, the ``length`` items with the highest true expected watch time."""
+    n_items = world.catalogue.n_items
+    length = min(length, n_items)
+    step = max(1, _ORACLE_CELLS // n_items)
+    parts = []
+    for lo in range(0, world.n, step):
+        users = np.arange(lo, min(lo + step, world.n))
+        score = true_expected_watch(world, users)
+        top = np.argpartition(-score, length - 1, axis=1)[:, :length]
+        order = np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable")
+        parts.append(np.take_along_axis(top, order, axis=1))
+    return _frame(world, np.concatenate(parts))
