@@ -1,0 +1,133 @@
+"""Ranker training throughput: loader rows/s vs model step rate, 1 process vs 2-process DDP.
+
+    python bench/train.py [--files 8] [--rows-per-file 20000] [--epochs 1] [--threads 1]
+
+Data: synthetic Parquet with the exact gold.training_examples schema
+(``foryou.ranking.synthetic``), because building a gold world large enough to time training
+takes far longer than the training itself; the loader and model see the same columns and
+types as on real examples. Figures:
+
+- loader rows/s: ``iter_batches`` alone (Parquet -> normalised tensors, one process);
+- model step samples/s: forward + backward + Adam on pre-loaded batches (one process);
+- fit samples/s: the real training loop (loader + steps), 1 process and 2-process DDP (gloo,
+  torchrun launcher), as reported by ``fit``'s history (all ranks' rows / wall time);
+- the peer ratio: loader rows/s / step samples/s (target >= 3: the loader is not the bottleneck).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+
+from common import save  # noqa: E402
+from foryou.ranking import FeatureSpec, MultiTaskRanker, RankingConfig, fit, iter_batches, train_distributed  # noqa: E402
+from foryou.ranking.synthetic import write_examples  # noqa: E402
+from foryou.ranking.train import head_losses  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--rows-per-file", type=int, default=20000)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--architecture", default="mmoe")
+    parser.add_argument("--local-cluster", action="store_true",
+                        help="instead: 2-process DDP with TorchDistributor(local_mode=False) on "
+                             "the executors of a local-cluster[2,1,1024] Spark master")
+    args = parser.parse_args(argv)
+    if args.local_cluster:
+        return local_cluster(args)
+    cfg = RankingConfig(batch_size=args.batch_size, epochs=args.epochs, threads=args.threads,
+                        architecture=args.architecture)
+    torch.set_num_threads(args.threads)
+    result: dict = {"data": "synthetic gold.training_examples schema (foryou.ranking.synthetic)",
+                    "files": args.files, "rows_per_file": args.rows_per_file,
+                    "batch_size": args.batch_size, "threads_per_process": args.threads,
+                    "architecture": args.architecture}
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        tmp = Path(tmp)
+        started = time.perf_counter()
+        files = write_examples(tmp / "train", args.files, args.rows_per_file, seed=1)
+        val = write_examples(tmp / "val", 1, max(args.rows_per_file // 4, 1000), seed=2)
+        result["generate_s"] = round(time.perf_counter() - started, 2)
+        spec = FeatureSpec.from_files(files, cfg)
+        rows = args.files * args.rows_per_file
+
+        for _ in iter_batches(files[:1], spec, args.batch_size):  # warm the page cache
+            pass
+        started = time.perf_counter()
+        batches = list(iter_batches(files, spec, args.batch_size))
+        loader = rows / (time.perf_counter() - started)
+
+        model = MultiTaskRanker(spec, cfg)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
+        started = time.perf_counter()
+        for batch in batches:
+            loss = sum(head_losses(model(batch), batch).values())
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        step = rows / (time.perf_counter() - started)
+        del batches
+
+        one = fit(spec, cfg, files, val, tmp / "ckpt1")
+        two = train_distributed(spec, cfg, files, val, tmp / "ckpt2", num_processes=2,
+                                launcher="torchrun", use_gpu=False)
+    fit1 = max(h["samples_per_s"] for h in one.history)
+    fit2 = max(h["samples_per_s"] for h in two.history)
+    result.update({
+        "loader_rows_per_s": round(loader), "step_samples_per_s": round(step),
+        "loader_over_step": round(loader / step, 2), "loader_target_met": loader >= 3 * step,
+        "fit_1proc_samples_per_s": round(fit1), "fit_ddp2_samples_per_s": round(fit2),
+        "ddp2_over_1proc": round(fit2 / fit1, 2),
+        "ddp_replicas_identical": len(set(two.rank_checksums)) == 1,
+        "val_auc_click_1proc": round(one.history[-1].get("val_auc_click", float("nan")), 4),
+        "cuda": "not run: this session has no GPU",
+    })
+    print(f"loader      {loader:12,.0f} rows/s")
+    print(f"model step  {step:12,.0f} samples/s   loader/step = {loader / step:.1f}x (target >= 3x)")
+    print(f"fit 1 proc  {fit1:12,.0f} samples/s")
+    print(f"fit DDP x2  {fit2:12,.0f} samples/s   ratio to 1 proc = {fit2 / fit1:.2f}")
+    save("train", result)
+    return 0
+
+
+def local_cluster(args) -> int:
+    """TorchDistributor in distributed mode: each rank is a barrier task on an executor."""
+    from common import session
+
+    cfg = RankingConfig(batch_size=args.batch_size, epochs=args.epochs, threads=args.threads)
+    _, spark = session(master="local-cluster[2,1,1024]", shuffle_partitions=2)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-train-lc-") as tmp:
+            tmp = Path(tmp)
+            files = write_examples(tmp / "train", args.files, args.rows_per_file, seed=1)
+            val = write_examples(tmp / "val", 1, max(args.rows_per_file // 4, 1000), seed=2)
+            spec = FeatureSpec.from_files(files, cfg)
+            started = time.perf_counter()
+            out = train_distributed(spec, cfg, files, val, tmp / "ckpt", num_processes=2,
+                                    launcher="torch_distributor", use_gpu=False, local_mode=False)
+            seconds = time.perf_counter() - started
+    finally:
+        spark.stop()
+    result = {"master": "local-cluster[2,1,1024]", "launcher": "torch_distributor(local_mode=False)",
+              "files": args.files, "rows_per_file": args.rows_per_file,
+              "ranks": len(out.rank_checksums),
+              "replicas_identical": len(set(out.rank_checksums)) == 1,
+              "fit_samples_per_s": round(max(h["samples_per_s"] for h in out.history)),
+              "wall_s_including_launch": round(seconds, 1)}
+    print(result)
+    save("train_local_cluster", result)
+    return 0 if result["replicas_identical"] and result["ranks"] == 2 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

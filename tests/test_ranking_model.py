@@ -1,0 +1,150 @@
+"""The ranker's model, feature spec, loader and feed score on small synthetic examples."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from foryou.ranking import (FeatureSpec, MissingColumnError, MultiTaskRanker, RankingConfig,
+                            feed_score, iter_batches, predict)
+from foryou.ranking.data import shard, shard_rows
+from foryou.ranking.model import gate_health
+from foryou.ranking.synthetic import write_examples
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return write_examples(tmp_path_factory.mktemp("examples"), n_files=3, rows_per_file=200)
+
+
+def cfg_for(arch: str) -> RankingConfig:
+    return RankingConfig(architecture=arch, threads=1)
+
+
+@pytest.fixture(scope="module")
+def spec(files):
+    return FeatureSpec.from_files(files, RankingConfig())
+
+
+def first_batch(files, spec, n=64):
+    return next(iter_batches(files, spec, n, shuffle=False))
+
+
+@pytest.mark.parametrize("arch", ["mmoe", "ple"])
+def test_forward_and_backward_shapes(files, spec, arch):
+    model = MultiTaskRanker(spec, cfg_for(arch))
+    batch = first_batch(files, spec)
+    logits = model(batch)
+    assert list(logits) == spec.heads == [*RankingConfig().tasks, "watch"]
+    assert all(v.shape == (64,) and torch.isfinite(v).all() for v in logits.values())
+    sum(v.mean() for v in logits.values()).backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, f"parameters without gradient: {missing}"
+
+
+@pytest.mark.parametrize("arch", ["mmoe", "ple"])
+def test_gates_sum_to_one(files, spec, arch):
+    cfg = cfg_for(arch)
+    model = MultiTaskRanker(spec, cfg)
+    gates = model.gate_weights(first_batch(files, spec))
+    experts = cfg.n_experts if arch == "mmoe" else cfg.shared_experts + cfg.task_experts
+    assert set(gates) == set(spec.heads)
+    for w in gates.values():
+        assert w.shape == (64, experts) and (w >= 0).all()
+        torch.testing.assert_close(w.sum(1), torch.ones(64))
+    health = gate_health(gates)
+    assert all(0 <= h["entropy"] <= np.log(experts) + 1e-6 for h in health.values())
+    if arch == "ple":  # every level but the last has a shared gate over all experts
+        levels = model.mixture.levels
+        assert all(level.shared_gate is not None for level in levels[:-1])
+        assert levels[-1].shared_gate is None
+
+
+def test_experts_start_different(spec):
+    model = MultiTaskRanker(spec, cfg_for("mmoe"))
+    weights = [e.net[0].weight for e in model.mixture.experts]
+    assert all(not torch.equal(a, b) for i, a in enumerate(weights) for b in weights[i + 1:])
+
+
+def test_bias_tower_is_absent_at_serving(files, spec):
+    model = MultiTaskRanker(spec, cfg_for("mmoe")).eval()
+    batch = first_batch(files, spec)
+    moved = dict(batch, position=(batch["position"] + 7) % spec.max_position,
+                 device_index=(batch["device_index"] % 3) + 1)
+    with torch.no_grad():
+        for head in spec.heads:
+            torch.testing.assert_close(model(batch, serving=True)[head],
+                                       model(moved, serving=True)[head])
+        assert not torch.allclose(model(batch)["click"], model(moved)["click"])
+    preds = predict(model, moved)
+    torch.testing.assert_close(preds["click"], torch.sigmoid(model(batch, serving=True)["click"]))
+
+
+def test_missing_feature_column_is_named(tmp_path):
+    broken = write_examples(tmp_path, n_files=1, rows_per_file=20, drop=("item_like_rate",))
+    with pytest.raises(MissingColumnError, match="item_like_rate"):
+        FeatureSpec.from_files(broken, RankingConfig())
+    good = write_examples(tmp_path / "good", n_files=1, rows_per_file=20)
+    spec = FeatureSpec.from_files(good, RankingConfig())
+    with pytest.raises(MissingColumnError, match=r"'item_like_rate' is missing from .*part-00000"):
+        next(iter_batches(broken, spec, 8))
+
+
+def test_nulls_are_counted_and_become_the_mean(files, spec):
+    nulls = Counter()
+    rows = sum(len(b["position"]) for b in iter_batches(files, spec, 100, nulls=nulls))
+    def missing(path):
+        values = pq.read_table(path, columns=["creator_affinity"]).column(0)
+        return values.null_count + int(np.isnan(values.to_numpy(zero_copy_only=False)).sum())
+
+    assert nulls["rows"] == rows == 600
+    # creator_affinity holds NaNs; user_views is an all-null column in the synthetic files
+    assert nulls["creator_affinity"] == sum(missing(f) for f in files) > 0
+    assert nulls["user_views"] == 600 and nulls["hour_sin"] == 0
+    batch = first_batch(files, spec, 200)
+    column = [f.name for f in spec.dense].index("user_views")
+    assert torch.equal(batch["dense"][:, column], torch.zeros(200))
+    assert torch.isfinite(batch["dense"]).all()
+
+
+def test_spec_json_round_trip_and_constant_task_skipped(tmp_path, caplog):
+    files = write_examples(tmp_path, n_files=2, rows_per_file=50, constant={"follow": 0})
+    with caplog.at_level(logging.WARNING):
+        spec = FeatureSpec.from_files(files, RankingConfig())
+    assert "follow" not in spec.tasks and "follow" in spec.skipped
+    assert "task follow skipped" in caplog.text
+    assert "follow" not in MultiTaskRanker(spec, RankingConfig()).towers
+    again = FeatureSpec.from_json(spec.to_json())
+    assert again == spec
+    dense = {f.name: f for f in spec.dense}
+    assert dense["user_events"].log and not dense["hour_sin"].log
+    assert dense["item_completion_rate"].std > 0
+
+
+def test_files_shard_across_ranks_and_rows_when_too_few(files):
+    parts = [shard(files, r, 2, epoch=3)[0] for r in range(2)]
+    assert sorted(parts[0] + parts[1]) == sorted(files) and not set(parts[0]) & set(parts[1])
+    assert shard(files, 0, 2, epoch=3)[0] != shard(files, 0, 2, epoch=4)[0] or len(files) < 3
+    spec = FeatureSpec.from_files(files, RankingConfig())
+    one = files[:1]
+    seen = []
+    for rank in range(2):
+        rows = sum(len(b["position"]) for b in iter_batches(one, spec, 32, rank, 2))
+        assert rows == shard_rows(one, rank, 2) == 100
+        seen.append(rows)
+    assert sum(seen) == 200
+
+
+def test_feed_score_uses_the_issue_weights():
+    weights = RankingConfig().score_weights
+    assert weights == {"watch": 0.40, "complete": 0.20, "long_view": 0.15, "like": 0.15,
+                       "skip": -0.05, "fatigue": -0.05}
+    preds = {h: torch.tensor([0.5, 1.0]) for h in ["watch", "complete", "long_view", "like", "skip", "click"]}
+    score = feed_score(preds, weights, fatigue=torch.tensor([0.0, 2.0]))
+    torch.testing.assert_close(score, torch.tensor([0.5 * 0.85, 0.85 - 0.10]))
+    arrays = {h: v.numpy() for h, v in preds.items()}
+    np.testing.assert_allclose(feed_score(arrays, weights), [0.425, 0.85], rtol=1e-6)

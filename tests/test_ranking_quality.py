@@ -1,0 +1,115 @@
+"""Ranker metrics on hand-computed cases, and the trained ranker against popularity."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from foryou.evaluation import metrics as M
+
+# --- metric functions ---------------------------------------------------------------------
+
+
+def test_auc_hand_computed():
+    # Positives 0.35, 0.8 vs negatives 0.1, 0.4: 3 of 4 pairs ordered -> 0.75.
+    assert M.auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+    assert M.auc([0, 1], [0.2, 0.9]) == 1.0
+    assert M.auc([1, 0], [0.2, 0.9]) == 0.0
+    # Ties count half: a constant scorer is exactly 0.5; one tied pair of 4 -> (3 + 0.5) / 4.
+    assert M.auc([0, 1, 0, 1], [0.3] * 4) == 0.5
+    assert M.auc([0, 0, 1, 1], [0.1, 0.5, 0.5, 0.8]) == pytest.approx(0.875)
+    assert math.isnan(M.auc([1, 1], [0.1, 0.2]))
+    with pytest.raises(ValueError, match="shape"):
+        M.auc([0, 1], [0.1])
+
+
+def test_gauc_weights_users_by_impressions_and_skips_one_class_users():
+    users = ["a", "a", "a", "a", "b", "b", "c", "c"]
+    labels = [0, 0, 1, 1, 1, 0, 1, 1]
+    scores = [0.1, 0.4, 0.35, 0.8, 0.2, 0.8, 0.5, 0.6]
+    # a: AUC 0.75 over 4 impressions; b: AUC 0 over 2; c: one class, skipped.
+    assert M.gauc(users, labels, scores) == pytest.approx((0.75 * 4 + 0.0 * 2) / 6)
+    assert math.isnan(M.gauc(["a", "b"], [1, 0], [0.5, 0.5]))
+
+
+def test_spark_gauc_equals_pandas_gauc(spark):
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"user_id": [f"u{i}" for i in rng.integers(0, 15, 400)],
+                          "click": rng.integers(0, 2, 400), "p": rng.random(400)})
+    expected = M.gauc(frame["user_id"], frame["click"], frame["p"])
+    assert M.spark_gauc(spark.createDataFrame(frame), "user_id", "click", "p") == pytest.approx(expected)
+
+
+def test_rmse_spearman_calibration():
+    assert M.rmse([1.0, 2.0, 3.0], [1.0, 2.0, 5.0]) == pytest.approx(math.sqrt(4 / 3))
+    assert M.spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert M.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert math.isnan(M.spearman([1, 2, 3], [5, 5, 5]))
+    p = np.linspace(0.01, 0.99, 100)
+    y = (np.arange(100) % 10 < 5).astype(int)  # observed 0.5 in every decile
+    table = M.calibration_table(y, p)
+    assert list(table["count"]) == [10] * 10
+    assert table["observed"].tolist() == pytest.approx([0.5] * 10)
+    assert table["predicted"].is_monotonic_increasing
+    assert M.expected_calibration_error(table) == pytest.approx(np.mean(np.abs(table["predicted"] - 0.5)))
+
+
+# --- the trained ranker on the tiny world ---------------------------------------------------
+
+# The tiny world (120 users, 5 days, 1.5k items) is small: training on days 1-3 (~9k
+# examples), validating on day 4 and testing on day 5 (~2.3k impressions of ~80 users).
+# Measured on a copy of it with the settings below: click AUC ranker 0.665, popularity 0.634,
+# logistic 0.676, oracle 0.768. With only 1-2 training days the ranker fell below popularity
+# (0.53-0.59 vs 0.60-0.61), so this margin needs at least the three training days it has.
+CLICK_AUC_MARGIN = 0.02
+
+
+@pytest.fixture(scope="module")
+def trained(gold_world, tmp_path_factory):
+    """One train-ranker run on a private copy of the tiny world (popularity, logistic, oracle)."""
+    from foryou.config import load_config
+    from foryou.ranking.training_run import TrainOptions, summary, train_ranker
+
+    tmp = tmp_path_factory.mktemp("ranker_quality")
+    _, lake = gold_world.copy(tmp)
+    config = load_config(overrides=[*gold_world.overrides(tmp / "lake"),
+                                    "ranking.epochs=3", "ranking.batch_size=256",
+                                    "ranking.embedding_dim=4", "ranking.l2=1e-4",
+                                    "ranking.expert_hidden=[32]", "ranking.tower_hidden=[8]"])
+    options = TrainOptions(baselines=("popularity", "logistic"),
+                           truth=str(gold_world.truth / "impressions"), eval_rows=50_000)
+    outcome = train_ranker(lake, config, gold_world.dates[-1], options)
+    print(summary(outcome))
+    return config, outcome
+
+
+@pytest.mark.slow
+def test_trained_ranker_is_evaluated_registered_and_promoted(trained):
+    from foryou.ranking import registry
+
+    config, outcome = trained
+    report = outcome.report
+    assert set(report.table.index) == {"mmoe", "popularity", "logistic", "oracle"}
+    assert report.rows > 500 and report.users > 20
+    for task in ("click", "long_view"):
+        # The generator's true probabilities are the ceiling: they beat every model.
+        oracle = report.metric("oracle", f"auc_{task}")
+        assert oracle > 0.65, report.text()
+        for model in ("mmoe", "popularity", "logistic"):
+            assert report.metric(model, f"auc_{task}") < oracle, report.text()
+    assert report.metric("mmoe", "rmse_watch") is not None
+    assert "click" in report.calibration["mmoe"] and len(report.calibration["mmoe"]["click"]) > 1
+    # The first model becomes champion.
+    assert outcome.decision.promoted and outcome.decision.reason == "no champion yet"
+    assert registry.champion_version(config) == outcome.registered.version
+    assert len(outcome.history) >= 1
+
+
+@pytest.mark.slow
+def test_trained_ranker_beats_popularity_on_click_auc(trained):
+    _, outcome = trained
+    report = outcome.report
+    mmoe, popularity = report.metric("mmoe", "auc_click"), report.metric("popularity", "auc_click")
+    assert mmoe > popularity + CLICK_AUC_MARGIN, report.text()
