@@ -1,0 +1,187 @@
+"""Train one run date's embeddings: ALS item and user vectors from implicit feedback, plus
+content vectors for items without interactions, all under one ``model_version``.
+
+Inputs are "strictly before the run date" like the feature store: impressions of the
+``window_days`` days before it and the item features with ``as_of_date`` = run date.
+
+Fallbacks (each is logged and reported in ``EmbeddingsResult.fallback``):
+- fewer than ``min_pairs`` positive (user, item) pairs: no ALS; items get their content
+  vectors as they are and users the strength-weighted mean content vector of the items they
+  engaged with (one space, so the ANN still works);
+- no item features: only items with interactions get vectors;
+- neither impressions nor item features: ``EmbeddingsError`` naming what to run first.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.recommendation import ALS
+from pyspark.ml.stat import Summarizer
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import IntegerType, StringType, StructField, StructType
+
+from foryou.embeddings import columns as C
+from foryou.embeddings.content import fit_projection, project
+from foryou.embeddings.settings import EmbeddingsConfig
+from foryou.embeddings.strength import pair_strength
+from foryou.lake import Lake, WriteResult, table
+from foryou.lake.keys import CommitKey
+
+log = logging.getLogger("foryou.embeddings")
+
+_IDX = "_idx"
+
+
+class EmbeddingsError(ValueError):
+    """The embeddings cannot be trained from what the lake holds; the message says why."""
+
+
+@dataclass
+class EmbeddingsResult:
+    """One run's vectors (not yet written) and what went into them."""
+
+    model_version: str
+    items: DataFrame  # content_id, vector, kind, model_version
+    users: DataFrame  # user_id, vector, model_version
+    pairs: int
+    content_items: int
+    fallback: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _days_before(as_of: dt.date, days: int) -> list[dt.date]:
+    return [as_of - dt.timedelta(days=i) for i in range(days, 0, -1)]
+
+
+def _read(lake: Lake, name: str, partitions: list) -> DataFrame:
+    if not lake.exists(name):
+        log.warning("embeddings: %s does not exist yet: read as empty", name)
+        return lake.spark.createDataFrame([], table(name).schema)
+    return lake.read(name, partitions=partitions)
+
+
+def model_version(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> str:
+    """``als-<run date>-<hash>``: the hash covers the training settings and the input table
+    versions, so the same inputs and settings give the same version (idempotent re-runs)."""
+    inputs = {name: lake.version(name) if lake.exists(name) else None
+              for name in (C.IMPRESSIONS, C.ITEM_FEATURES, C.USER_FEATURES)}
+    settings = cfg.model_dump(mode="json", exclude={"ann"})
+    digest = hashlib.sha1(json.dumps([str(as_of), settings, inputs], sort_keys=True).encode())
+    return f"als-{as_of.isoformat()}-{digest.hexdigest()[:8]}"
+
+
+def training_pairs(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> DataFrame:
+    """(user_id, content_id, strength > 0) from the impressions before ``as_of``, bots left out."""
+    impressions = _read(lake, C.IMPRESSIONS, _days_before(as_of, cfg.window_days))
+    pairs = pair_strength(impressions, cfg)
+    if cfg.exclude_bots and lake.exists(C.USER_FEATURES):
+        bots = (lake.read(C.USER_FEATURES, partitions=[as_of])
+                .where(F.coalesce(F.col(C.SUSPECTED_BOT), F.lit(False))).select(C.USER_ID))
+        pairs = pairs.join(bots, C.USER_ID, "left_anti")
+    return pairs
+
+
+def content_vectors(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> DataFrame:
+    """(content_id, content vector) of the items with features as of ``as_of``."""
+    features = _read(lake, C.ITEM_FEATURES, [as_of])
+    if cfg.content_column not in features.columns:
+        raise EmbeddingsError(f"embeddings.content_column: {cfg.content_column!r} is not a column "
+                              f"of {C.ITEM_FEATURES}")
+    return (features.select(C.CONTENT_ID, F.col(cfg.content_column).alias("_content"))
+            .where(F.col("_content").isNotNull() & (F.size("_content") > 0)))
+
+
+def _dense_ids(ids: DataFrame, column: str) -> DataFrame:
+    """(column, _idx): contiguous int ids for ALS, assigned on the executors (no driver list)."""
+    schema = StructType([StructField(column, StringType()), StructField(_IDX, IntegerType())])
+    indexed = ids.select(column).distinct().rdd.zipWithIndex().map(lambda r: (r[0][0], int(r[1])))
+    return ids.sparkSession.createDataFrame(indexed, schema)
+
+
+def fit_als(pairs: DataFrame, cfg: EmbeddingsConfig) -> tuple[DataFrame, DataFrame]:
+    """ALS with implicit preferences on the pairs' strength: (user_id, vector), (content_id, vector)."""
+    users, items = _dense_ids(pairs, C.USER_ID), _dense_ids(pairs, C.CONTENT_ID)
+    ratings = (pairs.join(users, C.USER_ID).withColumnRenamed(_IDX, "_u")
+               .join(items, C.CONTENT_ID).withColumnRenamed(_IDX, "_i")
+               .select("_u", "_i", C.STRENGTH))
+    als = ALS(rank=cfg.rank, maxIter=cfg.max_iter, regParam=cfg.reg_param, alpha=cfg.alpha,
+              implicitPrefs=True, userCol="_u", itemCol="_i", ratingCol=C.STRENGTH,
+              seed=cfg.seed, coldStartStrategy="drop")
+    model = als.fit(ratings)
+    user_vectors = (model.userFactors.join(users, F.col("id") == F.col(_IDX))
+                    .select(C.USER_ID, F.col("features").alias(C.VECTOR)))
+    item_vectors = (model.itemFactors.join(items, F.col("id") == F.col(_IDX))
+                    .select(C.CONTENT_ID, F.col("features").alias(C.VECTOR)))
+    return user_vectors, item_vectors
+
+
+def mean_content_users(pairs: DataFrame, content: DataFrame) -> DataFrame:
+    """(user_id, vector): each user's strength-weighted mean content vector of engaged items."""
+    joined = pairs.join(content, C.CONTENT_ID).select(
+        C.USER_ID, C.STRENGTH, array_to_vector("_content").alias("_v"))
+    means = joined.groupBy(C.USER_ID).agg(Summarizer.mean(F.col("_v"), F.col(C.STRENGTH)).alias("_m"))
+    return means.select(C.USER_ID, vector_to_array("_m", "float32").alias(C.VECTOR))
+
+
+def train_embeddings(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> EmbeddingsResult:
+    """The item and user vectors for run date ``as_of`` (lazy frames; nothing is written)."""
+    version = model_version(lake, cfg, as_of)
+    pairs = training_pairs(lake, cfg, as_of).cache()
+    content = content_vectors(lake, cfg, as_of).cache()
+    n_pairs, n_content = pairs.count(), content.count()
+    if n_pairs == 0 and n_content == 0:
+        raise EmbeddingsError(
+            f"embeddings for {as_of}: no positive interactions in {C.IMPRESSIONS} in the "
+            f"{cfg.window_days} days before it and no {C.ITEM_FEATURES} rows with "
+            f"as_of_date={as_of}; run `foryou impressions` and `foryou features --run-date {as_of}` first")
+    stamp = lambda df: df.withColumn(C.MODEL_VERSION, F.lit(version))  # noqa: E731
+    fallback = None
+    if n_pairs < cfg.min_pairs:
+        fallback = (f"{n_pairs} interaction pairs < embeddings.min_pairs={cfg.min_pairs}: "
+                    "content vectors only")
+        log.warning("embeddings: %s", fallback)
+        items = content.select(C.CONTENT_ID, F.col("_content").alias(C.VECTOR),
+                               F.lit(C.CONTENT).alias(C.KIND))
+        users = mean_content_users(pairs, content)
+    else:
+        users, collaborative = fit_als(pairs, cfg)
+        collaborative = collaborative.cache()
+        items = collaborative.withColumn(C.KIND, F.lit(C.COLLABORATIVE))
+        if n_content == 0:
+            fallback = f"no {C.ITEM_FEATURES} as of {as_of}: items without interactions get no vector"
+            log.warning("embeddings: %s", fallback)
+        else:
+            both = collaborative.join(content, C.CONTENT_ID)
+            weights = fit_projection(both, "_content", C.VECTOR, cfg.content_ridge)
+            cold = content.join(collaborative.select(C.CONTENT_ID), C.CONTENT_ID, "left_anti")
+            if weights is None:
+                fallback = "no item has both a content and a collaborative vector: cold items get none"
+                log.warning("embeddings: %s", fallback)
+            else:
+                items = items.unionByName(
+                    project(cold, "_content", weights).withColumn(C.KIND, F.lit(C.CONTENT)))
+    return EmbeddingsResult(version, stamp(items), stamp(users), n_pairs, n_content, fallback)
+
+
+def write_embeddings(lake: Lake, result: EmbeddingsResult, key: CommitKey | None = None,
+                     force: bool = False) -> dict[str, WriteResult]:
+    """Add the run's vectors to both tables (rows of an existing (id, model_version) are kept)."""
+    return {
+        C.ITEM_EMBEDDINGS: lake.insert_new(C.ITEM_EMBEDDINGS, result.items, key=key, force=force),
+        C.USER_EMBEDDINGS: lake.insert_new(C.USER_EMBEDDINGS, result.users, key=key, force=force),
+    }
+
+
+def latest_version(lake: Lake) -> str | None:
+    """The newest model_version held by both embedding tables (None: none yet)."""
+    if not (lake.exists(C.ITEM_EMBEDDINGS) and lake.exists(C.USER_EMBEDDINGS)):
+        return None
+    common = (lake.read(C.ITEM_EMBEDDINGS).select(C.MODEL_VERSION).distinct()
+              .join(lake.read(C.USER_EMBEDDINGS).select(C.MODEL_VERSION).distinct(), C.MODEL_VERSION))
+    return common.agg(F.max(C.MODEL_VERSION)).first()[0]
