@@ -1,0 +1,195 @@
+"""One run date of candidates: every source, the filters and quotas, the merged pool.
+
+Writes ``as_of_date = run date`` of ``gold.candidate_pool`` and ``gold.cold_start_waves``.
+Inputs are the run date's feature partitions and the silver days each part needs; nothing
+is collected to the driver except the ANN index's item vectors.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from foryou.candidates import columns as C
+from foryou.candidates.ann_source import ann_candidates_from_lake
+from foryou.candidates.cold_start import (
+    cold_start_candidates, evidence, latest_waves, new_items, next_waves, user_interests)
+from foryou.candidates.covisit import covisit_candidates
+from foryou.candidates.filters import (
+    apply_filters, apply_quotas, excluded_creators, negative_pairs, seen_pairs, spam_creators)
+from foryou.candidates.followed import followed_candidates
+from foryou.candidates.inputs import (
+    all_users, bots, engaged, features_at, read_days, read_or_empty)
+from foryou.candidates.pool import merge
+from foryou.candidates.settings import SOURCES, CandidatesConfig
+from foryou.candidates.topk import as_source, empty_source
+from foryou.candidates.trending import trending_candidates
+from foryou.lake import CommitKey, Lake, WriteResult
+
+log = logging.getLogger("foryou.candidates")
+
+
+@dataclass
+class Candidates:
+    """The day's frames before writing: per-source proposals and the pool."""
+
+    sources: dict[str, DataFrame]
+    pool: DataFrame
+    skipped: list[str] = field(default_factory=list)
+    # Frames persisted while building the pool: unpersist them once it is written.
+    cached: list[DataFrame] = field(default_factory=list)
+
+    def release(self) -> None:
+        for df in self.cached:
+            df.unpersist()
+
+
+@dataclass
+class BuildResult:
+    """What a run date's build wrote: the writes, pool rows per primary source (and per
+    proposing source, ``<source>.proposed``), users with candidates and skipped sources."""
+
+    writes: dict[str, WriteResult]
+    rows_by_source: dict[str, int]
+    users: int
+    skipped: list[str]
+
+
+def _since(df: DataFrame, as_of: dt.date, days: int) -> DataFrame:
+    return df.where(F.col(C.EVENT_DATE) >= F.lit(as_of - dt.timedelta(days=days)))
+
+
+def fallback_candidates(users: DataFrame, items: DataFrame, k: int) -> DataFrame:
+    """The ``k`` most viewed items (lifetime valid plays, newest first on ties) for each of
+    ``users``: the pool of a user every other source left empty."""
+    popular = (items.select(C.CONTENT_ID, F.log1p(F.coalesce(F.col("views"), F.lit(0))).alias(C.SCORE),
+                            F.coalesce(F.col(C.UPLOAD_TS), F.lit(dt.datetime(1970, 1, 1))).alias("_up"))
+               .orderBy(F.col(C.SCORE).desc(), F.col("_up").desc(), C.CONTENT_ID).limit(k))
+    return as_source(users.select(C.USER_ID).crossJoin(F.broadcast(popular.drop("_up"))), "fallback", k)
+
+
+@dataclass
+class Inputs:
+    """The run date's inputs every part shares (lazy frames, read once)."""
+
+    user_features: DataFrame
+    items: DataFrame
+    users: DataFrame
+    bot_users: DataFrame
+    content: DataFrame
+    impressions: DataFrame
+
+
+def read_inputs(lake: Lake, cfg: CandidatesConfig, as_of: dt.date) -> Inputs:
+    """The run date's feature partitions, users, content and the impression days any part needs."""
+    user_features = features_at(lake, C.USER_FEATURES, as_of)
+    impression_days = max(cfg.covisit.window_days, 2 * cfg.trending.window_days,
+                          cfg.cold_start.baseline_days)
+    return Inputs(user_features=user_features,
+                  items=features_at(lake, C.ITEM_FEATURES, as_of),
+                  users=all_users(read_or_empty(lake, C.USERS), user_features),
+                  bot_users=bots(user_features),
+                  content=read_or_empty(lake, C.CONTENT),
+                  impressions=read_days(lake, C.IMPRESSIONS, as_of, impression_days))
+
+
+def waves_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs) -> DataFrame:
+    """The cold-start state of ``as_of`` (gold.cold_start_waves rows) from the latest earlier one."""
+    cs = cfg.cold_start
+    previous = latest_waves(read_days(lake, C.COLD_START_WAVES, as_of, int(cs.max_age_days) + 2), as_of)
+    proof = evidence(_since(inputs.impressions, as_of, cs.baseline_days), inputs.items, inputs.bot_users)
+    return next_waves(new_items(inputs.items, cs), previous, proof, as_of, cs)
+
+
+def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs,
+                   waves: DataFrame) -> Candidates:
+    """Every source's proposals and the merged pool for ``as_of``, given the day's waves."""
+    spark = lake.spark
+    user_features, items, users = inputs.user_features, inputs.items, inputs.users
+    bot_users, content, impressions = inputs.bot_users, inputs.content, inputs.impressions
+    sources: dict[str, DataFrame] = {}
+    skipped: list[str] = []
+    if cfg.quota("ann"):
+        ann = ann_candidates_from_lake(lake, cfg.fetch("ann"), lake.config.embeddings.ann)
+        if ann is None:
+            skipped.append("ann")
+        else:
+            sources["ann"] = ann
+    if cfg.quota("covisit"):
+        history = engaged(_since(impressions, as_of, cfg.covisit.window_days), bot_users)
+        sources["covisit"] = covisit_candidates(history, as_of, cfg.covisit, cfg.fetch("covisit"))
+    if cfg.quota("followed"):
+        sources["followed"] = followed_candidates(user_features, content, as_of, cfg.followed,
+                                                  cfg.fetch("followed"))
+    if cfg.quota("trending"):
+        sources["trending"] = trending_candidates(impressions, users, bot_users, as_of, cfg.trending,
+                                                  cfg.fetch("trending"))
+    if cfg.quota("cold_start"):
+        interests = user_interests(user_features, users, bot_users, cfg.cold_start)
+        sources["cold_start"] = cold_start_candidates(waves, items, interests, as_of, cfg.cold_start,
+                                                      cfg.fetch("cold_start"))
+
+    f = cfg.filters
+    seen = seen_pairs(read_days(lake, C.EVENTS, as_of, f.seen_days)) if f.seen_days \
+        else empty_source(spark).select(C.USER_ID, C.CONTENT_ID)
+    negative = negative_pairs(read_days(lake, C.EVENTS, as_of, f.negative_days)
+                              .where(F.col(C.EVENT_TYPE).isin(*C.NEGATIVE_EVENTS)))
+    spam = spam_creators(read_days(lake, C.EVENTS, as_of, f.spam_days)
+                         .where(F.col(C.EVENT_TYPE).isin(*C.ENGAGEMENT_EVENTS)), content, bot_users, f)
+    creators = excluded_creators(spark, spam, f)
+
+    proposed = empty_source(spark)
+    for df in sources.values():
+        proposed = proposed.unionByName(df)
+    # Only catalogue items (with a creator to filter on) are candidates.
+    catalogue = items.select(C.CONTENT_ID, C.CREATOR_ID)
+    kept = apply_filters(proposed.join(catalogue, C.CONTENT_ID), seen, negative, creators)
+    cached = []
+    if cfg.quota("fallback"):
+        # The fallback needs to know who is left empty: keep the filtered proposals once
+        # instead of recomputing every source for that question.
+        kept = kept.persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(kept)
+        empty = users.select(C.USER_ID).join(kept.select(C.USER_ID).distinct(), C.USER_ID, "left_anti")
+        # Re-showing a seen item beats an empty feed; hidden, reported and spam items never.
+        fill = apply_filters(fallback_candidates(empty, items, cfg.fetch("fallback")).join(catalogue, C.CONTENT_ID),
+                             empty_source(spark).select(C.USER_ID, C.CONTENT_ID), negative, creators)
+        sources["fallback"] = fill.drop(C.CREATOR_ID)
+        kept = kept.unionByName(fill)
+    quota_cut = apply_quotas(kept.drop(C.CREATOR_ID), {s: cfg.quota(s) for s in SOURCES})
+    pool = merge(quota_cut, items, waves, as_of, cfg.max_candidates)
+    return Candidates(sources, pool, skipped, cached)
+
+
+def build_day(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, key: CommitKey | None = None,
+              force: bool = False) -> BuildResult:
+    """Build and write ``as_of``'s candidate pool and cold-start waves."""
+    if not lake.exists(C.ITEM_FEATURES):
+        raise FileNotFoundError(f"{C.ITEM_FEATURES} does not exist: run `foryou features --run-date {as_of}` first")
+    part = lambda name: CommitKey(key.job, key.run_date, name) if key else None  # noqa: E731
+    inputs = read_inputs(lake, cfg, as_of)
+    writes = {C.COLD_START_WAVES: lake.replace_partitions(
+        C.COLD_START_WAVES, waves_for(lake, cfg, as_of, inputs), [as_of], key=part("waves"), force=force)}
+    # The sources use the waves as written (computed once, not once per reader).
+    day = candidates_for(lake, cfg, as_of, inputs, lake.read(C.COLD_START_WAVES, partitions=[as_of]))
+    if day.skipped:
+        log.warning("candidates %s: skipped sources %s", as_of, day.skipped)
+    try:
+        writes[C.CANDIDATE_POOL] = lake.replace_partitions(C.CANDIDATE_POOL, day.pool, [as_of],
+                                                           key=part("pool"), force=force)
+    finally:
+        day.release()
+    written = lake.read(C.CANDIDATE_POOL, partitions=[as_of])
+    counts = {r[C.SOURCE]: r["n"] for r in written.groupBy(C.SOURCE).agg(F.count(F.lit(1)).alias("n")).collect()}
+    proposals = {r["s"]: r["n"] for r in written.select(F.explode("sources").alias("s"))
+                 .groupBy("s").agg(F.count(F.lit(1)).alias("n")).collect()}
+    users = written.select(C.USER_ID).distinct().count()
+    if not counts:
+        log.warning("candidates %s: the pool is empty (empty catalogue or no users)", as_of)
+    rows = {s: int(counts.get(s, 0)) for s in SOURCES}
+    rows.update({f"{s}.proposed": int(proposals.get(s, 0)) for s in SOURCES})
+    return BuildResult(writes, rows, users, day.skipped)
