@@ -1,0 +1,129 @@
+"""Build and write gold.user_candidates from a scored candidate pool.
+
+scored pool (relevance per user and candidate) → guards that drop rows (engagement farming,
+hidden/reported, exported in the previous runs) → per-user rerank (exploration, DPP, novelty,
+caps) → export rows → contract check → one overwrite commit (a new table version; a run killed
+before the commit leaves the previous version as the latest, and every earlier version stays
+restorable with ``foryou restore``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from foryou.config import Config
+from foryou.candidates.filters import negative_pairs
+from foryou.candidates.inputs import read_days, read_or_empty
+from foryou.export.contract import EXPORT, check_contract
+from foryou.lake import CommitKey, Lake, WriteResult, table
+from foryou.rerank import guards
+from foryou.rerank.feed import rerank
+
+ITEM_EMBEDDINGS = "gold.item_embeddings"
+USER_FEATURES = "gold.user_features"
+ITEM_FEATURES = "gold.item_features"
+EVENTS = "silver.events"
+
+
+@dataclass
+class ExportBuild:
+    """The export frame (lazy) and how many pool rows each guard dropped."""
+
+    frame: DataFrame
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def item_vectors(lake: Lake, version: str | None) -> DataFrame:
+    """(content_id, vector) of one item-embedding model_version (default: the greatest, as
+    versions are time-ordered); empty when no embeddings exist (DPP and LinUCB then treat every
+    item as vectorless)."""
+    emb = read_or_empty(lake, ITEM_EMBEDDINGS)
+    if version is None:
+        latest = emb.agg(F.max("model_version")).first()[0]
+        if latest is None:
+            return emb.select("content_id", "vector")
+        version = latest
+    return emb.where(F.col("model_version") == version).select("content_id", "vector")
+
+
+def interests(user_features: DataFrame) -> DataFrame:
+    """(user_id, interests): the user's long-term interest tags, strongest first."""
+    entries = F.transform(F.map_entries(F.coalesce("interest_long", F.create_map().cast("map<string,double>"))),
+                          lambda e: F.struct((-e["value"]).alias("w"), e["key"].alias("k")))
+    return user_features.select("user_id", F.transform(F.sort_array(entries), lambda s: s["k"]).alias("interests"))
+
+
+def history_vectors(user_features: DataFrame, vectors: DataFrame) -> DataFrame:
+    """(user_id, vector) of each recent history item of each user that has a vector."""
+    recent = user_features.select("user_id", F.explode("recent_content_ids").alias("content_id"))
+    return recent.join(vectors, "content_id").select("user_id", "vector")
+
+
+def guard_pool(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date,
+               user_features: DataFrame) -> tuple[DataFrame, dict[str, DataFrame]]:
+    """The scored pool less farmed items, the user's hidden/reported items and items exported
+    to the user in the previous ``repeat_days`` runs; also the dropped rows per guard."""
+    g = config.rerank.guards
+    pairs = ["user_id", "content_id"]
+    bots = user_features.where(F.col("suspected_bot")).select("user_id")
+    farmed = guards.farmed_items(read_days(lake, EVENTS, as_of, g.farm_days), bots, g)
+    negative = negative_pairs(read_days(lake, EVENTS, as_of, g.negative_days))
+    dropped = {"farmed": scored.join(F.broadcast(farmed.select("content_id")), "content_id", "left_semi"),
+               "negative": scored.join(negative, pairs, "left_semi")}
+    out = scored.join(F.broadcast(farmed.select("content_id")), "content_id", "left_anti") \
+                .join(negative, pairs, "left_anti")
+    previous = guards.previous_exports(lake, as_of, g.repeat_days)
+    if previous is not None:
+        dropped["repeat"] = out.join(previous, pairs, "left_semi")
+        out = out.join(previous, pairs, "left_anti")
+    return out, dropped
+
+
+def build_export(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date, model_version: str,
+                 generated_at: dt.datetime, count_dropped: bool = True) -> ExportBuild:
+    """The export rows for ``as_of`` from the scored pool (user_id, content_id, creator_id,
+    source, relevance, tags).
+
+    Users without history get interests [] and no history vectors (LinUCB: maximal width;
+    novelty: every item counts as novel); items without a vector count as unlike every other
+    item in the DPP; an empty pool gives an empty export. ``count_dropped`` counts the rows
+    each guard dropped (one Spark job per guard).
+    """
+    cfg = config.rerank
+    for c in ("user_id", "content_id", "creator_id", "source", "relevance"):
+        if c not in scored.columns:
+            raise ValueError(f"export: the scored pool lacks column {c!r}")
+    users = read_or_empty(lake, USER_FEATURES, [as_of])
+    vectors = item_vectors(lake, cfg.embedding_version)
+    guarded, dropped = guard_pool(lake, config, scored, as_of, users)
+    if "tags" not in guarded.columns:
+        items = read_or_empty(lake, ITEM_FEATURES, [as_of]).select("content_id", "tags")
+        guarded = guarded.join(items, "content_id", "left")
+    cands = (guarded.join(vectors, "content_id", "left")
+             .join(interests(users), "user_id", "left")
+             .withColumn("interests", F.coalesce("interests", F.array().cast("array<string>"))))
+    ranked = rerank(cands, history_vectors(users, vectors), cfg, seed=as_of.isoformat())
+    spec = table(EXPORT)
+    frame = (ranked.withColumn("model_version", F.lit(model_version))
+             .withColumn("generated_at", F.lit(generated_at.replace(tzinfo=None)).cast("timestamp"))
+             .withColumn("as_of_date", F.lit(as_of)))
+    frame = frame.select(*[F.col(f.name).cast(f.dataType) for f in spec.schema])
+    return ExportBuild(frame, {k: v.count() for k, v in dropped.items()} if count_dropped else {})
+
+
+def write_export(lake: Lake, frame: DataFrame, list_size: int, key: CommitKey | None = None,
+                 force: bool = False) -> tuple[WriteResult, dict[str, int]]:
+    """Check ``frame`` against the contract, then overwrite the export in one commit.
+
+    The frame is checked as written: it is materialised once (cached) so the check and the
+    commit see the same rows.
+    """
+    frame = frame.cache()
+    try:
+        counts = check_contract(frame, list_size)
+        return lake.overwrite(EXPORT, frame, key=key, force=force), counts
+    finally:
+        frame.unpersist()

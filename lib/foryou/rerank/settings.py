@@ -1,0 +1,62 @@
+"""Settings of the rerank and export step (the ``rerank`` config section)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from foryou.config.section import Section
+
+
+class ExplorationConfig(Section):
+    """The exploration bonus added to the ranker's relevance before diversification."""
+
+    # linucb: alpha * sqrt(x' A^-1 x) with A = ridge * I + the user's history item vectors;
+    # epsilon: with probability epsilon a candidate is lifted to the top of the relevance scale.
+    mode: Literal["linucb", "epsilon", "off"] = "linucb"
+    alpha: float = Field(default=0.1, ge=0)
+    ridge: float = Field(default=1.0, gt=0)
+    epsilon: float = Field(default=0.05, ge=0, le=1)
+    seed: int = 17
+
+
+class GuardsConfig(Section):
+    """What the feed may not contain, and how concentrated it may be."""
+
+    # An item whose engagement over farm_days comes at least this much from suspected bots
+    # (with at least farm_min_engagements) is engagement farming and never exported.
+    farm_bot_share: float = Field(default=0.5, ge=0, le=1)
+    farm_min_engagements: int = Field(default=5, ge=1)
+    farm_days: int = Field(default=14, ge=1)
+    # Items hidden or reported by the user in the last N days are never exported (the pool
+    # filters them too; the export checks again).
+    negative_days: int = Field(default=90, ge=1)
+    # Loop prevention: an item exported to a user in the previous N run days is not exported again.
+    repeat_days: int = Field(default=1, ge=0)
+    # At most this many items per creator and per tag in the first cap_window positions.
+    cap_window: int = Field(default=20, ge=1)
+    max_per_creator: int = Field(default=2, ge=1)
+    max_per_tag: int = Field(default=6, ge=1)
+    # Over-personalisation: at most this share of the whole list carries the user's strongest
+    # interest tag.
+    max_top_interest_share: float = Field(default=0.4, gt=0, le=1)
+    # Homogenisation: share of all exported slots held by the most exported items.
+    homogenisation_top_items: int = Field(default=100, ge=1)
+
+
+class RerankConfig(Section):
+    """Scoring, diversity (DPP), exploration, novelty and guards of ``foryou export``."""
+
+    # Items per user in gold.user_candidates.
+    list_size: int = Field(default=50, ge=1)
+    # DPP trade-off (Chen et al. 2018, eq. 12): 1 = relevance only, 0 = diversity only.
+    theta: float = Field(default=0.7, ge=0, le=1)
+    # Share of the list from outside the user's known interests (tags of its long-term
+    # interest vector); a user without history has no known interests.
+    novelty_share: float = Field(default=0.15, ge=0, le=1)
+    # The user's strongest tags (long-term interest) that count as known interests.
+    interest_tags: int = Field(default=10, ge=1)
+    # Embedding table model_version to read (None: the latest).
+    embedding_version: str | None = None
+    exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)

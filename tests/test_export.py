@@ -1,0 +1,162 @@
+"""The feed export: contract, uniqueness, guards, atomic versions, faults."""
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from pyspark.sql import functions as F
+
+from foryou.export.build import build_export, write_export
+from foryou.export.contract import EXPORT, ContractError, check_contract
+from foryou.lake import Lake, table
+
+DAY = dt.date(2024, 5, 5)
+NOW = dt.datetime(2024, 5, 5, 3, 0, tzinfo=dt.timezone.utc)
+USERS = [f"u{u}" for u in range(8)]
+ITEMS = [f"i{i:02d}" for i in range(60)]
+
+
+def _frame(spark, name, rows):
+    spec = table(name)
+    return spark.createDataFrame([tuple(r.get(f.name) for f in spec.schema) for r in rows], spec.schema)
+
+
+def _creator(i: int) -> str:
+    return f"c{i % 12}"
+
+
+def _scored_pool(spark, users=USERS):
+    rng = np.random.default_rng(5)
+    rows = []
+    for u in users:
+        for i in rng.choice(len(ITEMS), 40, replace=False):
+            rows.append((u, ITEMS[i], _creator(i), "ann" if i % 3 else "trending", float(rng.random()),
+                         [f"t{i % 12}", f"t{(i + 1) % 12}"]))
+    # A pool row duplicated by two sources must still be exported once.
+    rows.append((users[0], rows[0][1], rows[0][2], "covisit", 0.99, rows[0][5]))
+    return spark.createDataFrame(rows, "user_id string, content_id string, creator_id string, source string, "
+                                       "relevance double, tags array<string>")
+
+
+def _seed_lake(spark, lake: Lake):
+    """Item vectors, one hidden and one reported item, a farmed item, a bot and a history."""
+    rng = np.random.default_rng(9)
+    lake.append("gold.item_embeddings", _frame(spark, "gold.item_embeddings", [
+        {"content_id": c, "vector": [float(x) for x in rng.normal(size=4)], "kind": "collaborative",
+         "model_version": "emb-1"} for c in ITEMS[:-5]]))  # the last 5 items have no vector
+    ts = dt.datetime(2024, 5, 3, 12, 0)
+    events = [{"event_id": "h", "event_type": "hide", "user_id": "u0", "content_id": "HIDDEN"},
+              {"event_id": "r", "event_type": "report", "user_id": "u1", "content_id": "REPORTED"}]
+    events += [{"event_id": f"b{k}", "event_type": "like", "user_id": f"bot{k}", "content_id": "FARMED"}
+               for k in range(6)]
+    for e in events:
+        e.update(event_ts=ts, ingest_id="t", source="native", event_date=ts.date())
+    lake.append("silver.events", _frame(spark, "silver.events", events))
+    users = [{"user_id": f"bot{k}", "suspected_bot": True, "as_of_date": DAY} for k in range(6)]
+    users += [{"user_id": "u2", "suspected_bot": False, "as_of_date": DAY,
+               "recent_content_ids": ITEMS[:3], "interest_long": {"t0": 0.7, "t1": 0.3}}]
+    lake.append("gold.user_features", _frame(spark, "gold.user_features", users))
+
+
+def _guarded_pool(spark):
+    extra = [("u0", "HIDDEN", "cx", "ann", 5.0, ["t9"]), ("u1", "REPORTED", "cy", "ann", 5.0, ["t9"]),
+             ("u3", "FARMED", "cz", "trending", 5.0, ["t9"])]
+    extra_df = spark.createDataFrame(extra, _scored_pool(spark, USERS[:1]).schema)
+    return _scored_pool(spark).unionByName(extra_df)
+
+
+def test_export_meets_contract_is_unique_guarded_and_versioned(spark, config):
+    config = config.model_copy(update={"rerank": config.rerank.model_copy(update={"list_size": 25})})
+    lake = Lake(spark, config)
+    _seed_lake(spark, lake)
+    built = build_export(lake, config, _guarded_pool(spark), DAY, "7", NOW)
+    assert built.dropped["negative"] == 2 and built.dropped["farmed"] == 1
+    first, counts = write_export(lake, built.frame, 25)
+    assert counts == {"rows": first.rows, "users": len(USERS)}
+
+    out = lake.read(EXPORT)
+    check_contract(out, 25, now=NOW + dt.timedelta(hours=1))
+    pdf = out.toPandas()
+    assert set(pdf["user_id"]) == set(USERS)
+    for user, g in pdf.groupby("user_id"):
+        g = g.sort_values("rank")
+        assert list(g["rank"]) == list(range(1, len(g) + 1)) and len(g) == 25
+        assert g["content_id"].is_unique
+        top = g.head(20)
+        assert top["content_id"].map(lambda c: _creator(int(c[1:]))).value_counts().max() <= 2
+    assert not set(pdf["content_id"]) & {"HIDDEN", "REPORTED", "FARMED"}
+    assert set(pdf["model_version"]) == {"7"} and set(pdf["as_of_date"]) == {DAY}
+    # Laid out for point lookups: files sorted by user_id, rank.
+    assert list(pdf["user_id"]) == sorted(pdf["user_id"])
+
+    # Next day: items exported yesterday are not repeated; a new version, the old one restorable.
+    nxt = DAY + dt.timedelta(days=1)
+    second, _ = write_export(lake, build_export(lake, config, _scored_pool(spark), nxt, "7", NOW,
+                                                count_dropped=False).frame, 25)
+    assert second.version == first.version + 1
+    now_pdf = lake.read(EXPORT).toPandas()
+    before = pdf.groupby("user_id")["content_id"].apply(set)
+    after = now_pdf.groupby("user_id")["content_id"].apply(set)
+    assert all(not (after[u] & before[u]) for u in after.index)
+    assert lake.read(EXPORT, version=first.version).count() == len(pdf)
+
+    # A run killed mid-write leaves the latest version as it was, and readable.
+    broken = lake.read(EXPORT).withColumn(
+        "score", F.when(F.col("rank") == 3, F.raise_error(F.lit("killed"))).otherwise(F.col("score"))
+        .cast("double"))
+    with pytest.raises(Exception, match="killed"):
+        write_export(lake, broken, 25)
+    assert lake.version(EXPORT) == second.version
+    assert lake.read(EXPORT).count() == len(now_pdf)
+    lake.restore(EXPORT, first.version)
+    assert sorted(lake.read(EXPORT).toPandas()["content_id"]) == sorted(pdf["content_id"])
+
+
+def test_contract_names_each_broken_clause(spark):
+    good = [("u1", 1, "a", 0.5, "ann", "1", dt.datetime(2024, 5, 5), DAY),
+            ("u1", 2, "b", 0.4, "ann", "1", dt.datetime(2024, 5, 5), DAY)]
+    schema = table(EXPORT).schema
+    assert check_contract(spark.createDataFrame(good, schema)) == {"rows": 2, "users": 1}
+    dup = good + [("u1", 3, "a", 0.3, "ann", "1", dt.datetime(2024, 5, 5), DAY)]
+    with pytest.raises(ContractError, match="content_id listed twice"):
+        check_contract(spark.createDataFrame(dup, schema))
+    gap = [good[0], ("u1", 3, "b", 0.4, "ann", "1", dt.datetime(2024, 5, 5), DAY)]
+    with pytest.raises(ContractError, match="not exactly 1..n"):
+        check_contract(spark.createDataFrame(gap, schema))
+    nulls = [good[0], ("u1", 2, None, 0.4, "ann", "2", dt.datetime(2024, 5, 5), DAY)]
+    with pytest.raises(ContractError, match="null content_id.*2 model_version") as err:
+        check_contract(spark.createDataFrame(nulls, schema))
+    assert "contract 1.0.0" in str(err.value)
+    with pytest.raises(ContractError, match="more than the list size 1"):
+        check_contract(spark.createDataFrame(good, schema), list_size=1)
+    with pytest.raises(ContractError, match="older than"):
+        check_contract(spark.createDataFrame(good, schema), now=dt.datetime(2024, 5, 9))
+    with pytest.raises(ContractError, match="'rank' has type string"):
+        check_contract(spark.createDataFrame(good, schema).withColumn("rank", F.col("rank").cast("string")))
+
+
+def test_empty_pool_and_missing_champion(spark, config):
+    lake = Lake(spark, config)
+    empty = _scored_pool(spark).limit(0)
+    built = build_export(lake, config, empty, DAY, "7", NOW)
+    write, counts = write_export(lake, built.frame, 50)
+    assert counts == {"rows": 0, "users": 0} and lake.read(EXPORT).count() == 0
+
+    from foryou.ranking.registry import ChampionMissing
+    from foryou.rerank.scoring import champion
+    with pytest.raises(ChampionMissing, match="foryou train-ranker"):
+        champion(config)
+
+
+def test_pool_gets_the_training_example_features(spark, config):
+    """Scoring reuses the feature store's point-in-time join: one example row per pool pair."""
+    from foryou.rerank.scoring import scoring_frame
+
+    lake = Lake(spark, config)
+    pool = _scored_pool(spark, USERS[:2]).dropDuplicates(["user_id", "content_id"])
+    frame = scoring_frame(lake, config, pool, DAY)
+    assert frame.columns == table("gold.training_examples").schema.fieldNames()
+    rows = frame.select("user_id", "content_id", "event_date", "split").collect()
+    assert len(rows) == pool.count()
+    assert {r.event_date for r in rows} == {DAY}
