@@ -1,0 +1,282 @@
+"""One run date's evaluation: every measurement whose inputs exist, then monitoring and the report.
+
+``foryou evaluate --run-date D`` calls :func:`evaluate_day`. Inputs that are absent (no ranker
+trained yet, no export, no simulator) are noted, never fatal: the report shows what the run
+could not measure. Metric names recorded in ``gold.metrics`` (stage ``evaluate``):
+``business.<metric>`` (see :mod:`foryou.evaluation.business`), ``ranker.<auc|gauc|...>.<task>``
+(copied from the train-ranker run), ``retention_curve.d<N>``, ``trends.items``/``trends.tags``
+(anomalous subjects, the top ones in the detail), ``source_mix.<table>.<source>``,
+``retrieval.*``/``beyond.*`` (from :mod:`foryou.evaluation.retrieval`) and ``simulator.*``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from pyspark.sql import DataFrame, functions as F
+
+from foryou.config import Config
+from foryou.evaluation import business, ranker, report
+from foryou.evaluation.history import COLUMNS, metric_history
+from foryou.evaluation.trends import trending
+from foryou.lake import CommitKey, Lake
+from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
+from foryou.runtime.metrics import Metrics
+
+EVENTS, IMPRESSIONS, SESSIONS, CONTENT = ("silver.events", "silver.impressions",
+                                          "silver.sessions", "silver.content")
+POOL, EXPORT = "gold.candidate_pool", "gold.user_candidates"
+
+
+@dataclass
+class Evaluation:
+    """What one evaluation produced (the figures are also in ``gold.metrics``)."""
+
+    report_path: Path
+    prometheus_path: Path
+    business: dict[str, float | None] = field(default_factory=dict)
+    data: report.ReportData | None = None
+    retrain: bool | None = None
+    reason: str = ""
+
+
+def dates_ending(end: dt.date, days: int) -> list[dt.date]:
+    """The ``days`` dates ending at ``end``, oldest first (partitions to read)."""
+    return [end - dt.timedelta(days=i) for i in range(days)][::-1]
+
+
+def _read(lake: Lake, name: str, partitions=None) -> DataFrame | None:
+    if not lake.exists(name):
+        return None
+    return lake.read(name, partitions=partitions)
+
+
+def _rows_frame(metrics: Metrics) -> pd.DataFrame:
+    return pd.DataFrame(metrics.rows, columns=[c for c in COLUMNS])
+
+
+def source_mix(lake: Lake, run_date: dt.date) -> pd.DataFrame:
+    """Candidates per source in the run date's pool and in the current export."""
+    frames = []
+    pool = _read(lake, POOL, [run_date])
+    if pool is not None:
+        frames.append(pool.groupBy("source").count().withColumn("table", F.lit(POOL)))
+    export = _read(lake, EXPORT)
+    if export is not None:
+        frames.append(export.groupBy("source").count().withColumn("table", F.lit(EXPORT)))
+    rows = [r.asDict() for f in frames for r in f.collect()]
+    return pd.DataFrame([{"table": r["table"], "source": r["source"], "items": r["count"]} for r in rows],
+                        columns=["table", "source", "items"])
+
+
+def retrieval_figures(lake: Lake, config: Config, run_date: dt.date,
+                      notes: dict[str, str]) -> tuple[pd.DataFrame | None, dict[str, float]]:
+    """Retrieval @K per list (the export, each candidate source, popularity) on the run date's
+    held-out engagements, and the export's beyond-accuracy figures at the first K.
+
+    Returns ``(table with a k column, {coverage, intra_list_diversity, novelty, creator_gini}
+    of the merged export)``.
+    """
+    try:
+        from foryou.evaluation.retrieval import evaluate_retrieval
+    except ImportError:
+        notes["beyond"] = "foryou.evaluation.retrieval is not available in this build"
+        return None, {}
+    if not lake.exists(EXPORT) or not lake.exists(IMPRESSIONS):
+        notes["beyond"] = f"no {EXPORT} or {IMPRESSIONS} to evaluate"
+        return None, {}
+    tables = [evaluate_retrieval(lake, run_date, k=k).assign(k=k) for k in config.evaluation.k_values]
+    table = pd.concat(tables, ignore_index=True)
+    first = tables[0]
+    merged = first[first["list"] == "merged"]
+    beyond = {}
+    if not merged.empty:
+        row = merged.iloc[0]
+        beyond = {c: float(row[c]) for c in BEYOND if c in row and row[c] == row[c]}
+    return table, beyond
+
+
+BEYOND = ("coverage", "intra_list_diversity", "novelty", "creator_gini")
+RETRIEVAL = ("recall", "precision", "ndcg", "map")
+
+
+def simulator_table(lake: Lake, config: Config, run_date: dt.date,
+                    notes: dict[str, str]) -> pd.DataFrame | None:
+    """Expected time spent and next-day return per policy from the feed simulator.
+
+    Policies: ``champion`` (the current export), ``popularity`` (most played items for
+    everyone), ``random`` (the floor) and ``oracle`` (true best items: the ceiling), served to
+    the same ``evaluation.simulator_users`` simulated users. Needs a synthetic world's truth
+    (``<ingest.path>/truth``): on real logs there is no user model to simulate.
+    """
+    try:
+        from foryou.simulator import (load_world, oracle_policy, popularity_policy, random_policy,
+                                      simulate_policies)
+    except ImportError:
+        notes["simulator"] = "foryou.simulator is not available in this build"
+        return None
+    from foryou.privacy.pseudonyms import load_key
+
+    truth = Path(config.ingest.path or "") / "truth"
+    if not config.ingest.path or not truth.is_dir():
+        notes["simulator"] = (f"no synthetic world truth at {truth}: the simulator needs the "
+                              "world's user model")
+        return None
+    if not lake.exists(EXPORT):
+        notes["simulator"] = f"no {EXPORT}: no champion feed to simulate"
+        return None
+    cfg = config.evaluation
+    key = load_key(config, lake.spark).value
+    world = load_world(config.world, truth, n_users=cfg.simulator_users, seed=cfg.simulator_seed,
+                       pseudonym_key=key)
+    users = lake.spark.createDataFrame([(str(u),) for u in world.pseudonyms], "user_id string")
+    champion = (lake.read(EXPORT).join(F.broadcast(users), "user_id")
+                .select("user_id", "rank", "content_id").toPandas())
+    length = int(champion.groupby("user_id").size().max()) if not champion.empty else 50
+    policies = {"champion": champion, "popularity": popularity_policy(world, truth, length),
+                "random": random_policy(world, length, cfg.simulator_seed),
+                "oracle": oracle_policy(world, length)}
+    return simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
+
+
+def evaluate_day(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics,
+                 force: bool = False, simulate: bool = True) -> Evaluation:
+    """Measure ``run_date``, record the figures in ``metrics``, run monitoring, write the report.
+
+    Args:
+        lake: the lake.
+        config: the run's config (``evaluation`` section).
+        run_date: the day measured (its events, impressions and sessions).
+        metrics: the evaluate run's metrics (flushed by the caller).
+        force: passed to the monitor stage's metrics write.
+        simulate: run the feed simulator (the slowest part) when it is available.
+    """
+    cfg = config.evaluation
+    notes: dict[str, str] = {}
+    data = report.ReportData(run_date=run_date, notes=notes)
+    with metrics.timer("evaluate.logs"):
+        _logs(lake, cfg, run_date, metrics, data)
+    with metrics.timer("evaluate.ranker"):
+        history = metric_history(lake, until=run_date, days=max(
+            cfg.report_runs, cfg.monitoring.rowcount_lookback_runs))
+        _ranker(history, metrics, data)
+    with metrics.timer("evaluate.candidates"):
+        _candidates(lake, config, run_date, metrics, data)
+    with metrics.timer("evaluate.simulator"):
+        if simulate:
+            data.simulator = simulator_table(lake, config, run_date, notes)
+            if data.simulator is not None:
+                _record_simulator(data.simulator, metrics)
+        else:
+            notes["simulator"] = "the simulator was not asked for (--no-simulate)"
+
+    # Monitoring, with this run's metrics visible to the KPI rules.
+    with metrics.timer("evaluate.monitoring"):
+        earlier = ~((history["stage"] == "evaluate") & (history["run_date"] == run_date))
+        frames = [f for f in (history[earlier], _rows_frame(metrics)) if not f.empty]
+        history = pd.concat(frames, ignore_index=True) if frames else history
+        result = run_monitoring(lake, cfg, run_date, history)
+        monitor = Metrics(metrics.run_id, "monitor", run_date)
+        prom = publish(result, monitor, data.business, prometheus_path(config.lake.root, cfg))
+        monitor.flush(lake.spark, lake, CommitKey("evaluate", run_date, "monitor"), force)
+    data.alerts = [{"kind": a.kind, "subject": a.subject, "message": a.message} for a in result.alerts]
+    data.decision = {"retrain": result.decision.retrain, "reason": result.decision.reason}
+
+    with metrics.timer("evaluate.report"):
+        evaluated = history[history["stage"] == "evaluate"]
+        data.metric_history = evaluated[["run_date", "name", "value"]].dropna()
+        path = report.write(data, report.report_dir(config.lake.root, cfg.report_dir))
+    return Evaluation(path, prom, data.business, data, result.decision.retrain, result.decision.reason)
+
+
+def _logs(lake: Lake, cfg, run_date: dt.date, metrics: Metrics, data: report.ReportData) -> None:
+    """Business metrics, the retention curve and trends from the silver logs."""
+    notes = data.notes
+    lookback = max(cfg.retention_curve_days, max(cfg.retention_days))
+    if not lake.exists(EVENTS):
+        notes["business"] = notes["retention"] = notes["trending"] = f"no {EVENTS} table"
+        return
+    parts = None if cfg.retention_cohort == "new" else dates_ending(run_date, lookback + 1)
+    events = (lake.read(EVENTS, partitions=parts).select(business.USER_ID, business.EVENT_DATE)
+              .where(F.col(business.EVENT_DATE) <= F.lit(run_date)).distinct().cache())
+    try:
+        if not events.where(F.col(business.EVENT_DATE) == F.lit(run_date)).limit(1).count():
+            notes["business"] = notes["retention"] = notes["trending"] = \
+                f"no {EVENTS} rows for {run_date}"
+            return
+        trend_days = cfg.trend_recent_days + cfg.trend_window_days
+        impressions = _read(lake, IMPRESSIONS, dates_ending(run_date, trend_days))
+        sessions = _read(lake, SESSIONS, [run_date])
+        data.business = business.daily_business_metrics(events, impressions, sessions, run_date,
+                                                        cfg.retention_days, cfg.retention_cohort)
+        for name, value in data.business.items():
+            detail = {"cohort": cfg.retention_cohort} if name.startswith("retention") else {}
+            metrics.record(f"business.{name}", value, "", **detail)
+        since = run_date - dt.timedelta(days=cfg.retention_curve_days)
+        curve = business.retention_curve(business.retention(
+            events.where(F.col(business.EVENT_DATE) >= F.lit(since)),
+            cfg.retention_curve_days, cfg.retention_cohort)).toPandas()
+        data.retention = curve if not curve.empty else None
+        for r in curve.itertuples():
+            metrics.record(f"retention_curve.d{r.lag}", r.rate, "ratio", cohorts=r.cohorts)
+        if impressions is None:
+            notes["trending"] = f"no {IMPRESSIONS} table"
+            return
+        content = _read(lake, CONTENT)
+        found = trending(impressions, content.select("content_id", "tags") if content is not None else None,
+                         run_date, cfg.trend_recent_days, cfg.trend_window_days, cfg.trend_z,
+                         cfg.trend_min_engagements)
+        tops = []
+        for kind, frame in found.items():
+            anomalous = frame.where("anomalous").select("kind", "subject", "recent", "baseline",
+                                                        "growth", "z").cache()
+            top = anomalous.orderBy(F.col("z").desc()).limit(cfg.trend_top).toPandas()
+            metrics.record(f"trends.{kind}s", anomalous.count(), "subjects",
+                           top=top[["subject", "z"]].round(3).to_dict("records"))
+            anomalous.unpersist()
+            tops.append(top)
+        data.trends = pd.concat(tops, ignore_index=True) if tops else None
+    finally:
+        events.unpersist()
+
+
+def _ranker(history: pd.DataFrame, metrics: Metrics, data: report.ReportData) -> None:
+    """The ranker's figures from its latest training run."""
+    rows = ranker.latest_run(history)
+    if rows.empty:
+        data.notes["calibration"] = data.notes["gates"] = \
+            "no train-ranker run in gold.metrics up to this date"
+    data.ranker_scores = ranker.scores(rows)
+    data.calibration = ranker.calibration_curves(rows)
+    data.gates = ranker.gate_utilisation(rows)
+    for name, value in data.ranker_scores.items():
+        metrics.record(f"ranker.{name}", value, "ratio", trained=str(rows["run_date"].max()))
+
+
+def _candidates(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics,
+                data: report.ReportData) -> None:
+    """Source mix, retrieval and beyond-accuracy figures."""
+    data.source_mix = source_mix(lake, run_date)
+    for r in data.source_mix.itertuples():
+        metrics.record(f"source_mix.{r.table}.{r.source}", r.items, "items")
+    data.retrieval, data.beyond_accuracy = retrieval_figures(lake, config, run_date, data.notes)
+    for name, value in data.beyond_accuracy.items():
+        metrics.record(f"beyond.{name}", value, "")
+    if data.retrieval is not None:
+        for r in data.retrieval.to_dict("records"):
+            for m in RETRIEVAL + BEYOND:
+                if m in r and r[m] == r[m]:
+                    metrics.record(f"retrieval.{r['list']}.{m}@{r['k']}", r[m], "",
+                                   users=r.get("users"))
+
+
+def _record_simulator(table: pd.DataFrame, metrics: Metrics) -> None:
+    """``simulator.<policy>.<column>`` for every numeric column of the simulator's table."""
+    if "policy" not in table.columns:
+        return
+    for row in table.to_dict("records"):
+        for column, value in row.items():
+            if column != "policy" and isinstance(value, (int, float)) and value == value:
+                metrics.record(f"simulator.{row['policy']}.{column}", value, "")
