@@ -5,9 +5,11 @@ Stages that are not built yet are listed as such; the demo never pretends to run
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import sys
 import time
+from pathlib import Path
 
 from pyspark.sql import functions as F
 
@@ -62,6 +64,30 @@ def _summary(lake: Lake) -> str:
     return "\n".join(lines)
 
 
+def _one_feed(config) -> str:
+    """One user's feed, read back the way serving reads it (delta-rs, no JVM)."""
+    table = Path(config.lake.root, "gold", "user_candidates")
+    if not (table / "_delta_log").is_dir():
+        return ""
+    from foryou.serving import FeedReader
+
+    reader = FeedReader(table, refresh_interval_s=None)
+    if not reader.users:
+        return "feed: the export holds no users"
+    # Any user of the export: the first row of its first file (never a scan of the table).
+    import pyarrow.parquet as pq
+    from deltalake import DeltaTable
+
+    first = DeltaTable(str(table)).file_uris()[0]
+    user = pq.ParquetFile(first.removeprefix("file://")).read_row_group(0, columns=["user_id"])[0][0].as_py()
+    rows = reader.feed(user, n=10)
+    lines = [f"feed of user {user[:16]}... (export version {reader.version}, read by "
+             f"foryou.serving.FeedReader; {reader.users:,} users):"]
+    lines += [f"  {r['rank']:>2}. {r['content_id']:<14} score {r['score']:.4f}  {r['source']}"
+              for r in rows]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", default="small", choices=sorted(SIZES))
@@ -82,13 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     world = config.world
     print(f"foryou demo: a {args.size} synthetic world ({world.n_users:,} users, {world.days} days "
           f"from {world.start_date}) through the stages that exist: {', '.join(built)}")
-    # Every day through sessions; the feature store once, as of the world's last day (its
-    # incremental day-by-day run is what the pipeline does in production, and slower).
-    code = foryou(["pipeline", "--backfill", str(world.start_date), str(world.end_date),
-                   "--until", "sessionize", *common])
-    if code == 0 and "features" in built:
-        code = foryou(["pipeline", "--run-date", str(world.end_date), "--from", "features",
-                       "--until", "features", *common])
+    # Every day of the world through the daily stages (the feature store day by day, so the
+    # ranker has examples of every day), then the model and feed stages once, the day after
+    # the world ends: features as of that day see every event.
+    feed_day = world.end_date + dt.timedelta(days=1)
+    daily = [n for n in built if stage_names().index(n) <= stage_names().index("features")]
+    code = foryou(["pipeline", "--backfill", str(world.start_date), str(feed_day),
+                   "--until", daily[-1], *common])
+    later = [n for n in built if n not in daily]
+    if code == 0 and later:
+        code = foryou(["pipeline", "--run-date", str(feed_day), "--from", later[0], *common])
     if code:
         print(f"foryou demo: the pipeline failed (exit {code}); re-run `make demo` to resume")
         return code
@@ -96,11 +125,20 @@ def main(argv: list[str] | None = None) -> int:
     lake = Lake(get_spark(config), config)
     print("\n" + tables_text(lake))
     print("\n" + _summary(lake))
+    feed = _one_feed(config)
+    if feed:
+        print("\n" + feed)
     if missing:
         print(f"\nNot built yet, so not run: {', '.join(missing)} (see the open issues).")
     print(f"\nDemo finished in {time.perf_counter() - started:.0f}s.")
-    print(f"Delta tables:      {os.path.abspath(config.lake.root)}")
+    root = os.path.abspath(config.lake.root)
+    print(f"Delta tables:      {root}")
     print(f"Raw world + truth: {landing}")
+    reports = sorted(Path(root, "reports").glob("report-*.html"))
+    if reports:
+        print(f"Evaluation report: {reports[-1]}")
+    if os.path.exists(os.path.join(root, "mlflow.db")):
+        print(f"MLflow UI:         .venv/bin/mlflow ui --backend-store-uri sqlite:///{root}/mlflow.db")
     print("Inspect:           .venv/bin/foryou tables | .venv/bin/foryou history silver.events")
     return 0
 

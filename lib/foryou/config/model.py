@@ -5,12 +5,17 @@ from typing import Literal
 
 from pydantic import Field
 
+from foryou.candidates.settings import CandidatesConfig
 from foryou.config.section import Section
+from foryou.embeddings.settings import EmbeddingsConfig
+from foryou.evaluation.settings import EvaluationConfig
 from foryou.events.settings import CleanConfig
 from foryou.features.settings import FeaturesConfig
 from foryou.ingest.settings import IngestConfig
 from foryou.privacy.settings import PrivacyConfig
 from foryou.quality.settings import QualityConfig
+from foryou.ranking.settings import RankingConfig
+from foryou.rerank.settings import RerankConfig
 from foryou.sessions.settings import SessionsConfig
 from foryou.world.params import WorldConfig
 
@@ -39,6 +44,15 @@ class MlflowConfig(Section):
     # None means sqlite:///<lake.root>/mlflow.db (the file store refuses to start in MLflow 3).
     tracking_uri: str | None = None
     experiment: str = "foryou"
+    # None means <lake.root>/mlflow-artifacts (where new experiments keep their artifacts).
+    artifact_location: str | None = None
+    # None means the tracking URI (the registry lives beside the runs).
+    registry_uri: str | None = None
+    registered_model: str = "foryou-ranker"
+    # A challenger becomes champion only if test-day <promotion_metric> beats the champion's
+    # by more than promotion_margin (absolute). Names: <auc|gauc>_<task>, rmse_watch (lower is better).
+    promotion_metric: str = "gauc_click"
+    promotion_margin: float = Field(default=0.0, ge=0)
 
 
 class Config(Section):
@@ -55,3 +69,8 @@ class Config(Section):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     world: WorldConfig = Field(default_factory=WorldConfig)
+    candidates: CandidatesConfig = Field(default_factory=CandidatesConfig)
+    embeddings: EmbeddingsConfig = Field(default_factory=EmbeddingsConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    rerank: RerankConfig = Field(default_factory=RerankConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
