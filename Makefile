@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED := false
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: setup test test-fast demo bench docs deploy-files check-java clean
+.PHONY: setup test test-fast demo cluster-demo bench docs deploy-files check-java clean
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required by Spark 4.2 and was not found. Install it: 'apt-get install openjdk-17-jre-headless' (Debian/Ubuntu), 'brew install openjdk@17' (macOS), or set JAVA_HOME."; exit 1; }
@@ -34,6 +34,16 @@ test-fast: setup
 
 demo: setup
 	$(PY) -m foryou.demo --size $(SIZE)
+
+# The same demo in cluster mode: spark-submit on a standalone local cluster (a master and two
+# worker JVMs, 1 core and 1 GB each), so every stage runs on separate executor processes.
+# PYTHONSAFEPATH keeps lib/foryou/ (the script's folder) off sys.path.
+# Its lake and raw world live apart from the local demo's (both folders are git-ignored).
+CLUSTER_SIZE ?= tiny
+cluster-demo: setup
+	PYTHONSAFEPATH=1 $(VENV)/bin/spark-submit --master 'local-cluster[2,1,1024]' \
+	  --conf spark.ui.enabled=false lib/foryou/demo.py --size $(CLUSTER_SIZE) \
+	  --set lake.root=lakehouse/cluster --set ingest.path=landing/cluster-$(CLUSTER_SIZE)
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
