@@ -49,7 +49,7 @@ bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
 
 clean:
-	rm -rf lakehouse spark-warehouse .pytest_cache
+	rm -rf lakehouse landing spark-warehouse .pytest_cache
 
 docs: setup
 	$(PY) -m foryou.lake.docs > docs/tables.md

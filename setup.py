@@ -16,6 +16,10 @@ RUNTIME = [
     "faiss-cpu==1.15.1",
     "pydantic>=2.7,<3",
     "pyyaml>=6,<7",
+    # Imported directly (MLflow brings them too): the logistic baseline, A/B tests, the report.
+    "scikit-learn>=1.5",
+    "scipy>=1.13",
+    "matplotlib>=3.8",
 ]
 
 DEV = [
