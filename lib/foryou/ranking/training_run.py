@@ -212,7 +212,8 @@ def evaluate(lake: Lake, config: Config, spec: FeatureSpec, model, files, split,
         # The champion scores with its own spec and weights.
         scorers["champion"] = champion.predict
     except registry.ChampionMissing:
-        pass
+        # The first model: nothing to compare against; promotion makes it the champion.
+        scorers.pop("champion", None)
     train = None
     if {"popularity", "logistic"} & set(options.baselines):
         train = Q.user_sample(files[D.TRAIN], options.train_sample_rows, seed=config.ranking.seed)
