@@ -53,6 +53,8 @@ class EmbeddingsResult:
     content_items: int
     fallback: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # Inputs cached while the lazy vectors are computed; released once they are written.
+    cached: tuple[DataFrame, ...] = ()
 
 
 def _days_before(as_of: dt.date, days: int) -> list[dt.date]:
@@ -142,6 +144,7 @@ def train_embeddings(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> Embed
             f"as_of_date={as_of}; run `foryou impressions` and `foryou features --run-date {as_of}` first")
     stamp = lambda df: df.withColumn(C.MODEL_VERSION, F.lit(version))  # noqa: E731
     fallback = None
+    cached = [pairs, content]
     if n_pairs < cfg.min_pairs:
         fallback = (f"{n_pairs} interaction pairs < embeddings.min_pairs={cfg.min_pairs}: "
                     "content vectors only")
@@ -152,6 +155,7 @@ def train_embeddings(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> Embed
     else:
         users, collaborative = fit_als(pairs, cfg)
         collaborative = collaborative.cache()
+        cached.append(collaborative)
         items = collaborative.withColumn(C.KIND, F.lit(C.COLLABORATIVE))
         if n_content == 0:
             fallback = f"no {C.ITEM_FEATURES} as of {as_of}: items without interactions get no vector"
@@ -166,16 +170,21 @@ def train_embeddings(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> Embed
             else:
                 items = items.unionByName(
                     project(cold, "_content", weights).withColumn(C.KIND, F.lit(C.CONTENT)))
-    return EmbeddingsResult(version, stamp(items), stamp(users), n_pairs, n_content, fallback)
+    return EmbeddingsResult(version, stamp(items), stamp(users), n_pairs, n_content, fallback,
+                            cached=tuple(cached))
 
 
 def write_embeddings(lake: Lake, result: EmbeddingsResult, key: CommitKey | None = None,
                      force: bool = False) -> dict[str, WriteResult]:
     """Add the run's vectors to both tables (rows of an existing (id, model_version) are kept)."""
-    return {
-        C.ITEM_EMBEDDINGS: lake.insert_new(C.ITEM_EMBEDDINGS, result.items, key=key, force=force),
-        C.USER_EMBEDDINGS: lake.insert_new(C.USER_EMBEDDINGS, result.users, key=key, force=force),
-    }
+    try:
+        return {
+            C.ITEM_EMBEDDINGS: lake.insert_new(C.ITEM_EMBEDDINGS, result.items, key=key, force=force),
+            C.USER_EMBEDDINGS: lake.insert_new(C.USER_EMBEDDINGS, result.users, key=key, force=force),
+        }
+    finally:
+        for frame in result.cached:
+            frame.unpersist()
 
 
 def latest_version(lake: Lake) -> str | None:
