@@ -50,3 +50,16 @@ def gold_world(spark, tmp_path_factory):
     from worlds import build
 
     return build(spark, tmp_path_factory.mktemp("gold_world"), TEST_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def fed_world(gold_world, tmp_path_factory):
+    """The gold world taken on through embeddings, a short ranker training (a champion in its
+    MLflow registry), candidates and the export for its last day, built once per session.
+
+    ``config, lake = fed_world.copy(tmp_path)`` gives a private copy of its lake (the MLflow
+    database is copied; the model artifacts it points to stay in the fixture's folder).
+    """
+    from worlds import build_fed
+
+    return build_fed(gold_world, tmp_path_factory.mktemp("fed_world"))

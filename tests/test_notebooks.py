@@ -15,6 +15,7 @@ import pytest
 from foryou.cli import commands, main as foryou
 from foryou.notebook import HEADER, SEPARATOR, cells, run_notebook
 from foryou.pipeline import stage_names
+from worlds import FEED_STAGES
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
 
@@ -22,8 +23,9 @@ REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 
 # The stages each notebook reads beyond what the gold_world fixture built (through features):
-# (required: skipped while one is not built, optional: run first when built).
-UPSTREAM = ["train-embeddings", "train-ranker", "build-candidates", "export"]
+# (required: skipped while one is not built, optional: run first when built). The fed_world
+# fixture has run the UPSTREAM stages already; the others run here on the notebooks' copy.
+UPSTREAM = FEED_STAGES
 NEEDS: dict[str, tuple[list[str], list[str]]] = {
     "01_explore_events_and_sessions.py": ([], []),
     "02_features.py": ([], []),
@@ -31,10 +33,9 @@ NEEDS: dict[str, tuple[list[str], list[str]]] = {
     "04_user_candidates.py": (UPSTREAM, []),
     "05_evaluation.py": (["evaluate"], UPSTREAM),
 }
-# Kept small for speed: the simulator section of evaluate and the ranker's baselines are the
-# slowest parts, and no notebook reads them.
-EXTRA_ARGS = {"evaluate": ["--no-simulate"],
-              "train-ranker": ["--baselines", "none", "--set", "ranking.epochs=2"]}
+# Kept small for speed: the simulator section of evaluate is the slowest part, and no notebook
+# reads it (tests/test_simulator.py runs evaluate with it).
+EXTRA_ARGS = {"evaluate": ["--no-simulate"]}
 
 
 def test_every_notebook_is_listed_and_in_databricks_source_format():
@@ -106,11 +107,11 @@ def test_session_and_lake_reads_databricks_widgets(spark, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def notebook_lake(gold_world, tmp_path_factory):
-    """A private copy of the gold world lake; the later stages are run on it on demand."""
+def notebook_lake(fed_world, tmp_path_factory):
+    """A private copy of the fed world's lake; the stages it lacks are run on it on demand."""
     root = tmp_path_factory.mktemp("notebooks")
-    config, lake = gold_world.copy(root)
-    return {"world": gold_world, "root": root / "lake", "lake": lake, "ran": set()}
+    config, lake = fed_world.copy(root)
+    return {"world": fed_world, "root": root / "lake", "lake": lake, "ran": set(FEED_STAGES)}
 
 
 def _prepare(notebook_lake, required: list[str], optional: list[str]) -> None:

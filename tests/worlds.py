@@ -2,7 +2,9 @@
 
 Building it (generate, ingest, clean, impressions, sessionize, features for five days) takes a
 few minutes, so every test that needs real gold tables shares one build and works on a private
-copy of its lake: ``config, lake = gold_world.copy(tmp_path)``.
+copy of its lake: ``config, lake = gold_world.copy(tmp_path)``. The ``fed`` world goes on from
+a copy of it through the model and feed stages (embeddings, a short ranker training,
+candidates, the export) for its last day, once per session too.
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class GoldWorld:
     root: Path
     settings: tuple[str, ...]
     spark: object
+    raw_root: Path | None = None  # the landing folder, when it is not ``root / "raw"``
 
     @property
     def lake_root(self) -> Path:
@@ -42,7 +45,7 @@ class GoldWorld:
 
     @property
     def raw(self) -> Path:
-        return self.root / "raw"
+        return self.raw_root or self.root / "raw"
 
     @property
     def truth(self) -> Path:
@@ -78,3 +81,23 @@ def build(spark, root: Path, settings: list[str]) -> GoldWorld:
     if code != 0:
         raise RuntimeError(f"building the gold_world fixture failed (exit {code})")
     return world
+
+
+# The model and feed stages of the fed world, for the last day; the ranker is kept short (two
+# epochs, no baselines): the tests that read it check the feed's plumbing, not its quality.
+FEED_STAGES = ["train-embeddings", "train-ranker", "build-candidates", "export"]
+FEED_ARGS = {"train-ranker": ["--baselines", "none", "--set", "ranking.epochs=2"]}
+
+
+def build_fed(gold: GoldWorld, root: Path) -> GoldWorld:
+    """A copy of ``gold`` taken through :data:`FEED_STAGES` for its last day."""
+    from foryou.cli import main as foryou
+
+    gold.copy(root)
+    fed = GoldWorld(Path(root), gold.settings, gold.spark, raw_root=gold.raw)
+    for stage in FEED_STAGES:
+        code = foryou([stage, "--run-date", str(DATES[-1]), *FEED_ARGS.get(stage, []),
+                       *fed.args(fed.lake_root)])
+        if code != 0:
+            raise RuntimeError(f"building the fed_world fixture: foryou {stage} failed (exit {code})")
+    return fed

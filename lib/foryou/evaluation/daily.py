@@ -106,10 +106,14 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
                     notes: dict[str, str]) -> pd.DataFrame | None:
     """Expected time spent and next-day return per policy from the feed simulator.
 
-    Policies: ``champion`` (the current export), ``popularity`` (most played items for
-    everyone), ``random`` (the floor) and ``oracle`` (true best items: the ceiling), served to
-    the same ``evaluation.simulator_users`` simulated users. Needs a synthetic world's truth
-    (``<ingest.path>/truth``): on real logs there is no user model to simulate.
+    Policies: ``champion`` (the current export); ``no_diversity`` and ``no_exploration``
+    (the export rebuilt for these users from the same scored pool with the DPP trade-off at
+    relevance only, or without the exploration bonus: see
+    :data:`foryou.export.build.ABLATIONS`); ``popularity`` (most played items for everyone),
+    ``random`` (the floor) and ``oracle`` (true best items: the ceiling). All are served to the
+    same ``evaluation.simulator_users`` simulated users. Needs a synthetic world's truth
+    (``<ingest.path>/truth``): on real logs there is no user model to simulate. Without a
+    champion or a candidate pool the ablations are skipped with a note.
     """
     try:
         from foryou.simulator import (load_world, oracle_policy, popularity_policy, random_policy,
@@ -135,10 +139,29 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
     champion = (lake.read(EXPORT).join(F.broadcast(users), "user_id")
                 .select("user_id", "rank", "content_id").toPandas())
     length = int(champion.groupby("user_id").size().max()) if not champion.empty else 50
-    policies = {"champion": champion, "popularity": popularity_policy(world, truth, length),
+    policies = {"champion": champion, **_ablations(lake, config, users, notes),
+                "popularity": popularity_policy(world, truth, length),
                 "random": random_policy(world, length, cfg.simulator_seed),
                 "oracle": oracle_policy(world, length)}
     return simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
+
+
+def _ablations(lake: Lake, config: Config, users: DataFrame,
+               notes: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """The export's ablated feeds for the simulated users, or none (with a note) when the
+    export's run date has no candidate pool or there is no champion to score it."""
+    from foryou.export.build import ablation_feeds
+    from foryou.ranking.registry import ChampionMissing
+
+    as_of = lake.read(EXPORT).agg(F.max("as_of_date")).first()[0]
+    if as_of is None or not lake.exists(POOL):
+        notes["simulator.ablations"] = f"no {POOL} for the export's run date: ablations not simulated"
+        return {}
+    try:
+        return ablation_feeds(lake, config, users, as_of)
+    except ChampionMissing as exc:
+        notes["simulator.ablations"] = f"ablations not simulated: {exc}"
+        return {}
 
 
 def evaluate_day(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics,

@@ -190,6 +190,8 @@ def _simulator(data: ReportData) -> str:
             ax.set_title(f"{m} (95% CI)", fontsize=10)
         fig.suptitle("Feed simulator: champion against baselines")
         parts.append(figure_html(fig, "Feed simulator: champion against baselines"))
+    if "simulator.ablations" in data.notes:
+        parts.append(_skipped(data.notes["simulator.ablations"]))
     return "".join(parts) + table_html(sim)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -127,3 +129,53 @@ def write_export(lake: Lake, frame: DataFrame, list_size: int, key: CommitKey | 
         return lake.overwrite(EXPORT, frame, key=key, force=force), counts
     finally:
         frame.unpersist()
+
+
+# Feeds the evaluation compares the champion's export with: the same pool, scores and guards,
+# one rerank step switched off (``rerank`` settings changed as given).
+ABLATIONS: dict[str, dict] = {
+    "no_diversity": {"theta": 1.0},                     # DPP on relevance alone
+    "no_exploration": {"exploration": {"mode": "off"}},  # no LinUCB / epsilon bonus
+}
+
+
+def ablated_config(config: Config, change: dict) -> Config:
+    """``config`` with the ``rerank`` keys of ``change`` replaced (nested sections merged),
+    validated like a config file would be."""
+    rerank = config.rerank.model_dump()
+    for key, value in change.items():
+        if isinstance(value, dict):
+            rerank[key] = {**rerank[key], **value}
+        else:
+            rerank[key] = value
+    return config.model_copy(update={"rerank": type(config.rerank).model_validate(rerank)})
+
+
+def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
+                   ablations: dict[str, dict] | None = None) -> dict[str, pd.DataFrame]:
+    """For a sample of ``users`` (a frame of ``user_id``), the feed ``foryou export`` would have
+    built for ``as_of`` under each ablation of :data:`ABLATIONS`, as pandas frames of
+    (user_id, rank, content_id): the evaluation's simulator serves them beside the champion.
+
+    The sample's pool is scored once with the current champion and reused by every ablation;
+    nothing is written. The frames are collected, so ``users`` must be a sample (the
+    simulator's few hundred users), never the whole population.
+
+    Raises:
+        foryou.ranking.registry.ChampionMissing: no champion (the message names
+            ``foryou train-ranker``).
+    """
+    from foryou.rerank.scoring import champion, score_pool
+
+    model = champion(config)
+    pool = lake.read("gold.candidate_pool", partitions=[as_of]).join(
+        F.broadcast(users.select("user_id").distinct()), "user_id", "left_semi")
+    scored = score_pool(lake, config, pool, as_of, model).cache()
+    generated_at = dt.datetime.now(dt.timezone.utc)
+    try:
+        return {name: build_export(lake, ablated_config(config, change), scored, as_of,
+                                   model.version, generated_at, count_dropped=False).frame
+                .select("user_id", "rank", "content_id").toPandas()
+                for name, change in (ablations or ABLATIONS).items()}
+    finally:
+        scored.unpersist()
