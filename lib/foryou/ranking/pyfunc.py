@@ -162,13 +162,17 @@ def score_frame(df, model_uri: str, keep: list[str] | None = None):
 
     local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri,
                                                 dst_path=tempfile.mkdtemp(prefix="foryou-ranker-"))
-    # A unique name per call: addFile refuses a second, different file under the same name.
+    # A unique name per call: Spark refuses a second, different archive under the same name.
     name = f"ranker-{uuid.uuid4().hex[:12]}"
     shipped = os.path.join(os.path.dirname(local.rstrip("/")), name)
     shutil.move(local, shipped)
     model = _load_local(shipped)
     outputs = model.unwrap_python_model().output_columns()
-    df.sparkSession.sparkContext.addFile(shipped, recursive=True)
+    # The model folder travels as a zip archive, which every executor unpacks: addFile takes a
+    # local folder only on a local master ("UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY" elsewhere).
+    archive = shutil.make_archive(shipped, "zip", root_dir=shipped)
+    df.sparkSession.sparkContext.addArchive(archive)
+    archive_name = os.path.basename(archive)
 
     keep = list(df.columns) if keep is None else list(keep)
     clash = [c for c in outputs if c in keep]
@@ -178,7 +182,7 @@ def score_frame(df, model_uri: str, keep: list[str] | None = None):
                         + [StructField(c, DoubleType(), False) for c in outputs])
 
     def score(batches):
-        ranker = _load_local(SparkFiles.get(name))
+        ranker = _load_local(SparkFiles.get(archive_name))
         for pdf in batches:
             preds = ranker.predict(pdf)
             yield pd.concat([pdf[keep].reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
