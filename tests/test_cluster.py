@@ -1,9 +1,10 @@
-"""Cluster mode for real: the pipeline under ``spark-submit --master local-cluster[2,1,1024]``.
+"""Cluster mode for real: the demo's whole pipeline under ``spark-submit --master local-cluster[2,1,1024]``.
 
 local-cluster starts a standalone master and two worker JVMs, so every task runs in a separate
 executor process with its own Python workers: closures, ``mapInArrow``/``mapInPandas`` UDFs and
 the lake's staged writes must all survive serialisation and shared-nothing executors, which
-``local[2]`` (one JVM) never checks. ``make cluster-demo`` runs every stage the same way.
+``local[2]`` (one JVM) never checks. The test runs what ``make cluster-demo`` runs, on a small
+world of its own.
 """
 from __future__ import annotations
 
@@ -21,66 +22,77 @@ from foryou.world import preset
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 MASTER = "local-cluster[2,1,1024]"
-STAGES = ["generate", "ingest", "clean", "impressions", "sessionize", "features"]
-DATES = ["2024-05-01", "2024-05-02"]
+DAILY = ["generate", "ingest", "clean", "impressions", "sessionize", "features"]
+FEED = ["train-embeddings", "train-ranker", "build-candidates", "export", "evaluate"]
+# Four days: the ranker needs train, validation and test days of examples.
+WORLD = preset("tiny", n_users=48, days=4, users_per_block=12, start_date="2024-05-01")
 
 
-def _world_args(root: Path) -> list[str]:
-    world = preset("tiny", n_users=48, days=1, users_per_block=12,
-                   start_date=DATES[0]).model_dump(mode="json")
+def _demo_args(root: Path) -> list[str]:
+    """``make cluster-demo``'s arguments on a lake and landing folder under ``root``."""
+    world = WORLD.model_dump(mode="json")
     world.pop("kuairand_dir")
     sets = [f"lake.root={root / 'lake'}", f"ingest.path={root / 'raw'}",
-            "spark.shuffle_partitions=4", "spark.log_level=ERROR"]
+            "spark.shuffle_partitions=4", "spark.log_level=ERROR",
+            "evaluation.simulator_users=24", "ranking.epochs=2"]
     sets += [f"world.{k}={v}" for k, v in world.items()]
-    return [a for s in sets for a in ("--set", s)]
+    return ["--size", "tiny", *[a for s in sets for a in ("--set", s)]]
 
 
 def _spark_submit(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable,
            "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONSAFEPATH": "1",
-           "GX_ANALYTICS_ENABLED": "false"}
+           "GX_ANALYTICS_ENABLED": "false", "MPLBACKEND": "Agg"}
     env.pop("PYSPARK_SUBMIT_ARGS", None)
     return subprocess.run([str(BIN / "spark-submit"), "--master", MASTER,
                            "--conf", "spark.ui.enabled=false", *args],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
 
 
 def _rows(path: Path) -> int:
     return DeltaTable(str(path)).to_pyarrow_table().num_rows
 
 
+def _versions(lake: Path) -> dict[str, int]:
+    return {f"{layer}.{p.name}": DeltaTable(str(p)).version()
+            for layer in ("bronze", "silver", "gold") for p in (lake / layer).iterdir()}
+
+
 @pytest.mark.slow
-def test_pipeline_runs_under_spark_submit_on_local_cluster(tmp_path):
-    # Day one through sessionize, day two through features (which needs a day of history).
-    proc = _spark_submit(["jobs/pipeline.py", "--backfill", *DATES, "--until", STAGES[-1],
-                          *_world_args(tmp_path)])
-    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
-    for stage in STAGES:
-        assert f"{stage:<18}done" in proc.stdout, proc.stdout[-3000:]
+def test_demo_runs_every_stage_under_spark_submit_on_local_cluster(tmp_path):
+    """``make cluster-demo`` on a small world: every stage, a feed read back, a report."""
+    proc = _spark_submit(["lib/foryou/demo.py", *_demo_args(tmp_path)])
+    out = proc.stdout
+    assert proc.returncode == 0, (out[-3000:], proc.stderr[-3000:])
+    for stage in DAILY + FEED:
+        assert f"{stage:<18}done" in out, (stage, out[-3000:])
+    assert "read by foryou.serving.FeedReader" in out and "Evaluation report:" in out
 
     lake = tmp_path / "lake"
-    events = _rows(lake / "silver" / "events")
-    assert events > 1000
-    assert _rows(lake / "silver" / "sessions") > 0
-    assert _rows(lake / "silver" / "impressions") > 0
-    assert _rows(lake / "gold" / "user_features") > 0
-    assert _rows(lake / "gold" / "training_examples") > 0
+    assert _rows(lake / "silver" / "events") > 1000
+    for name in ("silver/sessions", "silver/impressions", "gold/user_features",
+                 "gold/training_examples", "gold/item_embeddings", "gold/candidate_pool"):
+        assert _rows(lake / name) > 0, name
+    export = DeltaTable(str(lake / "gold" / "user_candidates")).to_pyarrow_table().to_pandas()
+    assert len(export) > 0
+    assert not export.duplicated(["user_id", "content_id"]).any()
+    assert (export.groupby("user_id")["rank"].agg(lambda r: sorted(r) == list(range(1, len(r) + 1)))).all()
 
     # Every stage ran in the launcher's session: executors were separate JVMs.
     metrics = DeltaTable(str(lake / "gold" / "metrics")).to_pyarrow_table().to_pylist()
     masters = {(m["stage"], str(m["run_date"])): json.loads(m["detail"])["spark_master"]
                for m in metrics if m["name"] == "seconds" and m["detail"]
                and json.loads(m["detail"]).get("status") == "succeeded"}
-    assert {s for s, _ in masters} >= set(STAGES)
+    assert {s for s, _ in masters} >= set(DAILY + FEED)
     assert set(masters.values()) == {MASTER}
+    simulated = {m["name"].split(".")[1] for m in metrics if m["name"].startswith("simulator.")}
+    assert {"champion", "random", "oracle"} <= simulated
 
     # A second submit resumes nothing and commits nothing: every stage is already committed.
-    versions = {p.name: DeltaTable(str(p)).version()
-                for layer in ("silver", "gold") for p in (lake / layer).iterdir()}
-    again = _spark_submit(["jobs/pipeline.py", "--run-date", DATES[-1], "--until", STAGES[-1],
-                           *_world_args(tmp_path)])
+    versions = _versions(lake)
+    again = _spark_submit(["lib/foryou/demo.py", *_demo_args(tmp_path)])
     assert again.returncode == 0, again.stderr[-3000:]
-    assert f"{'features':<18}committed" in again.stdout
-    assert {p.name: DeltaTable(str(p)).version() for layer in ("silver", "gold")
-            for p in (lake / layer).iterdir() if p.name != "metrics"} == \
-        {k: v for k, v in versions.items() if k != "metrics"}
+    for stage in DAILY + FEED:
+        assert f"{stage:<18}committed" in again.stdout, (stage, again.stdout[-3000:])
+    assert {k: v for k, v in _versions(lake).items() if k != "gold.metrics"} == \
+        {k: v for k, v in versions.items() if k != "gold.metrics"}
