@@ -1,6 +1,6 @@
 """Sessionization: foryou's distributed Spark cut vs DuckDB on the same Parquet events.
 
-    python bench/sessionize.py [--events 10000000] [--scaling 1000000,5000000] [--repeat 2]
+    python bench/sessionize.py [--events 10000000] [--scaling 1000000,5000000,20000000] [--repeat 2]
 
 Generates silver-like events with ``spark.range`` (64-hex pseudonymised user ids, sessions of
 5-40 events 10-100 s apart, sessions 1-6 h apart, a mix of event types, watch time on
@@ -180,7 +180,7 @@ def measure(spark, work: Path, events: int, repeat: int, with_duckdb: bool) -> d
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--scaling", default="1000000,5000000",
+    parser.add_argument("--scaling", default="1000000,5000000,20000000",
                         help="comma-separated event counts for the scaling table ('' for none)")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args(argv)
