@@ -85,6 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--reader-users", type=int, default=20_000)
     parser.add_argument("--lookups", type=int, default=20_000)
     parser.add_argument("--recall-sample", type=int, default=2_000)
+    parser.add_argument("--nprobe", type=int, default=None,
+                        help="IVF cells searched per query (default: embeddings.ann.nprobe)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="foryou-bench-candidates-"))
     config, spark = session(extra=[f"lake.root={work / 'lake'}"])
@@ -101,17 +103,21 @@ def main(argv=None) -> int:
         print(f"ALS factors: {n_users:,} users x {n_items:,} items, rank {args.rank} "
               f"(fit {t['als_fit_s']:.1f}s, set-up only)")
 
-        cfg = AnnConfig()
+        cfg = AnnConfig(**({"nprobe": args.nprobe} if args.nprobe else {}))
         users_df = user_f.select(F.col("id").cast("string").alias("user_id"),
                                  F.col("features").alias("vector"))
         # Warm both sides the same way (JIT, and the Python workers a pipeline already has
-        # running by this stage): each serves a few users once, untimed.
+        # running by this stage): each serves 1% of the users once, untimed, in every
+        # partition, so every task slot has started its Python worker.
+        few = F.pmod(F.col("id"), F.lit(100)) == 0
         with timed(t, "warm_up_s"):
-            model.recommendForUserSubset(user_f.select(F.col("id").alias("user")).limit(200), k).write.format("noop").mode("overwrite").save()
+            noop = lambda df: df.write.format("noop").mode("overwrite").save()  # noqa: E731
+            noop(model.recommendForUserSubset(user_f.where(few).select(F.col("id").alias("user")), k))
             warm = item_f.orderBy("id").limit(1000).toPandas()
-            ann_candidates(spark, users_df.limit(200), build_index(np.stack(warm["features"].to_numpy())
-                                                                   .astype("float32"), cfg),
-                           warm["id"].astype(str).tolist(), k).write.format("noop").mode("overwrite").save()
+            noop(ann_candidates(spark, user_f.where(few).select(F.col("id").cast("string").alias("user_id"),
+                                                                  F.col("features").alias("vector")),
+                                build_index(np.stack(warm["features"].to_numpy()).astype("float32"), cfg),
+                                warm["id"].astype(str).tolist(), k))
 
         with timed(t, "spark_ml_s"):
             (model.recommendForAllUsers(k)
@@ -136,7 +142,7 @@ def main(argv=None) -> int:
             _, exact = search(build_index(vectors, cfg), queries, k)
         print(f"FAISS ({kind}) single process, {len(queries):,} users: {t['faiss_single_s']:.2f}s")
 
-        ivf_cfg = AnnConfig(exact_max_items=1)
+        ivf_cfg = cfg.model_copy(update={"exact_max_items": 1})
         with timed(t, "faiss_ivf_single_s"):
             _, approx = search(build_index(vectors, ivf_cfg), queries, k)
         flat_exact = exact if kind == "flat" else search(build_index(vectors, AnnConfig(exact_max_items=10**9)), queries, k)[1]
@@ -192,6 +198,7 @@ def main(argv=None) -> int:
               f"thread CPU p50 {t['reader_p50_cpu_ms']:.3f} ms, p99 {t['reader_p99_cpu_ms']:.3f} ms")
         t["load_avg_end"] = os.getloadavg()[0]
         save("candidates", {"users": n_users, "items": n_items, "rank": args.rank, "k": k,
+                            "nprobe": cfg.nprobe,
                             "index_kind": kind, "factors": f"ALS maxIter={args.als_iters} on topic-structured "
                             "interactions", **t})
     finally:
