@@ -143,5 +143,21 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def stop_session() -> None:
+    """Stop the demo's session before the interpreter exits. Left to the JVM's shutdown, a
+    standalone (local-cluster) master sees its executors die mid-shutdown and its workers try
+    to relaunch them, which prints a wall of errors after a run that succeeded."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    code = 1
+    try:
+        code = main()
+    finally:
+        stop_session()
+    sys.exit(code)
