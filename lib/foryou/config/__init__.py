@@ -9,7 +9,7 @@ settings module must be importable on its own (it only needs ``foryou.config.sec
 """
 from __future__ import annotations
 
-__all__ = ["Config", "ConfigError", "load_config", "parse_overrides"]
+__all__ = ["Config", "ConfigError", "load_config", "overlay", "parse_overrides"]
 
 
 def __getattr__(name: str):
@@ -17,7 +17,7 @@ def __getattr__(name: str):
         from foryou.config.model import Config
 
         return Config
-    if name in ("ConfigError", "load_config", "parse_overrides"):
+    if name in ("ConfigError", "load_config", "overlay", "parse_overrides"):
         from foryou.config import loader
 
         return getattr(loader, name)

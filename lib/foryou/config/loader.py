@@ -71,6 +71,12 @@ def _validate(data: dict[str, Any], source: str) -> Config:
         raise ConfigError("\n".join(lines)) from None
 
 
+def overlay(config: Config, layer: Mapping[str, Any], source: str) -> Config:
+    """``config`` with ``layer`` (nested sections, as in a YAML file) merged over it, validated
+    like any other layer; an error names ``source``."""
+    return _validate(_merge(config.model_dump(), layer), source)
+
+
 def load_config(
     files: Iterable[str | Path] = (),
     overrides: Iterable[str] = (),

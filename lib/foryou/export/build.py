@@ -16,7 +16,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from foryou.config import Config
+from foryou.config import Config, overlay
 from foryou.candidates.filters import negative_pairs
 from foryou.candidates.inputs import read_days, read_or_empty
 from foryou.export.contract import EXPORT, check_contract
@@ -140,15 +140,9 @@ ABLATIONS: dict[str, dict] = {
 
 
 def ablated_config(config: Config, change: dict) -> Config:
-    """``config`` with the ``rerank`` keys of ``change`` replaced (nested sections merged),
+    """``config`` with ``change`` merged over its ``rerank`` section (nested sections merged),
     validated like a config file would be."""
-    rerank = config.rerank.model_dump()
-    for key, value in change.items():
-        if isinstance(value, dict):
-            rerank[key] = {**rerank[key], **value}
-        else:
-            rerank[key] = value
-    return config.model_copy(update={"rerank": type(config.rerank).model_validate(rerank)})
+    return overlay(config, {"rerank": change}, "rerank ablation")
 
 
 def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
