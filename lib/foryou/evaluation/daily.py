@@ -137,23 +137,25 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
                        pseudonym_key=key)
     users = lake.spark.createDataFrame([(str(u),) for u in world.pseudonyms], "user_id string")
     champion = (lake.read(EXPORT).join(F.broadcast(users), "user_id")
-                .select("user_id", "rank", "content_id").toPandas())
+                .select("user_id", "rank", "content_id", "as_of_date").toPandas())
+    # One export is one run's lists: its run date is the ablations' pool partition.
+    as_of = champion.pop("as_of_date").max() if not champion.empty else None
     length = int(champion.groupby("user_id").size().max()) if not champion.empty else 50
-    policies = {"champion": champion, **_ablations(lake, config, users, notes),
+    policies = {"champion": champion, **_ablations(lake, config, users, as_of, notes),
                 "popularity": popularity_policy(world, truth, length),
                 "random": random_policy(world, length, cfg.simulator_seed),
                 "oracle": oracle_policy(world, length)}
     return simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
 
 
-def _ablations(lake: Lake, config: Config, users: DataFrame,
+def _ablations(lake: Lake, config: Config, users: DataFrame, as_of: dt.date | None,
                notes: dict[str, str]) -> dict[str, pd.DataFrame]:
     """The export's ablated feeds for the simulated users, or none (with a note) when the
-    export's run date has no candidate pool or there is no champion to score it."""
+    export holds none of them, its run date ``as_of`` has no candidate pool or there is no
+    champion to score it."""
     from foryou.export.build import ablation_feeds
     from foryou.ranking.registry import ChampionMissing
 
-    as_of = lake.read(EXPORT).agg(F.max("as_of_date")).first()[0]
     if as_of is None or not lake.exists(POOL):
         notes["simulator.ablations"] = f"no {POOL} for the export's run date: ablations not simulated"
         return {}

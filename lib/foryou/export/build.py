@@ -84,16 +84,11 @@ def guard_pool(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date,
     return out, dropped
 
 
-def build_export(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date, model_version: str,
-                 generated_at: dt.datetime, count_dropped: bool = True) -> ExportBuild:
-    """The export rows for ``as_of`` from the scored pool (user_id, content_id, creator_id,
-    source, relevance, tags).
-
-    Users without history get interests [] and no history vectors (LinUCB: maximal width;
-    novelty: every item counts as novel); items without a vector count as unlike every other
-    item in the DPP; an empty pool gives an empty export. ``count_dropped`` counts the rows
-    each guard dropped (one Spark job per guard).
-    """
+def rerank_inputs(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date
+                  ) -> tuple[DataFrame, DataFrame, dict[str, DataFrame]]:
+    """What :func:`foryou.rerank.feed.rerank` takes for ``as_of``: the guarded candidates with
+    their tags, vectors and the user's interests, the users' history vectors, and the rows each
+    guard dropped (lazy frames)."""
     cfg = config.rerank
     for c in ("user_id", "content_id", "creator_id", "source", "relevance"):
         if c not in scored.columns:
@@ -107,7 +102,21 @@ def build_export(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date, 
     cands = (guarded.join(vectors, "content_id", "left")
              .join(interests(users), "user_id", "left")
              .withColumn("interests", F.coalesce("interests", F.array().cast("array<string>"))))
-    ranked = rerank(cands, history_vectors(users, vectors), cfg, seed=as_of.isoformat())
+    return cands, history_vectors(users, vectors), dropped
+
+
+def build_export(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date, model_version: str,
+                 generated_at: dt.datetime, count_dropped: bool = True) -> ExportBuild:
+    """The export rows for ``as_of`` from the scored pool (user_id, content_id, creator_id,
+    source, relevance, tags).
+
+    Users without history get interests [] and no history vectors (LinUCB: maximal width;
+    novelty: every item counts as novel); items without a vector count as unlike every other
+    item in the DPP; an empty pool gives an empty export. ``count_dropped`` counts the rows
+    each guard dropped (one Spark job per guard).
+    """
+    cands, history, dropped = rerank_inputs(lake, config, scored, as_of)
+    ranked = rerank(cands, history, config.rerank, seed=as_of.isoformat())
     spec = table(EXPORT)
     frame = (ranked.withColumn("model_version", F.lit(model_version))
              .withColumn("generated_at", F.lit(generated_at.replace(tzinfo=None)).cast("timestamp"))
@@ -151,8 +160,8 @@ def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
     built for ``as_of`` under each ablation of :data:`ABLATIONS`, as pandas frames of
     (user_id, rank, content_id): the evaluation's simulator serves them beside the champion.
 
-    The sample's pool is scored once with the current champion and reused by every ablation;
-    nothing is written. The frames are collected, so ``users`` must be a sample (the
+    The sample's pool is scored with the current champion and guarded once, and reranked per
+    ablation exactly as :func:`build_export` reranks it; nothing is written. The frames are collected, so ``users`` must be a sample (the
     simulator's few hundred users), never the whole population.
 
     Raises:
@@ -164,12 +173,14 @@ def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
     model = champion(config)
     pool = lake.read("gold.candidate_pool", partitions=[as_of]).join(
         F.broadcast(users.select("user_id").distinct()), "user_id", "left_semi")
-    scored = score_pool(lake, config, pool, as_of, model).cache()
-    generated_at = dt.datetime.now(dt.timezone.utc)
+    # Scored and guarded once (the guards read weeks of events and earlier exports); only the
+    # per-user rerank differs between ablations.
+    cands, history, _ = rerank_inputs(lake, config, score_pool(lake, config, pool, as_of, model), as_of)
+    cands, history = cands.cache(), history.cache()
     try:
-        return {name: build_export(lake, ablated_config(config, change), scored, as_of,
-                                   model.version, generated_at, count_dropped=False).frame
-                .select("user_id", "rank", "content_id").toPandas()
+        return {name: rerank(cands, history, ablated_config(config, change).rerank,
+                             seed=as_of.isoformat()).select("user_id", "rank", "content_id").toPandas()
                 for name, change in (ablations or ABLATIONS).items()}
     finally:
-        scored.unpersist()
+        cands.unpersist()
+        history.unpersist()
