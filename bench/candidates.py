@@ -109,13 +109,12 @@ def main(argv=None) -> int:
         # Warm both sides the same way (JIT, and the Python workers a pipeline already has
         # running by this stage): each serves 1% of the users once, untimed, in every
         # partition, so every task slot has started its Python worker.
-        few = F.pmod(F.col("id"), F.lit(100)) == 0
         with timed(t, "warm_up_s"):
             noop = lambda df: df.write.format("noop").mode("overwrite").save()  # noqa: E731
-            noop(model.recommendForUserSubset(user_f.where(few).select(F.col("id").alias("user")), k))
+            noop(model.recommendForUserSubset(
+                user_f.where(F.col("id") % 100 == 0).select(F.col("id").alias("user")), k))
             warm = item_f.orderBy("id").limit(1000).toPandas()
-            noop(ann_candidates(spark, user_f.where(few).select(F.col("id").cast("string").alias("user_id"),
-                                                                  F.col("features").alias("vector")),
+            noop(ann_candidates(spark, users_df.where(F.col("user_id").cast("int") % 100 == 0),
                                 build_index(np.stack(warm["features"].to_numpy()).astype("float32"), cfg),
                                 warm["id"].astype(str).tolist(), k))
 
