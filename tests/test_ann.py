@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from foryou.candidates.ann import (
-    FLAT, HNSW, IVF, ann_candidates, build_index, index_bytes, index_kind, ivf_lists, search,
+    FLAT, HNSW, IVF, ann_candidates, build_index, index_bytes, index_kind, item_matrix, ivf_lists,
+    search,
     write_index,
 )
 from foryou.embeddings.settings import AnnConfig
@@ -107,3 +108,18 @@ def test_small_catalogue_null_and_bad_vectors(spark):
         ann_candidates(spark, bad, build_index(items), ids, 2).collect()
     with pytest.raises(ValueError, match="4 vectors but 3 item ids"):
         ann_candidates(spark, frame, build_index(items), ids[:3], 2)
+
+
+def test_item_matrix_sorts_by_id_and_names_a_bad_item(spark):
+    frame = spark.createDataFrame([("c", [3.0, 3.0]), ("a", [1.0, 1.0]), ("b", [2.0, 2.0])],
+                                  "content_id string, vector array<float>").repartition(2)
+    ids, vectors = item_matrix(frame, "content_id", "vector")
+    assert ids == ["a", "b", "c"] and vectors.dtype == np.float32
+    assert vectors.tolist() == [[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]
+    assert item_matrix(frame.limit(0), "content_id", "vector")[0] == []
+    ragged = spark.createDataFrame([("a", [1.0, 1.0]), ("b", [2.0])], "content_id string, vector array<float>")
+    with pytest.raises(ValueError, match="item 'b' has a vector of width 1"):
+        item_matrix(ragged, "content_id", "vector")
+    missing = spark.createDataFrame([("a", [1.0]), ("z", None)], "content_id string, vector array<float>")
+    with pytest.raises(ValueError, match="item 'z' has a null vector"):
+        item_matrix(missing, "content_id", "vector")

@@ -25,17 +25,17 @@ import pyarrow.compute as pc
 from pyspark import SparkFiles
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import DoubleType, IntegerType, StringType, StructField, StructType
+from pyspark.sql.types import FloatType, IntegerType, StringType, StructField, StructType
 
 from foryou.embeddings.settings import AnnConfig
 
 USER_ID, CONTENT_ID, SCORE, RANK, VECTOR = "user_id", "content_id", "score", "rank", "vector"
 RESULT_SCHEMA = StructType([StructField(USER_ID, StringType(), False),
                             StructField(CONTENT_ID, StringType(), False),
-                            StructField(SCORE, DoubleType(), False),
+                            StructField(SCORE, FloatType(), False),
                             StructField(RANK, IntegerType(), False)])
 ARROW_SCHEMA = pa.schema([pa.field(USER_ID, pa.string(), False), pa.field(CONTENT_ID, pa.string(), False),
-                          pa.field(SCORE, pa.float64(), False), pa.field(RANK, pa.int32(), False)])
+                          pa.field(SCORE, pa.float32(), False), pa.field(RANK, pa.int32(), False)])
 
 FLAT, IVF, HNSW = "flat", "ivf", "hnsw"
 
@@ -159,20 +159,39 @@ def results_batch(users: pa.Array, scores: np.ndarray, rows: np.ndarray,
     return pa.RecordBatch.from_arrays([
         users.take(pa.array(np.repeat(np.arange(n), k)[keep])),
         item_ids.take(pa.array(rows.ravel()[keep])),
-        pa.array(scores.ravel()[keep].astype(np.float64)),
+        pa.array(scores.ravel()[keep]),
         pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)[keep]),
     ], schema=ARROW_SCHEMA)
 
 
-def query_matrix(users: pa.Array, vectors: pa.Array, dim: int) -> np.ndarray:
-    """The (users, dim) float32 matrix of a list<float> column; a wrong width names the user."""
+def query_matrix(keys: pa.Array, vectors: pa.Array, dim: int, what: str = "user") -> np.ndarray:
+    """The (rows, dim) float32 matrix of a list<float> column; a wrong width names the
+    ``what`` (user or item) by its key."""
     widths = pc.list_value_length(vectors).to_numpy(zero_copy_only=False)
     if (widths != dim).any():
         first = int(np.flatnonzero(widths != dim)[0])
-        raise ValueError(f"ann_candidates: user {users[first].as_py()!r} has a vector of width "
+        raise ValueError(f"ann: {what} {keys[first].as_py()!r} has a vector of width "
                          f"{int(widths[first])}, the item index has {dim}")
     flat = pc.list_flatten(vectors).to_numpy(zero_copy_only=False)
     return np.ascontiguousarray(flat, dtype=np.float32).reshape(len(widths), dim)
+
+
+def item_matrix(items: DataFrame, id_col: str, vector_col: str) -> tuple[list[str], np.ndarray]:
+    """The ids and (items, dim) float32 vectors of a catalogue frame, sorted by id, collected
+    to the driver (the one place the index is trained). Arrow all the way: no pandas object
+    column, and the sort runs in numpy, not as a Spark shuffle."""
+    table = items.select(F.col(id_col).cast("string").alias(id_col), F.col(vector_col)).toArrow()
+    if table.num_rows == 0:
+        return [], np.empty((0, 0), np.float32)
+    order = pc.sort_indices(table, sort_keys=[(id_col, "ascending")])
+    table = table.take(order)
+    ids = table.column(id_col).combine_chunks()
+    vectors = table.column(vector_col).combine_chunks()
+    if vectors.null_count:
+        first = int(np.flatnonzero(pc.is_null(vectors).to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"item_matrix: item {ids[first].as_py()!r} has a null {vector_col}")
+    dim = int(pc.list_value_length(vectors[:1])[0].as_py())
+    return ids.to_pylist(), query_matrix(ids, vectors, dim, what="item")
 
 
 def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
@@ -189,7 +208,8 @@ def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
         k: items per user (fewer when the catalogue is smaller).
         batch_size: users per FAISS call (default ``embeddings.ann.batch_size``).
     Returns:
-        DataFrame[user_id, content_id, score, rank]: rank 1..k by descending score.
+        DataFrame[user_id, content_id, score, rank]: rank 1..k by descending score (float,
+        FAISS's own precision).
     """
     if k < 1:
         raise ValueError(f"ann_candidates: k must be >= 1, got {k}")

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 
-import numpy as np
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.ann import ann_candidates, build_index
-from foryou.candidates.topk import as_source
+from foryou.candidates.ann import ann_candidates, build_index, item_matrix
 from foryou.embeddings.settings import AnnConfig
 from foryou.embeddings.train import latest_version
 from foryou.lake import Lake
@@ -32,16 +30,18 @@ def ann_candidates_from_lake(lake: Lake, k: int, cfg: AnnConfig | None = None) -
         log.warning("candidates: ANN source skipped: no gold.item_embeddings/gold.user_embeddings "
                     "of a common model_version (run `foryou train-embeddings` first)")
         return None
-    items = (lake.read(C.ITEM_EMBEDDINGS).where(F.col("model_version") == version)
-             .where(F.col("vector").isNotNull())
-             .select(C.CONTENT_ID, "vector").orderBy(C.CONTENT_ID).toPandas())
-    if items.empty:
+    item_ids, vectors = item_matrix(
+        lake.read(C.ITEM_EMBEDDINGS).where(F.col("model_version") == version)
+        .where(F.col("vector").isNotNull()), C.CONTENT_ID, "vector")
+    if not item_ids:
         log.warning("candidates: ANN source skipped: model_version %s holds no item vectors", version)
         return None
     cfg = cfg or AnnConfig()
-    index = build_index(np.stack(items["vector"].to_numpy()).astype("float32"), cfg)
     users = (lake.read(C.USER_EMBEDDINGS).where(F.col("model_version") == version)
              .select(C.USER_ID, "vector"))
-    found = ann_candidates(lake.spark, users, index, items[C.CONTENT_ID].tolist(), k,
+    found = ann_candidates(lake.spark, users, build_index(vectors, cfg), item_ids, k,
                            batch_size=cfg.batch_size)
-    return as_source(found.select(C.USER_ID, C.CONTENT_ID, C.SCORE), "ann", k)
+    # Already the user's top k in rank order: no second top-k (a shuffle of users x k rows).
+    return found.select(C.USER_ID, C.CONTENT_ID, F.lit("ann").alias(C.SOURCE),
+                        F.col(C.SCORE).cast("double").alias(C.SCORE),
+                        F.col("rank").alias(C.SOURCE_RANK))
