@@ -179,7 +179,7 @@ def query_matrix(keys: pa.Array, vectors: pa.Array, dim: int, what: str = "user"
 def item_matrix(items: DataFrame, id_col: str, vector_col: str) -> tuple[list[str], np.ndarray]:
     """The ids and (items, dim) float32 vectors of a catalogue frame, sorted by id, collected
     to the driver (the one place the index is trained). Arrow all the way: no pandas object
-    column, and the sort runs in numpy, not as a Spark shuffle."""
+    column, and the sort runs on the driver's Arrow table, not as a Spark shuffle."""
     table = items.select(F.col(id_col).cast("string").alias(id_col), F.col(vector_col)).toArrow()
     if table.num_rows == 0:
         return [], np.empty((0, 0), np.float32)

@@ -19,7 +19,7 @@ class AnnConfig(Section):
     # A batch over every user costs users x items x dim for the exact index. Measured on
     # 50k users x 20k items (rank 64, bench/candidates.py): IVF with the defaults below was
     # ~3x faster than exact at recall@100 1.0 against it, so exact stops at 10k items.
-    # nprobe 16 of ~4*sqrt(items) cells kept recall@100 at 0.995 there (8: 0.983, 64:
+    # nprobe 16 of ~4*sqrt(items) cells kept recall@100 at 0.994 there (8: 0.983, 64:
     # 1.000) for 2.3x less search time than 64.
     exact_max_items: int = Field(default=10_000, ge=1)
     kind: Literal["ivf", "hnsw"] = "ivf"
