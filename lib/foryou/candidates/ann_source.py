@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
 from foryou.candidates.ann import ann_candidates, build_index, item_matrix
+from foryou.candidates.topk import ranked_source
 from foryou.embeddings.settings import AnnConfig
 from foryou.embeddings.train import latest_version
 from foryou.lake import Lake
@@ -42,6 +43,4 @@ def ann_candidates_from_lake(lake: Lake, k: int, cfg: AnnConfig | None = None) -
     found = ann_candidates(lake.spark, users, build_index(vectors, cfg), item_ids, k,
                            batch_size=cfg.batch_size)
     # Already the user's top k in rank order: no second top-k (a shuffle of users x k rows).
-    return found.select(C.USER_ID, C.CONTENT_ID, F.lit("ann").alias(C.SOURCE),
-                        F.col(C.SCORE).cast("double").alias(C.SCORE),
-                        F.col("rank").alias(C.SOURCE_RANK))
+    return ranked_source(found, "ann", rank_col="rank")

@@ -19,10 +19,15 @@ def top_k(df: DataFrame, by: str | list[str], order: list[Column], k: int,
 def as_source(df: DataFrame, source: str, k: int) -> DataFrame:
     """A source's output from (user_id, content_id, score): the user's top ``k`` by score,
     as rows of (user_id, content_id, source, score, source_rank)."""
-    ranked = top_k(df, C.USER_ID, [F.col(C.SCORE).desc()], k)
+    return ranked_source(top_k(df, C.USER_ID, [F.col(C.SCORE).desc()], k), source)
+
+
+def ranked_source(ranked: DataFrame, source: str, rank_col: str = C.SOURCE_RANK) -> DataFrame:
+    """A source's output from rows already ranked per user (``rank_col`` 1..k): the common
+    shape, without a second top-k."""
     return ranked.select(C.USER_ID, C.CONTENT_ID, F.lit(source).alias(C.SOURCE),
                          F.col(C.SCORE).cast("double").alias(C.SCORE),
-                         F.col(C.SOURCE_RANK).cast("int").alias(C.SOURCE_RANK))
+                         F.col(rank_col).cast("int").alias(C.SOURCE_RANK))
 
 
 def empty_source(spark) -> DataFrame:

@@ -161,8 +161,9 @@ def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
     (user_id, rank, content_id): the evaluation's simulator serves them beside the champion.
 
     The sample's pool is scored with the current champion and guarded once, and reranked per
-    ablation exactly as :func:`build_export` reranks it; nothing is written. The frames are collected, so ``users`` must be a sample (the
-    simulator's few hundred users), never the whole population.
+    ablation exactly as :func:`build_export` reranks it; nothing is written. The frames are
+    collected, so ``users`` must be a sample (the simulator's few hundred users), never the
+    whole population.
 
     Raises:
         foryou.ranking.registry.ChampionMissing: no champion (the message names
