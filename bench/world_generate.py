@@ -1,9 +1,9 @@
 """Synthetic world generation vs writing the same number of plain rows as JSON (the floor).
 
-    python bench/world_generate.py [--events 1000000] [--days 7] [--partitions 4] [--repeat 2]
+    python bench/world_generate.py [--events 10000000] [--days 7] [--partitions 4] [--repeat 2]
 
-The generator simulates users (Python workers), renders raw records in Spark, writes the events
-as JSON lines and the ground truth as Parquet (a second simulation pass). The floor writes as
+The generator simulates users (Python workers), renders raw records in Spark and writes the
+events as JSON lines; the same tasks write the ground truth as Parquet. The floor writes as
 many rows from ``spark.range`` with the raw record's 19 fields (cheap expressions) as JSON.
 Prints the times, events/s and the ratios (target: generator <= 3x the floor), for the whole
 world and for the world without ground truth (what a real app delivers); each the best of
@@ -59,7 +59,7 @@ def floor_frame(spark: SparkSession, rows: int) -> DataFrame:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--users-per-block", type=int, default=0,

@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from foryou.world import WorldConfig, generate_world
+from foryou.world import WorldConfig, generate_world, ground_truth
 from foryou.world.calibration import load_calibration
 from foryou.world.dirty import DIRTY_KINDS
+from foryou.world.ids import IdFormat, hex_ids
 from foryou.world.model import Items, UserModel
 from foryou.world.vocabulary import EVENT_TYPES
 
@@ -343,3 +344,48 @@ def test_same_seed_same_world_whatever_the_partitioning(spark, world, tmp_path):
              for p in sorted((tmp_path / "w").glob("events/date=*/part-*.jsonl"))
              for line in p.read_text().splitlines()]
     assert Counter(other) == Counter(lines)
+    truth = pd.read_parquet(tmp_path / "w" / "truth" / "impressions")
+    assert truth.sort_values("event_id", ignore_index=True).equals(
+        world[4]["impressions"].sort_values("event_id", ignore_index=True))
+
+
+def test_truth_is_one_file_per_block_and_a_rerun_leaves_no_stale_file(spark, tmp_path):
+    cfg = WorldConfig.preset("tiny").model_copy(update={"days": 1})
+    out = tmp_path / "w"
+    stale = out / "truth" / "impressions" / "part-999999.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"not parquet: a previous world's file")
+    counts = generate_world(spark, cfg, str(out))
+    for table in ground_truth.TABLES:
+        folder = out / "truth" / table
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == ["_SUCCESS"] + [f"part-{b:06d}.parquet" for b in range(cfg.n_blocks)], table
+    assert len(pd.read_parquet(out / "truth" / "impressions")) == counts["impressions"]
+    assert len(pd.read_parquet(out / "truth" / "dirty")) == counts["dirty"]
+
+
+def test_arrow_ids_equal_the_spark_rendering(spark):
+    from pyspark.sql import functions as F
+
+    from foryou.world.records import hex_id, id_column
+
+    values = np.array([0, 1, 255, 2**31, -1, -(2**63), 2**63 - 1, 0x0123456789ABCDEF], np.int64)
+    ids = IdFormat(n_users=1_234_567, n_items=15, n_creators=1_000)
+    counts = {"user": ids.n_users, "item": ids.n_items, "creator": ids.n_creators}
+    frame = spark.createDataFrame(pd.DataFrame(
+        {"v": values, **{kind: values % n for kind, n in counts.items()}}))
+    rows = frame.select(hex_id(F.col("v")).alias("hex"),
+                        *[id_column(ids, kind, F.col(kind)).alias(kind) for kind in counts]
+                        ).toPandas()
+    assert hex_ids(values).to_pylist() == rows["hex"].tolist()
+    for kind, n in counts.items():
+        assert ids.arrow(kind, values % n).to_pylist() == rows[kind].tolist(), kind
+    assert ids.arrow("user", np.array([42])).to_pylist() == ["u0000042"]  # 7 digits: 1,234,566
+    assert ids.arrow("item", np.array([42])).to_pylist() == ["v0000042"]  # the minimum, 7
+
+
+def test_truth_locations_pyarrow_opens(tmp_path):
+    assert ground_truth.arrow_location(str(tmp_path)) == str(tmp_path)
+    assert ground_truth.arrow_location("dbfs:/mnt/worlds/a") == "/dbfs/mnt/worlds/a"
+    with pytest.raises(ValueError, match="'gopher://host/world'.*truth=False"):
+        ground_truth.arrow_location("gopher://host/world")

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from foryou.world.catalogue import Catalogue
+from foryou.world.ids import format_ids, id_width
 from foryou.world.model import Items, UserModel, UserState
 from foryou.world.params import WorldConfig
 from foryou.world.simulate import WorldSpec, make_profiles
@@ -42,20 +43,16 @@ USER_ID, RANK, CONTENT_ID = "user_id", "rank", "content_id"
 FEED_COLUMNS = (USER_ID, RANK, CONTENT_ID)
 
 
-def _width(n: int, minimum: int) -> int:
-    return max(minimum, len(str(max(n - 1, 0))))
-
-
 def raw_user_ids(numbers: np.ndarray, n_users: int) -> np.ndarray:
-    """The world's raw user ids (``u000123``) of user numbers (as ``records.IdFormat``)."""
-    width = _width(n_users, 6)
-    return np.array([f"u{int(u):0{width}d}" for u in numbers], dtype=object)
+    """The world's raw user ids (``u000123``) of user numbers (``foryou.world.ids``)."""
+    ids = format_ids("user", np.asarray(numbers), id_width("user", n_users))
+    return ids.to_numpy(zero_copy_only=False)
 
 
 def content_ids(n_items: int) -> np.ndarray:
-    """The world's content ids (``v0004567``) of items ``0..n_items-1`` (as ``records.IdFormat``)."""
-    width = _width(n_items, 7)
-    return np.array([f"v{i:0{width}d}" for i in range(n_items)], dtype=object)
+    """The world's content ids (``v0004567``) of items ``0..n_items-1`` (``foryou.world.ids``)."""
+    ids = format_ids("item", np.arange(n_items), id_width("item", n_items))
+    return ids.to_numpy(zero_copy_only=False)
 
 
 @dataclass(frozen=True)

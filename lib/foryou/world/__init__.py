@@ -9,7 +9,10 @@ Modules:
     policy       the logging policy that chose what the app served.
     dirty        the kinds of broken records and how they are chosen.
     simulate     one block of users over the whole period (numpy).
-    records      Spark rendering of simulated rows into raw records and ground-truth tables.
+    ids          the string ids of users, videos, creators and events (Spark and Arrow).
+    records      Spark rendering of simulated rows into raw records (and the users' and
+                 items' ground truth).
+    ground_truth the truth of impressions and dirty records, written per block by its task.
     generate     ``generate_world(spark, cfg, out)``: the Spark entry point.
 
 Only the light modules are imported here; ``generate_world`` is loaded on first use so that

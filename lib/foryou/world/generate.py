@@ -2,9 +2,10 @@
 
 The driver builds what is small (calibration, catalogue, bot list, upload events); the users
 are simulated on executors: ``spark.range(n_blocks)`` + ``mapInArrow`` runs
-:func:`foryou.world.simulate.simulate_block` for each block of ``users_per_block`` users, and
-Spark renders and writes the records. Nothing proportional to the number of events is ever
-collected to the driver, so the cost is linear in ``n_users * days``.
+:func:`foryou.world.simulate.simulate_block` for each block of ``users_per_block`` users,
+Spark renders and writes the records, and the same task writes the block's ground truth
+(``ground_truth.py``). Each block is simulated once. Nothing proportional to the number of events
+is ever collected to the driver, so the cost is linear in ``n_users * days``.
 
 Layout under ``out``:
 
@@ -12,8 +13,9 @@ Layout under ``out``:
   arrival order within a file (``.csv`` / ``.parquet`` with ``format``);
 - ``content/`` one record per video, ``users/`` one record per user (same format);
 - ``truth/`` Parquet ground truth: ``impressions`` (true probabilities, realised labels,
-  session ids), ``dirty`` (every dirty record and its kind), ``users`` (bot flag, initial
-  interest vector), ``items`` (latent quality), ``tags`` (interest vector index -> tag id).
+  session ids) and ``dirty`` (every dirty record and its kind), one file per block;
+  ``users`` (bot flag, initial interest vector), ``items`` (latent quality), ``tags``
+  (interest vector index -> tag id).
 """
 from __future__ import annotations
 
@@ -29,12 +31,14 @@ from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from foryou.world import dirty, records
+from foryou.world import ground_truth
 from foryou.world.calibration import load_calibration
 from foryou.world.catalogue import build_catalogue, content_frame, tag_name
 from foryou.world.params import WorldConfig
+from foryou.world.ids import IdFormat
 from foryou.world.simulate import (
-    PARTS, PROFILE_COLUMNS, PROFILE_DDL, WorldSpec, choose_bots, profile_columns, simulate_block,
-    upload_events,
+    PROFILE_COLUMNS, PROFILE_DDL, RECORD_COLUMNS, WorldSpec, choose_bots, profile_columns,
+    simulate_block, upload_events,
 )
 from foryou.world.vocabulary import EVENT_CODE, EVENT_TYPES
 
@@ -51,30 +55,32 @@ def build_spec(cfg: WorldConfig) -> WorldSpec:
                      bots=choose_bots(cfg))
 
 
-def simulated_events(spark: SparkSession, spec: WorldSpec, part: str = "events") -> DataFrame:
-    """The simulated rows of the world as numeric columns (see ``simulate_block``).
+def simulated_events(spark: SparkSession, spec: WorldSpec, truth_at: str | None = None
+                     ) -> DataFrame:
+    """The simulated events of the world as numeric columns (``RECORD_COLUMNS``).
 
-    ``events``: every user and bot event plus the upload events (``RECORD_COLUMNS``);
-    ``truth``: impressions and dirty records with every column (``EVENT_COLUMNS``).
+    Every user and bot event plus the upload events. With ``truth_at`` (a location from
+    ``ground_truth.arrow_location``), each task also writes its blocks' ground truth there.
     """
-    columns = PARTS[part]
-    schema = pa.schema([(name, _ARROW[kind]) for name, kind in columns])
-    ddl = ", ".join(f"`{name}` {kind}" for name, kind in columns)
+    schema = pa.schema([(name, _ARROW[kind]) for name, kind in RECORD_COLUMNS])
+    ddl = ", ".join(f"`{name}` {kind}" for name, kind in RECORD_COLUMNS)
+    cat = spec.catalogue
+    ids = IdFormat(spec.cfg.n_users, cat.n_items, cat.n_creators)
 
     def run(batches):
         for batch in batches:
             for block in batch.column(0).to_numpy().tolist():
-                cols = simulate_block(spec, int(block), part)
+                cols = simulate_block(spec, int(block))
+                if truth_at is not None:
+                    ground_truth.write_block(truth_at, int(block), cols, ids)
                 yield pa.RecordBatch.from_arrays([pa.array(cols[f.name], f.type) for f in schema],
                                                  schema=schema)
 
     cfg = spec.cfg
     blocks = spark.range(0, cfg.n_blocks, numPartitions=max(1, min(cfg.partitions, cfg.n_blocks)))
     rows = blocks.mapInArrow(run, ddl)
-    if part == "events":
-        uploads = pd.DataFrame(upload_events(spec))
-        rows = rows.unionByName(spark.createDataFrame(uploads, ddl))
-    return rows
+    uploads = pd.DataFrame(upload_events(spec))
+    return rows.unionByName(spark.createDataFrame(uploads, ddl))
 
 
 def user_profiles(spark: SparkSession, spec: WorldSpec) -> DataFrame:
@@ -197,8 +203,10 @@ def generate_world(spark: SparkSession, cfg: WorldConfig, out: str, truth: bool 
         spark: the session (local or cluster; ``out`` must be reachable by every executor).
         cfg: the world's settings.
         out: output folder (local path or any Hadoop URI).
-        truth: also write the ground truth under ``out/truth`` (a second simulation pass;
-            False gives only what a real app would deliver: events, content, users).
+        truth: also write the ground truth under ``out/truth`` (False gives only what a real
+            app would deliver: events, content, users). The truth of impressions and dirty
+            records is written with pyarrow by the simulating tasks, so ``out`` must be a
+            location pyarrow can open (``ground_truth.arrow_location``).
     Returns:
         ``events`` (records written, duplicates and malformed lines included), ``impressions``,
         ``event_<type>`` per event type, ``dirty`` and ``dirty_<kind>`` per kind, ``users``,
@@ -212,21 +220,19 @@ def generate_world(spark: SparkSession, cfg: WorldConfig, out: str, truth: bool 
     spec = build_spec(cfg)
     tz = spark.conf.get("spark.sql.session.timeZone", "UTC")
     cat = spec.catalogue
-    ids = records.IdFormat(cfg.n_users, cat.n_items, cat.n_creators)
+    ids = IdFormat(cfg.n_users, cat.n_items, cat.n_creators)
 
+    truth_at = ground_truth.arrow_location(out) if truth else None
+    if truth_at is not None:
+        ground_truth.clear(truth_at)
     observation = Observation("world")
-    events = simulated_events(spark, spec, "events").observe(observation, *_tallies())
+    events = simulated_events(spark, spec, truth_at).observe(observation, *_tallies())
     with _jit_sized_codegen(spark):
         # JSON lines are rendered by Spark (to_json) and written as text.
         _write(records.raw_events(events, ids, tz, cfg.format), f"{out}/events",
                "text" if cfg.format == "json" else cfg.format, partition_by="date")
-        if truth:
-            # The simulation runs again for the ground truth (deterministic: the same world).
-            # Cheaper than caching every column of every event, and bounded in memory.
-            rows = simulated_events(spark, spec, "truth").persist(StorageLevel.MEMORY_AND_DISK)
-            _write(records.truth_impressions(rows, ids), f"{out}/truth/impressions", "parquet")
-            _write(records.truth_dirty(rows, ids), f"{out}/truth/dirty", "parquet")
-            rows.unpersist()
+    if truth_at is not None:
+        ground_truth.mark_done(truth_at)
     tallies = observation.get
 
     profiles = user_profiles(spark, spec).persist(StorageLevel.MEMORY_AND_DISK)  # one row per user

@@ -21,8 +21,7 @@ from pyspark.sql import functions as F
 from foryou.world import dirty
 from foryou.world.calibration import Calibration
 from foryou.world.catalogue import tag_name
-from foryou.world.policy import SOURCES
-from foryou.world.simulate import LABEL_BITS, PROBABILITY_COLUMNS
+from foryou.world.ids import PREFIX, IdFormat
 from foryou.world.vocabulary import (
     APP_VERSIONS, COMMENTS, COUNTRY_CODES, COUNTRY_LANGUAGES, DESCRIPTIONS, DEVICE_TYPES,
     EVENT_CODE, EVENT_TYPES, GENERIC_HASHTAGS, NETWORK_TYPES, OPERATING_SYSTEMS, REPORT_REASONS,
@@ -40,26 +39,13 @@ RAW_EVENT_FIELDS: tuple[str, ...] = (
 )
 
 
-class IdFormat:
-    """String ids of a world: zero-padded numbers with a prefix (``u000123``, ``v0004567``)."""
-
-    def __init__(self, n_users: int, n_items: int, n_creators: int) -> None:
-        self.user_width = max(6, len(str(max(n_users - 1, 0))))
-        self.item_width = max(7, len(str(max(n_items - 1, 0))))
-        self.creator_width = max(6, len(str(max(n_creators - 1, 0))))
-
-    def user(self, col: Column) -> Column:
-        return F.concat(F.lit("u"), F.lpad(col.cast("string"), self.user_width, "0"))
-
-    def item(self, col: Column) -> Column:
-        return F.concat(F.lit("v"), F.lpad(col.cast("string"), self.item_width, "0"))
-
-    def creator(self, col: Column) -> Column:
-        return F.concat(F.lit("c"), F.lpad(col.cast("string"), self.creator_width, "0"))
+def id_column(ids: IdFormat, kind: str, col: Column) -> Column:
+    """The world's ids of ``kind`` (``user``, ``item``, ``creator``) for the numbers in ``col``."""
+    return F.concat(F.lit(PREFIX[kind]), F.lpad(col.cast("string"), ids.width(kind), "0"))
 
 
 def hex_id(col: Column) -> Column:
-    """A 64-bit id as 16 lower-case hex digits."""
+    """A 64-bit id as 16 lower-case hex digits (``ids.hex_ids`` in Arrow)."""
     return F.lpad(F.lower(F.hex(col)), 16, "0")
 
 
@@ -123,7 +109,8 @@ def event_fields(ids: IdFormat, tz: str, fmt: str) -> list[Column]:
     has_pos = F.col("pos") >= 0
     event_type = F.when(code == dirty.DIRTY_CODE["unknown_event_type"],
                         pick(UNKNOWN_EVENT_TYPES, "detail")).otherwise(pick(EVENT_TYPES, "etype"))
-    user_id = F.when(is_upload, ids.creator(F.col("creator"))).otherwise(ids.user(F.col("user")))
+    user_id = F.when(is_upload, id_column(ids, "creator", F.col("creator"))).otherwise(
+        id_column(ids, "user", F.col("user")))
     position = F.when(has_pos, F.col("pos").cast("int"))
     watch = F.when(etype == EVENT_CODE["view"], F.col("watch"))
     if fmt != "json":
@@ -137,8 +124,8 @@ def event_fields(ids: IdFormat, tz: str, fmt: str) -> list[Column]:
         "event_type": F.when(~missing(1), event_type),
         "user_id": F.when(~missing(2), user_id),
         "event_ts": F.when(~missing(3), _event_ts(tz, fmt)),
-        "content_id": F.when(F.col("item") >= 0, ids.item(F.col("item"))),
-        "creator_id": F.when(F.col("creator") >= 0, ids.creator(F.col("creator"))),
+        "content_id": F.when(F.col("item") >= 0, id_column(ids, "item", F.col("item"))),
+        "creator_id": F.when(F.col("creator") >= 0, id_column(ids, "creator", F.col("creator"))),
         "request_id": F.when(has_pos, hex_id(F.col("req"))),
         "position": position,
         "watch_ms": watch,
@@ -193,56 +180,10 @@ def raw_events(sim: DataFrame, ids: IdFormat, tz: str, fmt: str) -> DataFrame:
     return ordered.select(utc_date(F.col("recv")).alias("date"), *event_fields(ids, tz, fmt))
 
 
-def truth_impressions(sim: DataFrame, ids: IdFormat) -> DataFrame:
-    """One row per shown item with its true probabilities and realised labels."""
-    dup = [dirty.DIRTY_CODE[k] for k in dirty.DUPLICATE_KINDS]
-    rows = sim.where((F.col("etype") == EVENT_CODE["impression"]) & ~F.col("dirty").isin(dup))
-    labels = [((F.col("labels").bitwiseAND(1 << bit)) > 0).cast("int").alias(name)
-              for bit, name in enumerate(LABEL_BITS)]
-    return rows.select(
-        hex_id(F.col("req")).alias("request_id"),
-        F.col("pos").cast("int").alias("position"),
-        ids.user(F.col("user")).alias("user_id"),
-        ids.item(F.col("item")).alias("content_id"),
-        ids.creator(F.col("creator")).alias("creator_id"),
-        hex_id(F.col("session")).alias("session_id"),
-        hex_id(F.col("eid")).alias("event_id"),
-        F.timestamp_millis(F.col("ts")).alias("event_ts"),
-        F.col("duration").cast("long").alias("duration_ms"),
-        pick(SOURCES, "source").alias("source"),
-        # float32, as simulated: doubles would only add bytes (and ~25% to the write)
-        *[F.col(name).alias(name) for name in PROBABILITY_COLUMNS],
-        F.col("exp_watch").alias("expected_watch_ms"),
-        F.col("watch").alias("watch_ms"),
-        *labels,
-    )
-
-
-def truth_dirty(sim: DataFrame, ids: IdFormat) -> DataFrame:
-    """One row per dirty record: the true event id and values, the kind and its variant."""
-    rows = sim.where(F.col("dirty") > 0)
-    kinds = pick(dirty.DIRTY_KINDS, "dirty - 1")
-    entries = [f"{code * 100 + detail}, {_sql_string(dirty.detail_name(kind, detail))}"
-               for code, kind in enumerate(dirty.DIRTY_KINDS, start=1)
-               for detail in range(dirty.MAX_DETAIL + 1) if dirty.detail_name(kind, detail)]
-    detail_name = F.expr(f"coalesce(try_element_at(map({', '.join(entries)}), "
-                         f"CAST(dirty AS INT) * 100 + detail), '')")
-    return rows.select(
-        hex_id(F.col("eid")).alias("event_id"),
-        kinds.alias("kind"),
-        detail_name.alias("detail"),
-        pick(EVENT_TYPES, "etype").alias("event_type"),
-        ids.user(F.col("user")).alias("user_id"),
-        F.timestamp_millis(F.col("ts")).alias("event_ts"),
-        F.timestamp_millis(F.col("recv")).alias("received_at"),
-        utc_date(F.col("recv")).alias("arrival_date"),
-    )
-
-
 def raw_users(profiles: DataFrame, ids: IdFormat, cal: Calibration, tz: str) -> DataFrame:
     """User profiles as the account service exports them."""
     cols = [
-        ids.user(F.col("user")).alias("user_id"),
+        id_column(ids, "user", F.col("user")).alias("user_id"),
         iso(F.col("signup_ms"), tz).alias("signup_ts"),
         pick(COUNTRY_CODES, "country").alias("country"),
         pick(COUNTRY_LANGUAGES, "country").alias("language"),
@@ -258,7 +199,7 @@ def raw_users(profiles: DataFrame, ids: IdFormat, cal: Calibration, tz: str) -> 
 def truth_users(profiles: DataFrame, ids: IdFormat, cal: Calibration) -> DataFrame:
     """Per user: bot flag, activity degree, initial interest vector (index = truth/tags.index)."""
     return profiles.select(
-        ids.user(F.col("user")).alias("user_id"),
+        id_column(ids, "user", F.col("user")).alias("user_id"),
         F.col("is_bot"),
         pick(cal.activity_degrees, "activity").alias("activity_degree"),
         F.col("interest"),
@@ -280,8 +221,8 @@ def raw_content(content: DataFrame, ids: IdFormat, tz: str, fmt: str, tag_ids: S
     hashtags = [F.concat(F.lit("#"), pick(names, c)) for c in tag_cols]
     generic = F.concat(F.lit("#"), pick(GENERIC_HASHTAGS, "generic"))
     return content.select(
-        ids.item(F.col("item")).alias("content_id"),
-        ids.creator(F.col("creator")).alias("creator_id"),
+        id_column(ids, "item", F.col("item")).alias("content_id"),
+        id_column(ids, "creator", F.col("creator")).alias("creator_id"),
         iso(F.col("upload_ms"), tz).alias("upload_ts"),
         F.col("duration_ms"),
         (F.concat_ws(",", tags) if fmt == "csv" else tags).alias("tags"),
@@ -292,8 +233,8 @@ def raw_content(content: DataFrame, ids: IdFormat, tz: str, fmt: str, tag_ids: S
 def truth_items(content: DataFrame, ids: IdFormat) -> DataFrame:
     """Latent item quality and whether the item is bad (spam and the like)."""
     return content.select(
-        ids.item(F.col("item")).alias("content_id"),
-        ids.creator(F.col("creator")).alias("creator_id"),
+        id_column(ids, "item", F.col("item")).alias("content_id"),
+        id_column(ids, "creator", F.col("creator")).alias("creator_id"),
         F.timestamp_millis(F.col("upload_ms")).alias("upload_ts"),
         F.col("quality"), F.col("is_bad"),
     )

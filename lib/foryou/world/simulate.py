@@ -71,9 +71,6 @@ EVENT_DDL = ", ".join(f"`{name}` {kind}" for name, kind in EVENT_COLUMNS)
 # What a raw record needs (the rest is ground truth of impressions).
 RECORD_COLUMNS = EVENT_COLUMNS[: [name for name, _ in EVENT_COLUMNS].index("session")]
 RECORD_DDL = ", ".join(f"`{name}` {kind}" for name, kind in RECORD_COLUMNS)
-# ``simulate_block`` parts: every event with the record columns, or the rows the ground truth
-# needs (impressions and dirty records) with every column.
-PARTS = {"events": RECORD_COLUMNS, "truth": EVENT_COLUMNS, "all": EVENT_COLUMNS}
 _NUMPY = {"bigint": np.int64, "int": np.int32, "smallint": np.int16, "tinyint": np.int8,
           "float": np.float32}
 
@@ -415,22 +412,17 @@ def _arrival(rng: np.random.Generator, ts: np.ndarray) -> np.ndarray:
     return ts + latency.astype(np.int64)
 
 
-def simulate_block(spec: WorldSpec, block: int, part: str = "all") -> dict[str, np.ndarray]:
+def simulate_block(spec: WorldSpec, block: int) -> dict[str, np.ndarray]:
     """The events (with impression ground truth) of one block of users, as numpy columns.
-
-    The simulation is the same whatever ``part``; only what is returned differs, so the Spark
-    generator can run it once for the raw events and once for the ground truth instead of
-    caching every column of every event between the two.
 
     Args:
         spec: the world (config, calibration, catalogue, bots, policy).
         block: block number; users ``block*users_per_block`` up to the next block.
-        part: ``events`` (every event, ``RECORD_COLUMNS``), ``truth`` (impressions that are
-            not duplicate copies, plus every dirty record; ``EVENT_COLUMNS``) or ``all``.
     Returns:
-        One array per column of ``PARTS[part]``, aligned, dtypes as declared.
+        One array per column of ``EVENT_COLUMNS``, aligned, dtypes as declared: the raw
+        records' columns (``RECORD_COLUMNS``) and the ground truth of impressions.
     """
-    columns = PARTS[part]
+    columns = EVENT_COLUMNS
     cfg = spec.cfg
     model = spec.user_model()
     prof = make_profiles(spec, block, model)
@@ -480,10 +472,6 @@ def simulate_block(spec: WorldSpec, block: int, part: str = "all") -> dict[str, 
             ev[name] = np.concatenate([ev[name], orig])
         resent = np.nonzero(ev["dirty"][n:] == code["resent_duplicate"])[0] + n
         ev["recv"][resent] += rng.integers(1_000, 6 * 3_600_000, len(resent))
-    if part == "truth":
-        duplicate = np.isin(ev["dirty"], [code[k] for k in dirty.DUPLICATE_KINDS])
-        keep = ((ev["etype"] == EVENT_CODE["impression"]) & ~duplicate) | (ev["dirty"] > 0)
-        ev = {name: ev[name][keep] for name, _ in columns}
     return {name: np.ascontiguousarray(ev[name], dtype=_NUMPY[kind]) for name, kind in columns}
 
 
