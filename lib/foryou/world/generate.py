@@ -4,8 +4,8 @@ The driver builds what is small (calibration, catalogue, bot list, upload events
 are simulated on executors: ``spark.range(n_blocks)`` + ``mapInArrow`` runs
 :func:`foryou.world.simulate.simulate_block` for each block of ``users_per_block`` users,
 Spark renders and writes the records, and the same task writes the block's ground truth
-(``ground_truth.py``). Each block is simulated once. Nothing proportional to the number of events
-is ever collected to the driver, so the cost is linear in ``n_users * days``.
+(``ground_truth.py``): each block is simulated once. Nothing proportional to the number of
+events is ever collected to the driver, so the cost is linear in ``n_users * days``.
 
 Layout under ``out``:
 
@@ -30,12 +30,11 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from foryou.world import dirty, records
-from foryou.world import ground_truth
+from foryou.world import dirty, ground_truth, records
 from foryou.world.calibration import load_calibration
 from foryou.world.catalogue import build_catalogue, content_frame, tag_name
-from foryou.world.params import WorldConfig
 from foryou.world.ids import IdFormat
+from foryou.world.params import WorldConfig
 from foryou.world.simulate import (
     PROFILE_COLUMNS, PROFILE_DDL, RECORD_COLUMNS, WorldSpec, choose_bots, profile_columns,
     simulate_block, upload_events,
