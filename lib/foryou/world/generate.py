@@ -36,8 +36,8 @@ from foryou.world.catalogue import build_catalogue, content_frame, tag_name
 from foryou.world.ids import IdFormat
 from foryou.world.params import WorldConfig
 from foryou.world.simulate import (
-    PROFILE_COLUMNS, PROFILE_DDL, RECORD_COLUMNS, WorldSpec, choose_bots, profile_columns,
-    simulate_block, upload_events,
+    PROFILE_COLUMNS, PROFILE_DDL, RECORD_COLUMNS, RECORD_DDL, WorldSpec, choose_bots,
+    profile_columns, simulate_block, upload_events,
 )
 from foryou.world.vocabulary import EVENT_CODE, EVENT_TYPES
 
@@ -62,7 +62,6 @@ def simulated_events(spark: SparkSession, spec: WorldSpec, truth_at: str | None 
     ``ground_truth.arrow_location``), each task also writes its blocks' ground truth there.
     """
     schema = pa.schema([(name, _ARROW[kind]) for name, kind in RECORD_COLUMNS])
-    ddl = ", ".join(f"`{name}` {kind}" for name, kind in RECORD_COLUMNS)
     cat = spec.catalogue
     ids = IdFormat(spec.cfg.n_users, cat.n_items, cat.n_creators)
 
@@ -77,9 +76,9 @@ def simulated_events(spark: SparkSession, spec: WorldSpec, truth_at: str | None 
 
     cfg = spec.cfg
     blocks = spark.range(0, cfg.n_blocks, numPartitions=max(1, min(cfg.partitions, cfg.n_blocks)))
-    rows = blocks.mapInArrow(run, ddl)
+    rows = blocks.mapInArrow(run, RECORD_DDL)
     uploads = pd.DataFrame(upload_events(spec))
-    return rows.unionByName(spark.createDataFrame(uploads, ddl))
+    return rows.unionByName(spark.createDataFrame(uploads, RECORD_DDL))
 
 
 def user_profiles(spark: SparkSession, spec: WorldSpec) -> DataFrame:

@@ -48,6 +48,7 @@ def arrow_location(uri: str) -> str:
     Spark's ``s3a://``/``s3n://`` become ``s3://``; Databricks' ``dbfs:/x`` is its FUSE mount
     ``/dbfs/x``. Raises ValueError naming ``uri`` when pyarrow cannot open it.
     """
+    given = uri
     if uri.startswith("dbfs:"):
         uri = "/dbfs/" + uri[len("dbfs:"):].lstrip("/")
     for scheme in ("s3a://", "s3n://"):
@@ -58,7 +59,7 @@ def arrow_location(uri: str) -> str:
     try:
         pafs.FileSystem.from_uri(uri)
     except (ValueError, OSError) as exc:
-        raise ValueError(f"world output {uri!r}: the ground truth is written by the simulating "
+        raise ValueError(f"world output {given!r}: the ground truth is written by the simulating "
                          f"tasks with pyarrow, which cannot open it ({exc}); use a path or "
                          f"URI pyarrow supports (local, s3, gs, hdfs, abfs) or truth=False") from exc
     return uri

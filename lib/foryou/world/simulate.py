@@ -67,7 +67,6 @@ EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("session", "bigint"), ("source", "tinyint"), ("labels", "smallint"), ("duration", "int"),
     *((name, "float") for name in PROBABILITY_COLUMNS), ("exp_watch", "float"),
 )
-EVENT_DDL = ", ".join(f"`{name}` {kind}" for name, kind in EVENT_COLUMNS)
 # What a raw record needs (the rest is ground truth of impressions).
 RECORD_COLUMNS = EVENT_COLUMNS[: [name for name, _ in EVENT_COLUMNS].index("session")]
 RECORD_DDL = ", ".join(f"`{name}` {kind}" for name, kind in RECORD_COLUMNS)
