@@ -8,8 +8,7 @@ import pytest
 
 from foryou.candidates.ann import (
     FLAT, HNSW, IVF, ann_candidates, build_index, index_bytes, index_kind, item_matrix, ivf_lists,
-    search,
-    write_index,
+    search, write_index,
 )
 from foryou.embeddings.settings import AnnConfig
 

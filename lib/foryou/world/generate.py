@@ -33,7 +33,6 @@ from pyspark.sql import functions as F
 from foryou.world import dirty, ground_truth, records
 from foryou.world.calibration import load_calibration
 from foryou.world.catalogue import build_catalogue, content_frame, tag_name
-from foryou.world.ids import IdFormat
 from foryou.world.params import WorldConfig
 from foryou.world.simulate import (
     PROFILE_COLUMNS, PROFILE_DDL, RECORD_COLUMNS, RECORD_DDL, WorldSpec, choose_bots,
@@ -62,8 +61,7 @@ def simulated_events(spark: SparkSession, spec: WorldSpec, truth_at: str | None 
     ``ground_truth.arrow_location``), each task also writes its blocks' ground truth there.
     """
     schema = pa.schema([(name, _ARROW[kind]) for name, kind in RECORD_COLUMNS])
-    cat = spec.catalogue
-    ids = IdFormat(spec.cfg.n_users, cat.n_items, cat.n_creators)
+    ids = spec.id_format()
 
     def run(batches):
         for batch in batches:
@@ -218,7 +216,7 @@ def generate_world(spark: SparkSession, cfg: WorldConfig, out: str, truth: bool 
     spec = build_spec(cfg)
     tz = spark.conf.get("spark.sql.session.timeZone", "UTC")
     cat = spec.catalogue
-    ids = IdFormat(cfg.n_users, cat.n_items, cat.n_creators)
+    ids = spec.id_format()
 
     truth_at = ground_truth.arrow_location(out) if truth else None
     if truth_at is not None:

@@ -37,8 +37,8 @@ SUCCESS = "_SUCCESS"
 # Dictionary pages only where values repeat; ids and probabilities are nearly all distinct.
 _DICTIONARY = {"impressions": ["source", "position", *LABEL_BITS],
                "dirty": ["kind", "detail", "event_type"]}
-_DETAIL_NAMES = pa.array([dirty.detail_name(kind, d) if code else ""
-                          for code, kind in enumerate(("",) + dirty.DIRTY_KINDS)
+# Indexed by code * (MAX_DETAIL + 1) + detail; code 0 (clean) has no names.
+_DETAIL_NAMES = pa.array([dirty.detail_name(kind, d) for kind in ("",) + dirty.DIRTY_KINDS
                           for d in range(dirty.MAX_DETAIL + 1)])
 
 
@@ -82,8 +82,7 @@ def mark_done(location: str) -> None:
     """Write the ``_SUCCESS`` markers, as Spark's committer does for its own outputs."""
     for table in TABLES:
         fs, path = _open(location, table)
-        with fs.open_output_stream(f"{path}/{SUCCESS}"):
-            pass
+        fs.open_output_stream(f"{path}/{SUCCESS}").close()  # an empty marker file
 
 
 def _utc(ms: np.ndarray) -> pa.Array:

@@ -31,6 +31,7 @@ import numpy as np
 from foryou.world import dirty
 from foryou.world.calibration import Calibration
 from foryou.world.catalogue import DAY_MS, Catalogue, epoch_ms
+from foryou.world.ids import IdFormat
 from foryou.world.model import BotModel, Items, UserModel, UserState
 from foryou.world.params import WorldConfig
 from foryou.world.policy import LoggingPolicy
@@ -115,6 +116,10 @@ class WorldSpec:
 
     def user_model(self) -> UserModel:
         return UserModel(self.catalogue.n_tags, self.calibration.activity_degrees)
+
+    def id_format(self) -> IdFormat:
+        """The widths of this world's string ids."""
+        return IdFormat(self.cfg.n_users, self.catalogue.n_items, self.catalogue.n_creators)
 
 
 def choose_bots(cfg: WorldConfig) -> np.ndarray:
