@@ -106,11 +106,32 @@ def _indices(df: DataFrame, key: str, array_col: str, vocab: DataFrame, kind: st
             .select(key, F.transform("_s", lambda s: s["_i"]).alias(out)))
 
 
+def _with_index(df: DataFrame, col: str, vocab: DataFrame, kind: str, out: str) -> DataFrame:
+    """``df`` with ``out``, the vocabulary index of ``col`` (out-of-vocabulary bucket if unknown)."""
+    voc = lookup(vocab, kind).select(F.col(C.TOKEN).alias("_tok"), F.col(C.INDEX).alias(out))
+    return (df.join(voc, F.col(col) == F.col("_tok"), "left").drop("_tok")
+            .withColumn(out, index_of(F.col(out))))
+
+
+def _interest_match(interest: str, tags: str, max_tags: int) -> Column:
+    """Sum of the map ``interest`` over the array ``tags`` (at most ``max_tags`` long).
+
+    Unrolled into one lookup per tag slot: a lambda reading a map column runs interpreted,
+    per element, about ten times slower (measured in bench/features.py's step profile).
+    """
+    return sum((F.coalesce(F.try_element_at(interest, F.try_element_at(tags, F.lit(i))), F.lit(0.0))
+                for i in range(1, max_tags + 1)), F.lit(0.0))
+
+
 def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
                    affinities: DataFrame, vocab: DataFrame, date: dt.date,
                    cfg: FeaturesConfig) -> DataFrame:
     """gold.training_examples of ``date``; ``users``, ``items``, ``affinities`` and ``vocab``
-    must be the as_of_date = ``date`` versions (events strictly before ``date``)."""
+    must be the as_of_date = ``date`` versions (events strictly before ``date``).
+
+    Per-user and per-item columns (vocabulary indices included) are resolved on the user
+    and item tables first, so the day's rows take part in one join with each.
+    """
     day = impressions.where(F.col(C.EVENT_DATE) == F.lit(date))
     served = (day.withColumn(C.HAS_IMPRESSIONS, F.coalesce(C.HAS_IMPRESSIONS, F.lit(True)))
               .withColumn(C.SAMPLED_NEGATIVE, F.lit(False)))
@@ -121,34 +142,39 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
     negatives = sample_negatives(served.where(~F.col(C.HAS_IMPRESSIONS)), items, users, cfg)
     rows = served.unionByName(negatives.select(*keep))
 
+    empty = F.array().cast("array<int>")
     u = users.select(C.USER_ID, *[F.col(n).alias("user_" + n) for n in EXAMPLE_USER_FEATURES],
                      "interest_short", "interest_mid", "interest_long", "followed_creators")
-    it = items.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_item_creator"), F.col(C.TAGS).alias("_tags"),
+    u = (_with_index(u, C.USER_ID, vocab, "user", "user_index")
+         .join(_indices(users, C.USER_ID, "recent_content_ids", vocab, "item", "recent_item_indices"),
+               C.USER_ID, "left"))
+    it = items.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_item_creator"),
+                      F.coalesce(F.col(C.TAGS), F.array().cast("array<string>")).alias("_tags"),
                       *[F.col(n).alias("item_" + n) for n in EXAMPLE_ITEM_FEATURES])
+    it = (_with_index(it, C.CONTENT_ID, vocab, "item", "item_index")
+          .join(_indices(items, C.CONTENT_ID, C.TAGS, vocab, "tag", "tag_indices"), C.CONTENT_ID, "left"))
     creator_aff = (affinities.where(F.col(C.KIND) == C.CREATOR_KIND)
                    .select(F.col(C.USER_ID).alias("_aff_user"), F.col(C.KEY).alias("_aff_creator"),
                            F.col("decayed_long").alias("creator_affinity")))
-    ex = (rows.join(u, C.USER_ID, "left").join(it, C.CONTENT_ID, "left")
+    max_tags = items.agg(F.max(F.size(C.TAGS))).first()[0] or 0
+    ex = (rows.join(it, C.CONTENT_ID, "left")
           .withColumn(C.CREATOR_ID, F.coalesce(C.CREATOR_ID, "_item_creator")))
     ex = ex.join(creator_aff, (F.col(C.USER_ID) == F.col("_aff_user"))
                  & (F.col(C.CREATOR_ID) == F.col("_aff_creator")), "left").drop("_aff_user", "_aff_creator")
-    tags = F.coalesce(F.col("_tags"), F.array().cast("array<string>"))
-    for scale in ("short", "mid", "long"):
-        interest = F.col("interest_" + scale)
-        ex = ex.withColumn("interest_match_" + scale, F.aggregate(
-            tags, F.lit(0.0), lambda acc, t: acc + F.coalesce(F.try_element_at(interest, t), F.lit(0.0))))
-    ex = ex.withColumn("follows_creator", F.coalesce(
-        F.array_contains("followed_creators", F.col(C.CREATOR_ID)), F.lit(False)))
-    for kind, col, out in (("user", C.USER_ID, "user_index"), ("item", C.CONTENT_ID, "item_index"),
-                           ("creator", C.CREATOR_ID, "creator_index"),
-                           ("device", C.DEVICE_TYPE, "device_index"), ("os", C.OS, "os_index"),
-                           ("network", C.NETWORK_TYPE, "network_index")):
-        voc = lookup(vocab, kind).withColumnRenamed(C.TOKEN, "_tok").withColumnRenamed(C.INDEX, out)
-        ex = ex.join(voc, F.col(col) == F.col("_tok"), "left").drop("_tok").withColumn(out, index_of(F.col(out)))
-    item_tags = _indices(items, C.CONTENT_ID, C.TAGS, vocab, "tag", "tag_indices")
-    recent = _indices(users, C.USER_ID, "recent_content_ids", vocab, "item", "recent_item_indices")
-    empty = F.array().cast("array<int>")
-    ex = (ex.join(item_tags, C.CONTENT_ID, "left").join(recent, C.USER_ID, "left")
+    ex = ex.join(u, C.USER_ID, "left").select(
+        "*", *[_interest_match("interest_" + s, "_tags", max_tags).alias("interest_match_" + s)
+               for s in ("short", "mid", "long")],
+        F.coalesce(F.array_contains("followed_creators", F.col(C.CREATOR_ID)), F.lit(False))
+        .alias("follows_creator"))
+    ex = _with_index(ex, C.CREATOR_ID, vocab, "creator", "creator_index")
+    for kind, col in (("device", C.DEVICE_TYPE), ("os", C.OS), ("network", C.NETWORK_TYPE)):
+        # Context vocabularies hold a handful of tokens.
+        voc = F.broadcast(lookup(vocab, kind).select(F.col(C.TOKEN).alias("_tok"),
+                                                     F.col(C.INDEX).alias(kind + "_index")))
+        ex = (ex.join(voc, F.col(col) == F.col("_tok"), "left").drop("_tok")
+              .withColumn(kind + "_index", index_of(F.col(kind + "_index"))))
+    ex = (ex.withColumn("user_index", index_of(F.col("user_index")))
+          .withColumn("item_index", index_of(F.col("item_index")))
           .withColumn("tag_indices", F.coalesce("tag_indices", empty))
           .withColumn("recent_item_indices", F.coalesce("recent_item_indices", empty)))
     ex = ex.select("*", *context(F.col(C.EVENT_TS))).withColumn(C.SPLIT, F.lit(split_of(date, cfg)))
