@@ -71,12 +71,13 @@ def _event_delta(ev: DataFrame, cfg: FeaturesConfig) -> DataFrame:
         F.max(F.when(action, F.col(C.EVENT_TS))).alias("last_event_ts"),
         F.min(F.when(action, F.col(C.EVENT_TS))).alias(_FIRST_TS),
         F.sort_array(F.collect_list(F.when(action, F.unix_micros(C.EVENT_TS)))).alias("_ts"),
-    ).select(
+    ).select("*", diffs.alias("_gaps")).select(
+        # Staged: the gaps are computed once, not once per use.
         "*",
-        F.size(diffs).cast("long").alias("gaps"),
-        F.aggregate(diffs, F.lit(0.0), lambda acc, x: acc + x).alias("gap_sum_s"),
-        F.aggregate(diffs, F.lit(0.0), lambda acc, x: acc + x * x).alias("gap_sumsq_s"),
-    ).drop("_ts"))
+        F.size("_gaps").cast("long").alias("gaps"),
+        F.aggregate("_gaps", F.lit(0.0), lambda acc, x: acc + x).alias("gap_sum_s"),
+        F.aggregate("_gaps", F.lit(0.0), lambda acc, x: acc + x * x).alias("gap_sumsq_s"),
+    ).drop("_ts", "_gaps"))
 
 
 def user_items(ev: DataFrame, content: DataFrame, cfg: FeaturesConfig) -> DataFrame:
