@@ -221,6 +221,26 @@ def test_vocabulary_indices_are_stable_and_appended(world):
     assert new[("item", "c3")]["index"] is None  # never served before D3
 
 
+def test_recent_history_keeps_each_items_newest_entry(spark):
+    """An item in both the previous history and the window appears once, at its newest
+    time; the list is the n newest distinct items, newest first, ties by content id."""
+    from foryou.features.users import _recent
+
+    t = lambda h: dt.datetime(2024, 5, 2, h, tzinfo=dt.timezone.utc)
+    history = [(t(1), "c1", ["a"]), (t(5), "c1", ["a"]), (t(2), "c2", None), (t(3), "c3", ["b"]),
+               (t(3), "c0", ["b"]), (t(4), "c2", ["c"]), (t(0), "c4", ["d"])]
+    frame = spark.createDataFrame(
+        [("u1", history, None, None), ("u2", [], None, None), ("u3", None, None, None)],
+        "user_id string, _history array<struct<ts: timestamp, content_id: string, "
+        "tags: array<string>>>, _first_ts timestamp, _prev_last_ts timestamp")
+    rows = {r.user_id: r for r in _recent(frame, 3).collect()}
+    assert rows["u1"].recent_content_ids == ["c1", "c2", "c3"]  # c3 beats c0 on the tie at 3h
+    assert [x.timestamp() for x in rows["u1"].recent_event_ts] == [t(h).timestamp() for h in (5, 4, 3)]
+    assert rows["u1"].recent_content_tags == [["a"], ["c"], ["b"]]
+    assert rows["u1"].recent_tags == ["a", "c", "b"]
+    assert rows["u2"].recent_content_ids == [] and rows["u3"].recent_content_ids == []
+
+
 def test_negatives_are_popular_items_the_user_never_engaged_with(spark, config):
     cfg = config.features.model_copy(update={"negative_ratio": 3, "negative_pool_size": 50})
     schema = table(C.EXAMPLES).schema
