@@ -106,9 +106,12 @@ def _indices(df: DataFrame, key: str, array_col: str, vocab: DataFrame, kind: st
             .select(key, F.transform("_s", lambda s: s["_i"]).alias(out)))
 
 
-def _with_index(df: DataFrame, col: str, vocab: DataFrame, kind: str, out: str) -> DataFrame:
-    """``df`` with ``out``, the vocabulary index of ``col`` (out-of-vocabulary bucket if unknown)."""
+def _with_index(df: DataFrame, col: str, vocab: DataFrame, kind: str, out: str,
+                small: bool = False) -> DataFrame:
+    """``df`` with ``out``, the vocabulary index of ``col`` (out-of-vocabulary bucket if
+    unknown); ``small`` broadcasts the kind's vocabulary."""
     voc = lookup(vocab, kind).select(F.col(C.TOKEN).alias("_tok"), F.col(C.INDEX).alias(out))
+    voc = F.broadcast(voc) if small else voc
     return (df.join(voc, F.col(col) == F.col("_tok"), "left").drop("_tok")
             .withColumn(out, index_of(F.col(out))))
 
@@ -169,10 +172,7 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
     ex = _with_index(ex, C.CREATOR_ID, vocab, "creator", "creator_index")
     for kind, col in (("device", C.DEVICE_TYPE), ("os", C.OS), ("network", C.NETWORK_TYPE)):
         # Context vocabularies hold a handful of tokens.
-        voc = F.broadcast(lookup(vocab, kind).select(F.col(C.TOKEN).alias("_tok"),
-                                                     F.col(C.INDEX).alias(kind + "_index")))
-        ex = (ex.join(voc, F.col(col) == F.col("_tok"), "left").drop("_tok")
-              .withColumn(kind + "_index", index_of(F.col(kind + "_index"))))
+        ex = _with_index(ex, col, vocab, kind, kind + "_index", small=True)
     # Rows whose user or item has no features row get the out-of-vocabulary bucket too.
     ex = (ex.withColumn("user_index", index_of(F.col("user_index")))
           .withColumn("item_index", index_of(F.col("item_index")))
