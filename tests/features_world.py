@@ -68,6 +68,7 @@ IMPRESSIONS = [
     impression("r3", 0, "u2", "c2", D2, "12:00:00", like=1),
     impression("r5", 0, "u1", "c2", D2, "09:10:00", skip=1),
     impression("r4", 0, "u1", "c3", D3, "08:00:00", click=1, complete=1, watch_ms=70_000, watch_ratio=1.0),
+    impression("r6", 1, "u1", "c1", D3, "08:01:20", skip=1),
     # A log without impressions (the generic interactions adapter): a positive only.
     impression("i1", 0, "u2", "c1", D3, "13:00:00", has_impressions=False, click=1, like=1),
 ]

@@ -101,12 +101,22 @@ def test_tiny_world_features_equal_hand_computed_values(world):
     assert u1["blind_engagements"] == 1 and u1["blind_share"] == 0.5  # the follow after a 1 s view
     u2 = users[("u2",)]
     assert u2["skip_rate"] == 0.5 and u2["blind_share"] == 1.0  # liked c2 without viewing it
+    # Served before D3: r1 c1 (t1, t2; k1) with a valid play, r5 c2 (t2; k1) skipped.
+    assert u1["tag_impressions"] == {"t1": 1, "t2": 2} and u1["tag_views"] == {"t1": 1, "t2": 1}
+    assert u1["view_rate"] == 0.5
+    affinities = _rows(lake.read(C.USER_AFFINITIES, partitions=[w.D3]), ("user_id", "kind", "key"))
+    assert [(affinities[("u1", "tag", t)]["impressions"], affinities[("u1", "tag", t)]["views"])
+            for t in ("t1", "t2")] == [(1, 1), (2, 1)]
+    assert (affinities[("u1", "creator", "k1")]["impressions"],
+            affinities[("u1", "creator", "k1")]["views"]) == (2, 1)
 
     items = _rows(lake.read(C.ITEM_FEATURES, partitions=[w.D3]), ("content_id",))
     c1 = items[("c1",)]
     assert (c1["impressions"], c1["views"], c1["likes"], c1["skips"]) == (2, 1, 1, 1)
     # Global like prior 2 likes / 1 view; 2 pseudo-views: (1 + 2 * 2) / (1 + 2).
     assert c1["like_rate"] == pytest.approx(5 / 3)
+    # 1 view in 2 impressions; the global rate 1 / 4 (r1, r2, r3, r5), 2 pseudo-impressions.
+    assert c1["view_rate"] == pytest.approx((1 + 2 * 0.25) / (2 + 2))
     assert c1["avg_watch_ratio"] == pytest.approx(2 / 3)
     assert c1["daily_views"][:3] == [0, 1, 0] and c1["growth_rate"] == 1.0
     assert c1["age_days"] == 2.5 and c1["duration_bucket"] == 3
@@ -125,6 +135,14 @@ def test_tiny_world_features_equal_hand_computed_values(world):
     assert r4["dow_cos"] == pytest.approx(math.cos(2 * math.pi * 4 / 7))  # 2024-05-03 is a Friday
     assert r4["position"] == 0 and r4["device_index"] > 0 and r4["split"] == "train"
     assert r4["interest_match_short"] == 0.0 and r4["interest_match_mid"] == 0.0  # c3 is t3
+    # Rates on a tag and creator never served are the user's own rate (0.5).
+    assert (r4["tag_impressions"], r4["tag_view_rate"], r4["creator_view_rate"]) == (0.0, 0.5, 0.5)
+    # c1 again: t1 + t2 served 3 times with 2 valid plays, k1 twice with one; 5 pseudo-impressions
+    # at 0.5 (features.rate_prior).
+    r6 = examples[("r6",)]
+    assert r6["tag_impressions"] == 3.0 and r6["user_view_rate"] == 0.5
+    assert r6["tag_view_rate"] == pytest.approx((2 + 5 * 0.5) / (3 + 5))
+    assert r6["creator_view_rate"] == pytest.approx((1 + 5 * 0.5) / (2 + 5))
 
 
 def _modified_world() -> tuple[list, list]:

@@ -83,7 +83,8 @@ def compute_state(inputs: Inputs, previous: State | None, window: Window, cfg: F
     try:
         items_of_users = user_items(ev, inputs.content, cfg).persist()
         affinities = roll_affinities(previous and previous.affinities,
-                                     affinity_delta(ev, items_of_users, inputs.content), window, cfg)
+                                     affinity_delta(ev, items_of_users, inputs.content,
+                                                    inputs.impressions), window, cfg)
         affinities = materialize(C.USER_AFFINITIES, affinities)
         users = roll_users(previous and previous.users, ev, items_of_users, inputs.sessions,
                            affinities, window, cfg)

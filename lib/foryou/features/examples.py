@@ -126,6 +126,16 @@ def _interest_match(interest: str, tags: str, max_tags: int) -> Column:
                 for i in range(1, max_tags + 1)), F.lit(0.0))
 
 
+def _smoothed_rate(views: str, impressions: str, cfg: FeaturesConfig) -> Column:
+    """``(views + p * r) / (impressions + p)`` with ``p = rate_prior`` pseudo-impressions at
+    the user's overall view rate ``r``: a tag seen twice says little, one seen fifty times
+    says a lot. Null when the user has no view rate (no features row yet)."""
+    prior, rate = F.lit(cfg.rate_prior), F.col("user_view_rate")
+    den = F.coalesce(F.col(impressions).cast("double"), F.lit(0.0)) + prior
+    num = F.coalesce(F.col(views).cast("double"), F.lit(0.0)) + prior * rate
+    return F.when(den > 0, num / den).otherwise(rate)
+
+
 def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
                    affinities: DataFrame, vocab: DataFrame, date: dt.date,
                    cfg: FeaturesConfig) -> DataFrame:
@@ -147,7 +157,9 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
 
     empty = F.array().cast("array<int>")
     u = users.select(C.USER_ID, *[F.col(n).alias("user_" + n) for n in EXAMPLE_USER_FEATURES],
-                     "interest_short", "interest_mid", "interest_long", "followed_creators")
+                     "interest_short", "interest_mid", "interest_long", "followed_creators",
+                     F.col("tag_impressions").alias("_tag_impressions"),
+                     F.col("tag_views").alias("_tag_views_by_tag"))
     u = (_with_index(u, C.USER_ID, vocab, "user", "user_index")
          .join(_indices(users, C.USER_ID, "recent_content_ids", vocab, "item", "recent_item_indices"),
                C.USER_ID, "left"))
@@ -158,7 +170,9 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
           .join(_indices(items, C.CONTENT_ID, C.TAGS, vocab, "tag", "tag_indices"), C.CONTENT_ID, "left"))
     creator_aff = (affinities.where(F.col(C.KIND) == C.CREATOR_KIND)
                    .select(F.col(C.USER_ID).alias("_aff_user"), F.col(C.KEY).alias("_aff_creator"),
-                           F.col("decayed_long").alias("creator_affinity")))
+                           F.col("decayed_long").alias("creator_affinity"),
+                           F.col("impressions").alias("_creator_impressions"),
+                           F.col("views").alias("_creator_views")))
     max_tags = items.agg(F.max(F.size(C.TAGS))).first()[0] or 0
     ex = (rows.join(it, C.CONTENT_ID, "left")
           .withColumn(C.CREATOR_ID, F.coalesce(C.CREATOR_ID, "_item_creator")))
@@ -167,8 +181,13 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
     ex = ex.join(u, C.USER_ID, "left").select(
         "*", *[_interest_match("interest_" + s, "_tags", max_tags).alias("interest_match_" + s)
                for s in ("short", "mid", "long")],
+        _interest_match("_tag_impressions", "_tags", max_tags).alias("tag_impressions"),
+        _interest_match("_tag_views_by_tag", "_tags", max_tags).alias("_tag_views"),
         F.coalesce(F.array_contains("followed_creators", F.col(C.CREATOR_ID)), F.lit(False))
         .alias("follows_creator"))
+    ex = ex.select("*", _smoothed_rate("_tag_views", "tag_impressions", cfg).alias("tag_view_rate"),
+                   _smoothed_rate("_creator_views", "_creator_impressions", cfg)
+                   .alias("creator_view_rate"))
     ex = _with_index(ex, C.CREATOR_ID, vocab, "creator", "creator_index")
     for kind, col in (("device", C.DEVICE_TYPE), ("os", C.OS), ("network", C.NETWORK_TYPE)):
         # Context vocabularies hold a handful of tokens.

@@ -146,9 +146,15 @@ def finish_items(state: DataFrame, content_features: DataFrame, affinities: Data
     n = _days(cfg)
     items = items.withColumn("daily_views", F.coalesce(
         "daily_views", F.array_repeat(F.lit(0).cast("long"), n)))
-    totals = items.agg(*[F.sum(c).alias("_g_" + c) for c in ("views", *C.ITEM_RATES.values())])
+    totals = items.agg(*[F.sum(c).alias("_g_" + c)
+                         for c in ("impressions", "views", *C.ITEM_RATES.values())])
     items = items.crossJoin(F.broadcast(totals))
     alpha = cfg.smoothing_views
+    # Valid plays per impression, smoothed by as many pseudo-impressions at the global rate.
+    g = F.when(F.col("_g_impressions") > 0, F.col("_g_views") / F.col("_g_impressions")).otherwise(0.0)
+    items = items.withColumn("view_rate", (F.col("views") + alpha * g) / (F.col("impressions") + alpha)
+                             if alpha > 0 else F.when(F.col("impressions") > 0,
+                                                      F.col("views") / F.col("impressions")).otherwise(g))
     for rate, num in C.ITEM_RATES.items():
         prior = F.when(F.col("_g_views") > 0, F.col("_g_" + num) / F.col("_g_views")).otherwise(0.0)
         den = F.col("views") + alpha

@@ -29,6 +29,8 @@ SUMMED = (
 )
 DECAYED = ("engagement_decayed",)
 AFFINITY_SUMMED = ("weight", "decayed_mid", "decayed_long", "last_day")
+# Exposure counts of gold.user_affinities (from silver.impressions), merged by sum.
+EXPOSURE_SUMMED = ("impressions", "views")
 
 _HIST = "_history"  # array<struct<ts, content_id, tags>> while merging
 _FIRST_TS = "_first_ts"
@@ -107,8 +109,25 @@ def user_items(ev: DataFrame, content: DataFrame, cfg: FeaturesConfig) -> DataFr
     return uc.join(meta, C.CONTENT_ID, "left")
 
 
-def affinity_delta(ev: DataFrame, items: DataFrame, content: DataFrame) -> DataFrame:
-    """Per (user, kind, key) of the window: tag and creator engagement, follow state."""
+def exposure_delta(impressions: DataFrame, content: DataFrame) -> DataFrame:
+    """Per (user, kind, key) of the window: served impressions of its items and valid plays
+    (the click label) among them, so a user's rate on a tag or creator is measured against
+    what the user was shown, not only against what the user engaged with."""
+    served = (impressions.where(F.coalesce(F.col(C.HAS_IMPRESSIONS), F.lit(True)))
+              .groupBy(C.USER_ID, C.CONTENT_ID).agg(
+                  F.count(F.lit(1)).alias("impressions"),
+                  F.sum(F.coalesce(F.col("click").cast("long"), F.lit(0))).alias("views"))
+              .join(content.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_creator"), C.TAGS),
+                    C.CONTENT_ID, "left"))
+    cols = [C.USER_ID, *EXPOSURE_SUMMED]
+    return (served.select(*cols, F.lit(C.TAG_KIND).alias(C.KIND), F.explode(C.TAGS).alias(C.KEY))
+            .unionByName(served.where(F.col("_creator").isNotNull()).select(
+                *cols, F.lit(C.CREATOR_KIND).alias(C.KIND), F.col("_creator").alias(C.KEY))))
+
+
+def affinity_delta(ev: DataFrame, items: DataFrame, content: DataFrame,
+                   impressions: DataFrame) -> DataFrame:
+    """Per (user, kind, key) of the window: tag and creator engagement, exposure, follow state."""
     cols = [C.USER_ID, *AFFINITY_SUMMED, "last_ts"]
     tags = items.select(*cols, F.lit(C.TAG_KIND).alias(C.KIND), F.explode(C.TAGS).alias(C.KEY))
     creators = items.where(F.col("_creator").isNotNull()).select(
@@ -124,7 +143,8 @@ def affinity_delta(ev: DataFrame, items: DataFrame, content: DataFrame) -> DataF
                             F.struct(C.EVENT_TS, C.EVENT_ID)).alias("followed"),
                    F.max(C.EVENT_TS).alias("follow_ts"))
                .withColumn(C.KIND, F.lit(C.CREATOR_KIND)))
-    return tags.unionByName(creators).unionByName(follows, allowMissingColumns=True)
+    return (tags.unionByName(creators).unionByName(follows, allowMissingColumns=True)
+            .unionByName(exposure_delta(impressions, content), allowMissingColumns=True))
 
 
 def roll_affinities(previous: DataFrame | None, delta: DataFrame, window: Window,
@@ -137,10 +157,11 @@ def roll_affinities(previous: DataFrame | None, delta: DataFrame, window: Window
             C.USER_ID, C.KIND, C.KEY, "weight",
             (F.col("decayed_mid") * math.exp(-s / cfg.mid_term_days)).alias("decayed_mid"),
             (F.col("decayed_long") * math.exp(-s / cfg.long_term_days)).alias("decayed_long"),
-            F.lit(0.0).alias("last_day"), "last_ts", "followed", "follow_ts")
+            F.lit(0.0).alias("last_day"), *EXPOSURE_SUMMED, "last_ts", "followed", "follow_ts")
         parts = prev.unionByName(delta, allowMissingColumns=True)
     return (parts.groupBy(C.USER_ID, C.KIND, C.KEY).agg(
         *[F.coalesce(F.sum(c), F.lit(0.0)).alias(c) for c in AFFINITY_SUMMED],
+        *[F.coalesce(F.sum(c), F.lit(0)).cast("long").alias(c) for c in EXPOSURE_SUMMED],
         F.max("last_ts").alias("last_ts"),
         F.max_by("followed", "follow_ts").alias("followed"),
         F.max("follow_ts").alias("follow_ts"))
@@ -292,8 +313,20 @@ def _recency_map(kind: str, window: Window, k: int) -> Column:
     return F.map_from_entries(F.transform(_top(entries, k), lambda e: F.struct(e["k"], e["days"])))
 
 
+def _exposure_map(count: str, k: int) -> Column:
+    """``count`` per tag for the user's ``k`` most served tags (ties by tag): the same keys
+    for every count, so their values line up."""
+    entries = F.collect_list(F.when((F.col(C.KIND) == C.TAG_KIND) & (F.col("impressions") > 0),
+                                    F.struct((-F.col("impressions")).alias("neg"),
+                                             F.col(C.KEY).alias("k"), F.col(count).alias("n"))))
+    return F.map_from_entries(F.transform(_top(entries, k), lambda e: F.struct(e["k"], e["n"])))
+
+
 def affinity_maps(affinities: DataFrame, window: Window, cfg: FeaturesConfig) -> DataFrame:
-    """Per user: tag shares, the three interest vectors, top tag/creator recency, follows."""
+    """Per user: tag shares, the three interest vectors, top tag/creator recency, follows,
+    tag exposure and the overall view rate (each item has one creator, so the creator rows
+    count every served item with a known creator once)."""
+    on_creators = lambda c: F.sum(F.when(F.col(C.KIND) == C.CREATOR_KIND, F.col(c)))  # noqa: E731
     return affinities.groupBy(C.USER_ID).agg(
         _normalised_map(C.TAG_KIND, "weight", cfg.max_tags).alias("tag_share"),
         _normalised_map(C.TAG_KIND, "last_day", cfg.max_tags).alias("interest_short"),
@@ -302,4 +335,7 @@ def affinity_maps(affinities: DataFrame, window: Window, cfg: FeaturesConfig) ->
         _recency_map(C.TAG_KIND, window, cfg.top_k).alias("top_tag_days"),
         _recency_map(C.CREATOR_KIND, window, cfg.top_k).alias("top_creator_days"),
         F.sort_array(F.collect_list(F.when((F.col(C.KIND) == C.CREATOR_KIND) & F.col("followed"),
-                                           F.col(C.KEY)))).alias("followed_creators"))
+                                           F.col(C.KEY)))).alias("followed_creators"),
+        _exposure_map("impressions", cfg.max_tags).alias("tag_impressions"),
+        _exposure_map("views", cfg.max_tags).alias("tag_views"),
+        _ratio(on_creators("views"), on_creators("impressions")).alias("view_rate"))

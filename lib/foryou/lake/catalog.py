@@ -159,6 +159,9 @@ USER_FEATURES = (
     _c("top_tag_days", MapType(S, D), "days since the last interaction with each top tag"),
     _c("top_creator_days", MapType(S, D), "days since the last interaction with each top creator"),
     _c("followed_creators", ArrayType(S), "creators followed at as_of_date"),
+    _c("tag_impressions", MapType(S, L), "served impressions per tag (top features.max_tags by impressions)"),
+    _c("tag_views", MapType(S, L), "valid plays per tag, same tags as tag_impressions"),
+    _c("view_rate", D, "valid plays per served impression (creator affinity rows: each item once)"),
     _c("gaps", L, "inter-event gaps of at most features.bots.max_gap_s (the pace of activity)"),
     _c("gap_sum_s", D, "sum of those gaps in seconds"),
     _c("gap_sumsq_s", D, "sum of their squares"),
@@ -181,6 +184,8 @@ USER_AFFINITIES = (
     _c("decayed_mid", D, "weight decayed with the mid-term time constant"),
     _c("decayed_long", D, "weight decayed with the long-term time constant"),
     _c("last_day", D, "weight on the day before as_of_date"),
+    _c("impressions", L, "served impressions of its items before as_of_date"),
+    _c("views", L, "valid plays (click label) among them"),
     _c("last_ts", TS, "latest interaction"),
     _c("followed", B, "creator: followed at as_of_date (latest follow/unfollow wins)"),
     _c("follow_ts", TS, "creator: time of the latest follow or unfollow"),
@@ -204,6 +209,7 @@ ITEM_FEATURES = (
     _c("skips", L, "skips"),
     _c("hides", L, "hides"),
     _c("reports", L, "reports"),
+    _c("view_rate", D, "views / impressions, smoothed toward the global rate"),
     _c("completion_rate", D, "completes / views, smoothed toward the global mean"),
     _c("avg_watch_ratio", D, "watch ratio per view, smoothed"),
     _c("like_rate", D, "likes / views, smoothed"),
@@ -243,11 +249,12 @@ def _prefixed(prefix: str, columns: tuple[Column, ...], names: tuple[str, ...]) 
 EXAMPLE_USER_FEATURES = (
     "events", "views", "likes", "engagement", "engagement_decayed", "active_days",
     "avg_session_s", "contents_per_session", "skip_rate", "hide_rate", "report_rate",
-    "events_per_active_day", "anomaly_score", "suspected_bot",
+    "events_per_active_day", "anomaly_score", "suspected_bot", "view_rate",
 )
 EXAMPLE_ITEM_FEATURES = (
-    "impressions", "views", "completion_rate", "avg_watch_ratio", "like_rate", "comment_rate",
-    "share_rate", "follow_rate", "growth_rate", "age_days", "duration_bucket",
+    "impressions", "views", "view_rate", "completion_rate", "avg_watch_ratio", "like_rate",
+    "comment_rate", "share_rate", "follow_rate", "growth_rate", "age_days", "duration_ms",
+    "duration_bucket",
     "creator_followers", "creator_avg_like_rate", "creator_avg_completion_rate",
     "hashtag_count", "hashtag_popularity", "content_vector",
 )
@@ -280,6 +287,10 @@ TRAINING_EXAMPLES = (
     _c("interest_match_mid", D, "same, mid-term interest"),
     _c("interest_match_long", D, "same, long-term interest"),
     _c("creator_affinity", D, "the user's long-term decayed weight on the item's creator"),
+    _c("tag_impressions", D, "the user's served impressions summed over the item's tags"),
+    _c("tag_view_rate", D, "the user's valid plays per impression on the item's tags, "
+       "smoothed by features.rate_prior impressions at user_view_rate"),
+    _c("creator_view_rate", D, "the same rate on the item's creator"),
     _c("follows_creator", B, "the user follows the item's creator"),
     _c("split", S, "train, validation or test"),
     _c("event_date", DT, "UTC date of the impression", True),
