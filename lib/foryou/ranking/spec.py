@@ -43,16 +43,16 @@ LOG_DENSE = (
     "user_events", "user_views", "user_likes", "user_engagement", "user_engagement_decayed",
     "user_active_days", "user_avg_session_s", "user_contents_per_session",
     "user_events_per_active_day", "item_impressions", "item_views", "item_age_days",
-    "item_creator_followers", "item_hashtag_count", "interest_match_short",
-    "interest_match_mid", "interest_match_long", "creator_affinity",
+    "item_duration_ms", "item_creator_followers", "item_hashtag_count", "interest_match_short",
+    "interest_match_mid", "interest_match_long", "creator_affinity", "tag_impressions",
 )
 PLAIN_DENSE = (
     "hour_sin", "hour_cos", "dow_sin", "dow_cos", "user_skip_rate", "user_hide_rate",
-    "user_report_rate", "user_anomaly_score", "user_suspected_bot", "item_completion_rate",
-    "item_avg_watch_ratio", "item_like_rate", "item_comment_rate", "item_share_rate",
-    "item_follow_rate", "item_growth_rate", "item_duration_bucket",
-    "item_creator_avg_like_rate", "item_creator_avg_completion_rate",
-    "item_hashtag_popularity", "follows_creator",
+    "user_report_rate", "user_anomaly_score", "user_suspected_bot", "user_view_rate",
+    "item_view_rate", "item_completion_rate", "item_avg_watch_ratio", "item_like_rate",
+    "item_comment_rate", "item_share_rate", "item_follow_rate", "item_growth_rate",
+    "item_duration_bucket", "item_creator_avg_like_rate", "item_creator_avg_completion_rate",
+    "item_hashtag_popularity", "follows_creator", "tag_view_rate", "creator_view_rate",
 )
 # The bias tower's inputs (training only, never the main model's): position in the feed
 # (the int column ``position``, bucketed at max_position) and the device index.
