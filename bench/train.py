@@ -1,6 +1,8 @@
-"""Ranker training throughput: loader rows/s vs model step rate, 1 process vs 2-process DDP.
+"""Ranker training throughput: loader rows/s vs model step rate, 1 process vs 2-process DDP;
+and the ranker's quality on a pipeline's lake against its baselines and the oracle.
 
     python bench/train.py [--files 8] [--rows-per-file 20000] [--epochs 1] [--threads 1]
+    python bench/train.py --quality LAKE_ROOT --raw LANDING [--run-date D] [--set k=v ...]
 
 Data: synthetic Parquet with the exact gold.training_examples schema
 (``foryou.ranking.synthetic``), because building a gold world large enough to time training
@@ -12,10 +14,18 @@ types as on real examples. Figures:
 - fit samples/s: the real training loop (loader + steps), 1 process and 2-process DDP (gloo,
   torchrun launcher), as reported by ``fit``'s history (all ranks' rows / wall time);
 - the peer ratio: loader rows/s / step samples/s (target >= 3: the loader is not the bottleneck).
+
+``--quality`` trains the ranker on the examples of a lake the pipeline built (``make demo``,
+``make demo SIZE=large`` for the 10M-event world) exactly as ``foryou train-ranker`` does, but
+registers nothing, and prints the quality table of the held-out test day: the MMoE, the
+popularity, logistic and single-task baselines and the oracle, with the oracle-normalised
+AUC ``(AUC - 0.5) / (AUC_oracle - 0.5)`` of click and long_view (target >= 0.9) and the MMoE's
+mean GAUC against the single-task DNNs'.
 """
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 import tempfile
 import time
@@ -39,10 +49,20 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
     parser.add_argument("--architecture", default="mmoe")
+    parser.add_argument("--quality", metavar="LAKE_ROOT",
+                        help="instead: the quality table of a ranker trained on this lake")
+    parser.add_argument("--raw", metavar="LANDING",
+                        help="--quality: the world's landing folder (its truth/ holds the oracle)")
+    parser.add_argument("--run-date", type=lambda v: dt.date.fromisoformat(v),
+                        help="--quality: the last example date used (default: the latest)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="--quality: a config override (repeatable), e.g. ranking.epochs=8")
     parser.add_argument("--local-cluster", action="store_true",
                         help="instead: 2-process DDP with TorchDistributor(local_mode=False) on "
                              "the executors of a local-cluster[2,1,1024] Spark master")
     args = parser.parse_args(argv)
+    if args.quality:
+        return quality(args)
     if args.local_cluster:
         return local_cluster(args)
     cfg = RankingConfig(batch_size=args.batch_size, epochs=args.epochs, threads=args.threads,
@@ -97,6 +117,52 @@ def main(argv=None) -> int:
     print(f"fit 1 proc  {fit1:12,.0f} samples/s")
     print(f"fit DDP x2  {fit2:12,.0f} samples/s   ratio to 1 proc = {fit2 / fit1:.2f}")
     save("train", result)
+    return 0
+
+
+def quality(args) -> int:
+    """Train on a pipeline lake's examples and print the quality table (nothing registered)."""
+    from common import session
+    from foryou.features import columns as C
+    from foryou.lake import Lake
+    from foryou.ranking import data as D
+    from foryou.ranking.training_run import TrainOptions, evaluate
+
+    config, spark = session(extra=[f"lake.root={args.quality}",
+                                   *([f"ingest.path={args.raw}"] if args.raw else []), *args.set])
+    lake = Lake(spark, config)
+    cfg = config.ranking
+    run_date = args.run_date or max(D.example_dates(lake))
+    split = D.split_dates(lake, run_date, cfg, config.features)
+    version = lake.version(C.EXAMPLES)
+    spec = FeatureSpec.from_lake(lake, config, train_dates=split[D.TRAIN], version=version)
+    files = {k: D.example_files(lake, v, version) for k, v in split.items()}
+    options = TrainOptions(truth=str(Path(args.raw) / "truth" / "impressions") if args.raw else None)
+    with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
+        started = time.perf_counter()
+        result = fit(spec, cfg, files[D.TRAIN], files[D.VALIDATION], Path(tmp) / "mmoe")
+        train_s = time.perf_counter() - started
+        model = MultiTaskRanker(spec, cfg)
+        model.load_state_dict(result.state_dict)
+        model.eval()
+        eval_key = D.TEST if files[D.TEST] else D.VALIDATION
+        report = evaluate(lake, config, spec, model, files, split, eval_key, Path(tmp), options)
+    spark.stop()
+    print(report.text())
+    out = {"lake": args.quality, "split": {k: [str(d) for d in v] for k, v in split.items()},
+           "evaluated_on": eval_key, "rows": report.rows, "users": report.users,
+           "train_s": round(train_s, 1), "best_epoch": result.best_epoch,
+           "overrides": args.set, "table": report.table.round(4).to_dict(orient="index")}
+    for task in ("click", "long_view"):
+        value = report.normalised_auc("mmoe", task)
+        out[f"normalised_auc_{task}"] = None if value is None else round(value, 4)
+        if value is not None:
+            print(f"oracle-normalised AUC {task:9s} {value:.3f}   (target >= 0.9)")
+    mmoe, single = report.metric("mmoe", "mean_gauc"), report.metric("single_task", "mean_gauc")
+    if mmoe is not None and single is not None:
+        out["mean_gauc_mmoe_minus_single_task"] = round(mmoe - single, 4)
+        print(f"mean GAUC: MMoE {mmoe:.4f} vs single-task DNNs {single:.4f} (target: MMoE >=)")
+    save("train_quality", out)
     return 0
 
 
