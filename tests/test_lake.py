@@ -1,6 +1,7 @@
 """The delta-rs bridge: every operation checked against deltalake reading the same table."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -186,6 +187,20 @@ def test_schema_refusals_name_the_column_and_leave_the_table_unchanged(spark, la
     # Optional columns may be left out; they arrive as nulls.
     lake.append(EVENTS, events(spark, [20], DAY1).drop("content_id"))
     assert lake.read(EVENTS).where("event_id = 'e20'").first()["content_id"] is None
+
+
+def test_a_column_the_catalog_declares_is_added_to_a_table_an_older_release_made(spark, lake):
+    """A release that declares a new column upgrades existing tables on their next write."""
+    spec = lake.spec(EVENTS)
+    older = dataclasses.replace(spec, columns=tuple(c for c in spec.columns if c.name != "content_id"))
+    lake.backend.write(older, events(spark, range(3), DAY1).drop("content_id"), "append")
+    assert "content_id" not in [f.name for f in delta(lake, EVENTS).schema().fields]
+
+    lake.append(EVENTS, events(spark, range(10, 12), DAY1))
+    values = {r["event_id"]: r["content_id"]
+              for r in delta(lake, EVENTS).to_pyarrow_table(columns=["event_id", "content_id"]).to_pylist()}
+    assert values == {"e0": None, "e1": None, "e2": None, "e10": "c3", "e11": "c4"}
+    assert lake.read(EVENTS).count() == 5
 
 
 def test_commit_key_makes_reruns_commit_nothing_twice(spark, lake):

@@ -31,7 +31,9 @@ def conform(
     ``table_schema`` is the table's current schema (the declared one, or wider after an
     opted-in schema evolution). A missing required column, a type change, or a new column
     without ``allow_new_columns`` raises :class:`SchemaMismatch` naming the column.
-    Missing optional columns are added as nulls.
+    Missing optional columns are added as nulls. A column the catalog declares but the table
+    lacks (a table created by an older release) is added like Delta's ``mergeSchema``: the
+    rows written before it read as null.
     """
     have = {f.name: f for f in df.schema.fields}
     table_fields = {f.name: f for f in table_schema.fields}
@@ -56,13 +58,19 @@ def conform(
         else:
             cols.append(F.col(field.name))
     extra = [f for f in df.schema.fields if f.name not in table_fields]
-    if extra and not allow_new_columns:
-        names = ", ".join(f"'{f.name}'" for f in extra)
+    declared = set(spec.schema.fieldNames())
+    undeclared = [f for f in extra if f.name not in declared]
+    if undeclared and not allow_new_columns:
+        names = ", ".join(f"'{f.name}'" for f in undeclared)
         raise SchemaMismatch(
             f"{spec.name}: column(s) {names} are not in the table schema; pass "
             f"allow_new_columns=True to add them"
         )
     for f in extra:
+        if f.name in declared and not _same_type(f.dataType, spec.schema[f.name].dataType):
+            raise SchemaMismatch(
+                f"{spec.name}: column '{f.name}' has type {f.dataType.simpleString()}, the "
+                f"catalog declares {spec.schema[f.name].dataType.simpleString()}; type changes are refused")
         if isinstance(f.dataType, NullType):
             raise SchemaMismatch(f"{spec.name}: new column '{f.name}' has no type (all nulls); cast it")
         cols.append(F.col(f.name))
