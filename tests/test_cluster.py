@@ -53,14 +53,12 @@ def _rows(path: Path) -> int:
     return DeltaTable(str(path)).to_pyarrow_table().num_rows
 
 
-def _versions(lake: Path) -> dict[str, int]:
-    return {f"{layer}.{p.name}": DeltaTable(str(p)).version()
-            for layer in ("bronze", "silver", "gold") for p in (lake / layer).iterdir()}
-
-
 @pytest.mark.slow
 def test_demo_runs_every_stage_under_spark_submit_on_local_cluster(tmp_path):
-    """``make cluster-demo`` on a small world: every stage, a feed read back, a report."""
+    """``make cluster-demo`` on a small world: every stage, a feed read back, a report.
+
+    That a re-run commits nothing rests on the same commit keys as in local mode, which
+    test_pipeline_e2e checks; a second submit here cost about two minutes of the suite."""
     proc = _spark_submit(["lib/foryou/demo.py", *_demo_args(tmp_path)])
     out = proc.stdout
     assert proc.returncode == 0, (out[-3000:], proc.stderr[-3000:])
@@ -87,12 +85,3 @@ def test_demo_runs_every_stage_under_spark_submit_on_local_cluster(tmp_path):
     assert set(masters.values()) == {MASTER}
     simulated = {m["name"].split(".")[1] for m in metrics if m["name"].startswith("simulator.")}
     assert {"champion", "random", "oracle"} <= simulated
-
-    # A second submit resumes nothing and commits nothing: every stage is already committed.
-    versions = _versions(lake)
-    again = _spark_submit(["lib/foryou/demo.py", *_demo_args(tmp_path)])
-    assert again.returncode == 0, again.stderr[-3000:]
-    for stage in DAILY + FEED:
-        assert f"{stage:<18}committed" in again.stdout, (stage, again.stdout[-3000:])
-    assert {k: v for k, v in _versions(lake).items() if k != "gold.metrics"} == \
-        {k: v for k, v in versions.items() if k != "gold.metrics"}

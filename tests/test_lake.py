@@ -195,6 +195,8 @@ def test_a_column_the_catalog_declares_is_added_to_a_table_an_older_release_made
     older = dataclasses.replace(spec, columns=tuple(c for c in spec.columns if c.name != "content_id"))
     lake.backend.write(older, events(spark, range(3), DAY1).drop("content_id"), "append")
     assert "content_id" not in [f.name for f in delta(lake, EVENTS).schema().fields]
+    # Read before the upgrade: the declared column is there, null.
+    assert lake.read(EVENTS).where(F.col("content_id").isNull()).count() == 3
 
     lake.append(EVENTS, events(spark, range(10, 12), DAY1))
     values = {r["event_id"]: r["content_id"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
 
 from foryou.config import Config
 from foryou.lake.bridge import BridgeBackend
@@ -63,12 +64,15 @@ class Lake:
     def read(self, name: str, version: int | None = None,
              partitions: Sequence | None = None) -> DataFrame:
         """The table at its latest (or a given) version; ``partitions`` prunes by the
-        table's partition column before any file is opened."""
+        table's partition column before any file is opened. Columns the catalog declares
+        that the table (made by an older release) does not have yet read as nulls."""
         spec = table(name)
         selection = {spec.partition_by[0]: [str(p) for p in partitions]} if partitions is not None else None
         if selection is not None and not spec.partition_by:
             raise LakeError(f"{name} is not partitioned; drop the partitions argument")
-        return self.backend.read(spec, version, selection)
+        df = self.backend.read(spec, version, selection)
+        missing = [f for f in spec.schema.fields if f.name not in df.columns]
+        return df.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing]) if missing else df
 
     def create(self, name: str) -> int:
         """Create the table empty with its declared schema (no-op if it exists)."""
