@@ -152,9 +152,9 @@ def finish_items(state: DataFrame, content_features: DataFrame, affinities: Data
     alpha = cfg.smoothing_views
     # Valid plays per impression, smoothed by as many pseudo-impressions at the global rate.
     g = F.when(F.col("_g_impressions") > 0, F.col("_g_views") / F.col("_g_impressions")).otherwise(0.0)
-    items = items.withColumn("view_rate", (F.col("views") + alpha * g) / (F.col("impressions") + alpha)
-                             if alpha > 0 else F.when(F.col("impressions") > 0,
-                                                      F.col("views") / F.col("impressions")).otherwise(g))
+    shown = F.col("impressions") + alpha
+    items = items.withColumn("view_rate", F.when(shown > 0, (F.col("views") + alpha * g) / shown)
+                             .otherwise(g))
     for rate, num in C.ITEM_RATES.items():
         prior = F.when(F.col("_g_views") > 0, F.col("_g_" + num) / F.col("_g_views")).otherwise(0.0)
         den = F.col("views") + alpha

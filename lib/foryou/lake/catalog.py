@@ -159,7 +159,8 @@ USER_FEATURES = (
     _c("top_tag_days", MapType(S, D), "days since the last interaction with each top tag"),
     _c("top_creator_days", MapType(S, D), "days since the last interaction with each top creator"),
     _c("followed_creators", ArrayType(S), "creators followed at as_of_date"),
-    _c("tag_impressions", MapType(S, L), "served impressions per tag (top features.max_tags by impressions)"),
+    _c("tag_impressions", MapType(S, L),
+       "served impressions per tag (the features.max_tags most served tags)"),
     _c("tag_views", MapType(S, L), "valid plays per tag, same tags as tag_impressions"),
     _c("view_rate", D, "valid plays per served impression (creator affinity rows: each item once)"),
     _c("gaps", L, "inter-event gaps of at most features.bots.max_gap_s (the pace of activity)"),
@@ -254,9 +255,8 @@ EXAMPLE_USER_FEATURES = (
 EXAMPLE_ITEM_FEATURES = (
     "impressions", "views", "view_rate", "completion_rate", "avg_watch_ratio", "like_rate",
     "comment_rate", "share_rate", "follow_rate", "growth_rate", "age_days", "duration_ms",
-    "duration_bucket",
-    "creator_followers", "creator_avg_like_rate", "creator_avg_completion_rate",
-    "hashtag_count", "hashtag_popularity", "content_vector",
+    "duration_bucket", "creator_followers", "creator_avg_like_rate",
+    "creator_avg_completion_rate", "hashtag_count", "hashtag_popularity", "content_vector",
 )
 
 TRAINING_EXAMPLES = (

@@ -67,10 +67,11 @@ def conform(
             f"allow_new_columns=True to add them"
         )
     for f in extra:
-        if f.name in declared and not _same_type(f.dataType, spec.schema[f.name].dataType):
+        want = spec.schema[f.name].dataType if f.name in declared else None
+        if want is not None and not _same_type(f.dataType, want):
             raise SchemaMismatch(
                 f"{spec.name}: column '{f.name}' has type {f.dataType.simpleString()}, the "
-                f"catalog declares {spec.schema[f.name].dataType.simpleString()}; type changes are refused")
+                f"catalog declares {want.simpleString()}; type changes are refused")
         if isinstance(f.dataType, NullType):
             raise SchemaMismatch(f"{spec.name}: new column '{f.name}' has no type (all nulls); cast it")
         cols.append(F.col(f.name))

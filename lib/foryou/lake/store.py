@@ -72,7 +72,9 @@ class Lake:
             raise LakeError(f"{name} is not partitioned; drop the partitions argument")
         df = self.backend.read(spec, version, selection)
         missing = [f for f in spec.schema.fields if f.name not in df.columns]
-        return df.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing]) if missing else df
+        if not missing:
+            return df
+        return df.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing])
 
     def create(self, name: str) -> int:
         """Create the table empty with its declared schema (no-op if it exists)."""
