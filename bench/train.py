@@ -16,11 +16,11 @@ types as on real examples. Figures:
 - the peer ratio: loader rows/s / step samples/s (target >= 3: the loader is not the bottleneck).
 
 ``--quality`` trains the ranker on the examples of a lake the pipeline built (``make demo``,
-``make demo SIZE=large`` for the 10M-event world) as ``foryou train-ranker`` does in one process, but
-registers nothing, and prints the quality table of the held-out test day: the MMoE, the
-popularity, logistic and single-task baselines and the oracle, with the oracle-normalised
-AUC ``(AUC - 0.5) / (AUC_oracle - 0.5)`` of click and long_view (target >= 0.9) and the MMoE's
-mean GAUC against the single-task DNNs'.
+``make demo SIZE=large`` for the 10M-event world) as ``foryou train-ranker`` does in one
+process, but registers nothing, and prints the quality table of the held-out test day: the
+MMoE, the popularity, logistic and single-task baselines and the oracle, with the
+oracle-normalised AUC ``(AUC - 0.5) / (AUC_oracle - 0.5)`` of click and long_view (target
+>= 0.9) and the MMoE's mean GAUC against the single-task DNNs'.
 """
 from __future__ import annotations
 
