@@ -54,9 +54,9 @@ def main(argv=None) -> int:
     scores: dict[str, list[np.ndarray]] = {}
     labels: dict[str, list[np.ndarray]] = {t: [] for t in TASKS}
 
-    def keep(name: str, probs) -> None:
+    def keep(name: str, by_task: dict[str, np.ndarray]) -> None:
         for t in TASKS:
-            scores.setdefault(f"{name}:{t}", []).append(getattr(probs, f"p_{t}"))
+            scores.setdefault(f"{name}:{t}", []).append(by_task[t])
 
     for block in range(min(cfg.n_blocks, args.blocks)):
         state = make_profiles(spec, block, model).state
@@ -70,7 +70,7 @@ def main(argv=None) -> int:
                            quality=cat.quality[flat], creator=cat.creator[flat])
             full = model.probabilities(state, model.start_sessions(rng, state, who), rows, served)
             outcome = model.sample(rng, full, served)
-            keep("oracle", full)
+            keep("oracle", {t: getattr(full, f"p_{t}") for t in TASKS})
             for t in TASKS:
                 labels[t].append(getattr(outcome, t))
             for name, altered, items_of in _variants(state, served, cat.n_tags):
@@ -80,8 +80,7 @@ def main(argv=None) -> int:
                                                 rows, items_of)
                     for t in TASKS:
                         mean[t] += getattr(probs, f"p_{t}") / args.draws
-                for t in TASKS:
-                    scores.setdefault(f"{name}:{t}", []).append(mean[t])
+                keep(name, mean)
 
     result: dict = {"size": args.size, "blocks": args.blocks, "requests": args.requests,
                     "draws": args.draws, "impressions": int(sum(map(len, labels["click"])))}

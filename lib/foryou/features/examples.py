@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window as W
 from pyspark.sql import functions as F
 
 from foryou.features import columns as C
+from foryou.features.items import smoothed
 from foryou.features.settings import FeaturesConfig
 from foryou.features.vocab import index_of, lookup
 from foryou.lake import table
@@ -130,10 +131,8 @@ def _smoothed_rate(views: str, impressions: str, cfg: FeaturesConfig) -> Column:
     """``(views + p * r) / (impressions + p)`` with ``p = rate_prior`` pseudo-impressions at
     the user's overall view rate ``r``: a tag seen twice says little, one seen fifty times
     says a lot. Null when the user has no view rate (no features row yet)."""
-    prior, rate = F.lit(cfg.rate_prior), F.col("user_view_rate")
-    den = F.coalesce(F.col(impressions).cast("double"), F.lit(0.0)) + prior
-    num = F.coalesce(F.col(views).cast("double"), F.lit(0.0)) + prior * rate
-    return F.when(den > 0, num / den).otherwise(rate)
+    count = lambda c: F.coalesce(F.col(c).cast("double"), F.lit(0.0))  # noqa: E731
+    return smoothed(count(views), count(impressions), cfg.rate_prior, F.col("user_view_rate"))
 
 
 def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,

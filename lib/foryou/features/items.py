@@ -20,6 +20,13 @@ from foryou.lake import table
 SUMMED = ("impressions", *C.ITEM_COUNTERS, "watch_ms", "watch_ratio_sum")
 
 
+def smoothed(num: Column, den: Column, alpha: float, prior: Column) -> Column:
+    """``(num + alpha * prior) / (den + alpha)``: the rate with ``alpha`` pseudo-counts at
+    ``prior``, so few observations stay near the prior (``prior`` when there are none)."""
+    shown = den + alpha
+    return F.when(shown > 0, (num + alpha * prior) / shown).otherwise(prior)
+
+
 def _days(cfg: FeaturesConfig) -> int:
     return 2 * cfg.growth_window_days
 
@@ -150,16 +157,14 @@ def finish_items(state: DataFrame, content_features: DataFrame, affinities: Data
                          for c in ("impressions", "views", *C.ITEM_RATES.values())])
     items = items.crossJoin(F.broadcast(totals))
     alpha = cfg.smoothing_views
+    global_rate = lambda num, den: F.when(F.col("_g_" + den) > 0, F.col("_g_" + num)  # noqa: E731
+                                          / F.col("_g_" + den)).otherwise(0.0)
     # Valid plays per impression, smoothed by as many pseudo-impressions at the global rate.
-    g = F.when(F.col("_g_impressions") > 0, F.col("_g_views") / F.col("_g_impressions")).otherwise(0.0)
-    shown = F.col("impressions") + alpha
-    items = items.withColumn("view_rate", F.when(shown > 0, (F.col("views") + alpha * g) / shown)
-                             .otherwise(g))
+    items = items.withColumn("view_rate", smoothed(
+        F.col("views"), F.col("impressions"), alpha, global_rate("views", "impressions")))
     for rate, num in C.ITEM_RATES.items():
-        prior = F.when(F.col("_g_views") > 0, F.col("_g_" + num) / F.col("_g_views")).otherwise(0.0)
-        den = F.col("views") + alpha
-        items = items.withColumn(rate, F.when(den > 0, (F.col(num) + alpha * prior) / den)
-                                 .otherwise(prior))
+        items = items.withColumn(rate, smoothed(F.col(num), F.col("views"), alpha,
+                                                global_rate(num, "views")))
     w = cfg.growth_window_days
     window_sum = lambda lo: F.aggregate(F.slice("daily_views", lo, w), F.lit(0).cast("long"),
                                         lambda acc, x: acc + x)

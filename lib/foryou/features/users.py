@@ -105,37 +105,37 @@ def user_items(ev: DataFrame, content: DataFrame, cfg: FeaturesConfig) -> DataFr
         F.sum(F.when(age == 1, w).otherwise(0.0)).alias("last_day"),
         F.max("_ts").alias("last_ts"),
         F.sum(F.when(~F.col("_viewed"), F.col("_liked")).otherwise(0)).cast("long").alias("blind_engagements"))
-    meta = content.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_creator"), C.TAGS)
-    return uc.join(meta, C.CONTENT_ID, "left")
+    return uc.join(_item_meta(content), C.CONTENT_ID, "left")
 
 
-def exposure_delta(impressions: DataFrame, content: DataFrame) -> DataFrame:
-    """Per (user, kind, key) of the window: served impressions of its items and valid plays
-    (the click label) among them, so a user's rate on a tag or creator is measured against
-    what the user was shown, not only against what the user engaged with."""
-    served = (impressions.where(F.coalesce(F.col(C.HAS_IMPRESSIONS), F.lit(True)))
-              .groupBy(C.USER_ID, C.CONTENT_ID).agg(
-                  F.count(F.lit(1)).alias("impressions"),
-                  F.sum(F.coalesce(F.col("click").cast("long"), F.lit(0))).alias("views"))
-              .join(content.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_creator"), C.TAGS),
-                    C.CONTENT_ID, "left"))
-    cols = [C.USER_ID, *EXPOSURE_SUMMED]
-    return (served.select(*cols, F.lit(C.TAG_KIND).alias(C.KIND), F.explode(C.TAGS).alias(C.KEY))
-            .unionByName(served.where(F.col("_creator").isNotNull()).select(
-                *cols, F.lit(C.CREATOR_KIND).alias(C.KIND), F.col("_creator").alias(C.KEY))))
+def _item_meta(content: DataFrame) -> DataFrame:
+    """Each item's creator (as ``_creator``) and tags, for the per-item rows of a user."""
+    return content.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_creator"), C.TAGS)
+
+
+def served_items(impressions: DataFrame, content: DataFrame) -> DataFrame:
+    """Per (user, item) of the window: served impressions and valid plays (the click label)
+    among them, so a user's rate on a tag or creator is measured against what the user was
+    shown, not only against what the user engaged with."""
+    return (impressions.where(F.coalesce(F.col(C.HAS_IMPRESSIONS), F.lit(True)))
+            .groupBy(C.USER_ID, C.CONTENT_ID).agg(
+                F.count(F.lit(1)).alias("impressions"),
+                F.sum(F.coalesce(F.col("click").cast("long"), F.lit(0))).alias("views"))
+            .join(_item_meta(content), C.CONTENT_ID, "left"))
 
 
 def affinity_delta(ev: DataFrame, items: DataFrame, content: DataFrame,
                    impressions: DataFrame) -> DataFrame:
     """Per (user, kind, key) of the window: tag and creator engagement, exposure, follow state."""
-    cols = [C.USER_ID, *AFFINITY_SUMMED, "last_ts"]
-    tags = items.select(*cols, F.lit(C.TAG_KIND).alias(C.KIND), F.explode(C.TAGS).alias(C.KEY))
-    creators = items.where(F.col("_creator").isNotNull()).select(
+    pairs = items.unionByName(served_items(impressions, content), allowMissingColumns=True)
+    cols = [C.USER_ID, *AFFINITY_SUMMED, *EXPOSURE_SUMMED, "last_ts"]
+    tags = pairs.select(*cols, F.lit(C.TAG_KIND).alias(C.KIND), F.explode(C.TAGS).alias(C.KEY))
+    creators = pairs.where(F.col("_creator").isNotNull()).select(
         *cols, F.lit(C.CREATOR_KIND).alias(C.KIND), F.col("_creator").alias(C.KEY))
     follow_events = ev.where(F.col(C.EVENT_TYPE).isin(C.FOLLOW, C.UNFOLLOW))
-    owner = content.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_owner"))
+    owner = _item_meta(content).select(C.CONTENT_ID, "_creator")
     follows = (follow_events.join(owner, C.CONTENT_ID, "left")
-               .select(C.USER_ID, F.coalesce(C.CREATOR_ID, "_owner").alias(C.KEY), C.EVENT_TYPE,
+               .select(C.USER_ID, F.coalesce(C.CREATOR_ID, "_creator").alias(C.KEY), C.EVENT_TYPE,
                        C.EVENT_TS, C.EVENT_ID)
                .where(F.col(C.KEY).isNotNull())
                .groupBy(C.USER_ID, C.KEY).agg(
@@ -143,8 +143,7 @@ def affinity_delta(ev: DataFrame, items: DataFrame, content: DataFrame,
                             F.struct(C.EVENT_TS, C.EVENT_ID)).alias("followed"),
                    F.max(C.EVENT_TS).alias("follow_ts"))
                .withColumn(C.KIND, F.lit(C.CREATOR_KIND)))
-    return (tags.unionByName(creators).unionByName(follows, allowMissingColumns=True)
-            .unionByName(exposure_delta(impressions, content), allowMissingColumns=True))
+    return tags.unionByName(creators).unionByName(follows, allowMissingColumns=True)
 
 
 def roll_affinities(previous: DataFrame | None, delta: DataFrame, window: Window,
@@ -314,12 +313,12 @@ def _recency_map(kind: str, window: Window, k: int) -> Column:
 
 
 def _exposure_map(count: str, k: int) -> Column:
-    """``count`` per tag for the user's ``k`` most served tags (ties by tag): the same keys
-    for every count, so their values line up."""
+    """``count`` per tag for the user's ``k`` most served tags (ties by tag). Every count
+    collects the same entries (Spark aggregates them once), so the maps share their keys."""
     entries = F.collect_list(F.when((F.col(C.KIND) == C.TAG_KIND) & (F.col("impressions") > 0),
                                     F.struct((-F.col("impressions")).alias("neg"),
-                                             F.col(C.KEY).alias("k"), F.col(count).alias("n"))))
-    return F.map_from_entries(F.transform(_top(entries, k), lambda e: F.struct(e["k"], e["n"])))
+                                             F.col(C.KEY).alias("k"), *EXPOSURE_SUMMED)))
+    return F.map_from_entries(F.transform(_top(entries, k), lambda e: F.struct(e["k"], e[count])))
 
 
 def affinity_maps(affinities: DataFrame, window: Window, cfg: FeaturesConfig) -> DataFrame:
