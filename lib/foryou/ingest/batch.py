@@ -134,7 +134,10 @@ def ingest(spark: SparkSession, lake: Lake, adapter: Adapter, files: Sequence[So
     checked = adapter.check(raw.frame)
     # A record that could not be split into fields has only that one reason.
     checked = checked.withColumn(REASON, F.coalesce(F.col(MALFORMED), F.col(REASON)))
-    checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    # Read three times (counts, accepted rows, quarantine), so kept; on local disk, not the
+    # heap: a first ingest holds every raw record (10^7 of the large world's), and a heap
+    # cache of them ran a 4 GB driver out of memory.
+    checked = checked.persist(StorageLevel.DISK_ONLY)
     try:
         blocks = (checked.groupBy(FILE, BLOCK)
                   .agg(F.min(ROWID).alias("first_rowid"), F.count(F.lit(1)).alias("lines"),
