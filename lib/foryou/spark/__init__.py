@@ -26,6 +26,10 @@ def _defaults(config: Config) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.memory": "4g",
+        # Compiled code is cached by its source; the default 100 entries are fewer than one
+        # feature day's stages, so each day recompiled them all (a quarter of a warm feature
+        # day's time on the tests' tiny worlds; nothing at scale, where data dominates).
+        "spark.sql.codegen.cache.maxEntries": "2000",
         **spark.conf,
     }
 
