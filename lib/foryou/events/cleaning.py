@@ -68,6 +68,7 @@ from foryou.events.vocabulary import (
 from foryou.lake import Lake, table
 from foryou.privacy.pseudonyms import load_key, with_pseudonyms
 from foryou.quality.expectations import check_batch
+from foryou.spark import keep_on_disk
 
 if TYPE_CHECKING:
     from foryou.config import Config
@@ -361,10 +362,7 @@ def _split(name: str, classified: DataFrame, source: str, lake: Lake) -> _Split:
     if not lake.exists(source):
         # No bronze table yet (e.g. no content was ever ingested): nothing to count.
         return _Split(name, classified, 0, 0, 0)
-    # On local disk, not the heap: the first run's batch holds every event ingested so far
-    # (10^7 for the large world), and Spark reads a spilled block back into the heap whole,
-    # which ran a 4 GB driver out of memory.
-    classified = classified.persist(StorageLevel.DISK_ONLY)
+    classified = keep_on_disk(classified)
     # One pass for all three figures; rejected rows are counted apart from the ranks because
     # only valid rows compete for an id.
     row = classified.agg(
@@ -413,7 +411,8 @@ def _write(ctx: "JobContext", prefix: str, key: bytes, events: _Split, content: 
     lake, config, metrics, force = ctx.lake, ctx.config, ctx.metrics, ctx.force
     valid = lambda s: s.classified.where(F.col(_REJECT).isNull() & (F.col(_RANK) == 1))  # noqa: E731
     events_out = with_pseudonyms(valid(events), [USER_ID], key).select(
-        *[c.name for c in table(SILVER_EVENTS).columns]).persist(StorageLevel.DISK_ONLY)  # see _split
+        *[c.name for c in table(SILVER_EVENTS).columns])
+    events_out = keep_on_disk(events_out)
     # Content and users are rewritten (merged with silver) only when the run brought some.
     merged = {
         split.table: merge_latest(lake, split.table, batch).persist(StorageLevel.MEMORY_AND_DISK)

@@ -24,7 +24,6 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -33,6 +32,7 @@ from foryou.events.vocabulary import INGEST_DATE, INGEST_ID, INGESTED_AT, RECORD
 from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, ROWID, RawRecords
 from foryou.ingest.sources import SourceFile, normalise
 from foryou.lake import CommitKey, Lake, table
+from foryou.spark import keep_on_disk
 
 QUARANTINE = "bronze.quarantine"
 MANIFEST = "bronze.ingested_files"
@@ -134,10 +134,8 @@ def ingest(spark: SparkSession, lake: Lake, adapter: Adapter, files: Sequence[So
     checked = adapter.check(raw.frame)
     # A record that could not be split into fields has only that one reason.
     checked = checked.withColumn(REASON, F.coalesce(F.col(MALFORMED), F.col(REASON)))
-    # Read three times (counts, accepted rows, quarantine), so kept; on local disk, not the
-    # heap: a first ingest holds every raw record (10^7 of the large world's), and a heap
-    # cache of them ran a 4 GB driver out of memory.
-    checked = checked.persist(StorageLevel.DISK_ONLY)
+    # Read three times: counts, accepted rows, quarantine.
+    checked = keep_on_disk(checked)
     try:
         blocks = (checked.groupBy(FILE, BLOCK)
                   .agg(F.min(ROWID).alias("first_rowid"), F.count(F.lit(1)).alias("lines"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
-from pyspark import SparkConf, SparkContext
-from pyspark.sql import SparkSession
+from pyspark import SparkConf, SparkContext, StorageLevel
+from pyspark.sql import DataFrame, SparkSession
 
 from foryou.config import Config
 
@@ -27,7 +27,7 @@ def _defaults(config: Config) -> dict[str, str]:
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.driver.memory": "4g",
         # Compiled code is cached by its source; the default 100 entries are fewer than one
-        # feature day's stages, so each day recompiled them all (a quarter of a warm feature
+        # feature day's stages, so each day compiled much of its code again (a quarter of a warm feature
         # day's time on the tests' tiny worlds; nothing at scale, where data dominates).
         "spark.sql.codegen.cache.maxEntries": "2000",
         **spark.conf,
@@ -59,3 +59,13 @@ def get_spark(config: Config | None = None) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(config.spark.log_level)
     return spark
+
+
+def keep_on_disk(df: DataFrame) -> DataFrame:
+    """``df`` persisted on the executors' local disk, for a batch read several times that can
+    hold the whole history (a first ingest or clean takes every record landed so far).
+
+    Not the heap: 10^7 records cached ``MEMORY_AND_DISK`` ran a 4 GB driver out of memory,
+    as Spark reads a spilled block back into the heap whole. The caller unpersists it.
+    """
+    return df.persist(StorageLevel.DISK_ONLY)
