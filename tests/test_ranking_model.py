@@ -1,6 +1,7 @@
 """The ranker's model, feature spec, loader and feed score on small synthetic examples."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import Counter
 
@@ -148,3 +149,22 @@ def test_feed_score_uses_the_issue_weights():
     torch.testing.assert_close(score, torch.tensor([0.5 * 0.85, 0.85 - 0.10]))
     arrays = {h: v.numpy() for h, v in preds.items()}
     np.testing.assert_allclose(feed_score(arrays, weights), [0.425, 0.85], rtol=1e-6)
+
+
+def test_loader_interleaves_files_so_a_shuffle_window_mixes_days(tmp_path):
+    """A day's file holds more rows than the shuffle window. Read one file at a time, a batch
+    comes from one day; interleaved, each window mixes the open files. Days are told apart
+    here by their click label (0 on one day, 1 on the other)."""
+    files = (write_examples(tmp_path, 2, 2000, seed=1, event_date=dt.date(2024, 5, 1), constant={"click": 0})
+             + write_examples(tmp_path, 2, 2000, seed=2, event_date=dt.date(2024, 5, 2), constant={"click": 1}))
+    spec = FeatureSpec.from_files(files, RankingConfig())
+    assert "click" in spec.tasks
+
+    def click_share(interleave: int) -> list[float]:
+        batches = iter_batches(files, spec, 200, shuffle_rows=1000, seed=3, interleave=interleave)
+        return [float(b["y_click"].mean()) for b in batches]
+
+    alone, mixed = click_share(1), click_share(4)
+    assert sum(len(x) for x in (alone, mixed)) == 2 * 8000 // 200
+    assert all(share in (0.0, 1.0) for share in alone)
+    assert all(0.0 < share < 1.0 for share in mixed[:10])

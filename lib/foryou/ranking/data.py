@@ -14,6 +14,7 @@ collected to the driver. Null/NaN rule (counted per column when a ``nulls`` coun
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from collections import Counter
 from typing import TYPE_CHECKING, Iterator
@@ -221,10 +222,26 @@ def shard_rows(files: list[str], rank: int = 0, world_size: int = 1) -> int:
     return sum(rows)
 
 
+def _record_batches(path: str, needed: list[str], rows: int, rank: int, world_size: int,
+                    strided: bool) -> Iterator[pa.Table]:
+    """One file's rows in Arrow batches of ``rows`` (every ``world_size``-th row when strided)."""
+    dataset = ds.dataset(path, format="parquet")
+    check_columns(dataset.schema, needed, path)
+    offset = 0
+    for record_batch in dataset.to_batches(columns=needed, batch_size=rows):
+        table = pa.Table.from_batches([record_batch])
+        if strided:
+            keep = np.arange((rank - offset) % world_size, table.num_rows, world_size)
+            offset += table.num_rows
+            table = table.take(pa.array(keep))
+        if table.num_rows:
+            yield table
+
+
 def iter_batches(files: list[str], spec: "FeatureSpec", batch_size: int, rank: int = 0,
                  world_size: int = 1, epoch: int = 0, seed: int = 0, shuffle: bool = True,
                  shuffle_rows: int = 65536, max_batches: int | None = None,
-                 nulls: Counter | None = None) -> Iterator[dict[str, torch.Tensor]]:
+                 nulls: Counter | None = None, interleave: int = 8) -> Iterator[dict[str, torch.Tensor]]:
     """Stream this rank's share of ``files`` as batches of tensors.
 
     Args:
@@ -232,8 +249,11 @@ def iter_batches(files: list[str], spec: "FeatureSpec", batch_size: int, rank: i
         spec: which columns feed the model and how they are normalised.
         batch_size: rows per batch (the last batch may be smaller).
         rank, world_size: this process's DDP rank; files are sharded across ranks.
-        epoch, seed: the file and row order of the epoch (rows are shuffled within a window
-            of ``shuffle_rows`` rows).
+        epoch, seed: the file and row order of the epoch. ``interleave`` files are read at
+            once, a random one's next slice at a time (as tf.data's interleave does), and
+            rows are shuffled within a window of ``shuffle_rows`` rows. Without interleaving,
+            a file of a day holds more rows than the window, so training would see one day
+            at a time and end every epoch fitted to whichever day came last.
         max_batches: stop after this many batches (DDP ranks agree on a common count).
         nulls: a Counter that receives per-column null/NaN counts and ``rows``.
     Returns:
@@ -248,6 +268,12 @@ def iter_batches(files: list[str], spec: "FeatureSpec", batch_size: int, rank: i
     mine, strided = shard(files, rank, world_size, epoch, seed, shuffle)
     rng = np.random.default_rng([seed, epoch, rank])
     needed = spec.file_columns()
+    # Slices small enough that a shuffle window holds rows of every open file.
+    slice_rows = max(batch_size, shuffle_rows // max(interleave, 1) if shuffle else 8192)
+    pending = iter(mine)
+    width = max(interleave, 1) if shuffle else 1
+    open_ = [_record_batches(p, needed, slice_rows, rank, world_size, strided)
+             for p in itertools.islice(pending, width)]
     buffer: list[dict[str, np.ndarray]] = []
     buffered = 0
     emitted = 0
@@ -271,22 +297,20 @@ def iter_batches(files: list[str], spec: "FeatureSpec", batch_size: int, rank: i
         buffer = [{k: v[rest] for k, v in merged.items()}] if len(rest) else []
         buffered = len(rest)
 
-    for path in mine:
-        dataset = ds.dataset(path, format="parquet")
-        check_columns(dataset.schema, needed, path)
-        offset = 0
-        for record_batch in dataset.to_batches(columns=needed, batch_size=max(batch_size, 8192)):
-            table = pa.Table.from_batches([record_batch])
-            if strided:
-                keep = np.arange((rank - offset) % world_size, table.num_rows, world_size)
-                offset += table.num_rows
-                table = table.take(pa.array(keep))
-            if table.num_rows == 0:
-                continue
-            buffer.append(prepare(table, spec, nulls))
-            buffered += table.num_rows
-            if buffered >= max(shuffle_rows, batch_size):
-                yield from drain(final=False)
-            if max_batches is not None and emitted >= max_batches:
-                return
+    while open_:
+        pick = int(rng.integers(len(open_))) if len(open_) > 1 else 0
+        table = next(open_[pick], None)
+        if table is None:
+            following = next(pending, None)
+            if following is None:
+                open_.pop(pick)
+            else:
+                open_[pick] = _record_batches(following, needed, slice_rows, rank, world_size, strided)
+            continue
+        buffer.append(prepare(table, spec, nulls))
+        buffered += table.num_rows
+        if buffered >= max(shuffle_rows, batch_size):
+            yield from drain(final=False)
+        if max_batches is not None and emitted >= max_batches:
+            return
     yield from drain(final=True)

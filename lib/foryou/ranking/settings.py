@@ -42,6 +42,7 @@ class RankingConfig(Section):
     l2: float = Field(default=3e-3, ge=0)
     patience: int = Field(default=3, ge=1)             # epochs without a better validation loss
     shuffle_rows: int = Field(default=65536, ge=1)     # rows shuffled together in the loader
+    interleave_files: int = Field(default=8, ge=1)     # files the loader reads at once
     stats_max_rows: int = Field(default=1_000_000, ge=1)  # rows sampled for dense mean/std
     seed: int = 0
     # Time split when gold.training_examples' split column is null: the last test_days event

@@ -153,7 +153,7 @@ def fit(spec: FeatureSpec, cfg: RankingConfig, train_files: list[str], val_files
         total, rows = 0.0, 0
         for batch in iter_batches(train_files, spec, cfg.batch_size, rank, world_size, epoch,
                                   cfg.seed, shuffle_rows=cfg.shuffle_rows, max_batches=steps,
-                                  nulls=nulls):
+                                  nulls=nulls, interleave=cfg.interleave_files):
             batch = _to(batch, device)
             losses = head_losses(net(batch), batch)
             loss = sum(weights[h] * losses[h] for h in losses)
