@@ -2,7 +2,7 @@
 and the ranker's quality on a pipeline's lake against its baselines and the oracle.
 
     python bench/train.py [--files 8] [--rows-per-file 20000] [--epochs 1] [--threads 1]
-    python bench/train.py --quality LAKE_ROOT --raw LANDING [--run-date D] [--set k=v ...]
+    python bench/train.py --quality LAKE_ROOT --raw LANDING [--run-date D] [--single-task T,T|none] [--set k=v ...]
 
 Data: synthetic Parquet with the exact gold.training_examples schema
 (``foryou.ranking.synthetic``), because building a gold world large enough to time training
@@ -25,6 +25,7 @@ oracle-normalised AUC ``(AUC - 0.5) / (AUC_oracle - 0.5)`` of click and long_vie
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import sys
 import tempfile
@@ -57,6 +58,10 @@ def main(argv=None) -> int:
                         help="--quality: the last example date used (default: the latest)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="--quality: a config override (repeatable), e.g. ranking.epochs=8")
+    parser.add_argument("--single-task", metavar="TASKS",
+                        help="--quality: the single-task DNN baselines, comma-separated, or 'none' "
+                             "(default: train-ranker's: click,long_view,complete,like); each "
+                             "costs one training")
     parser.add_argument("--local-cluster", action="store_true",
                         help="instead: 2-process DDP with TorchDistributor(local_mode=False) on "
                              "the executors of a local-cluster[2,1,1024] Spark master")
@@ -138,6 +143,10 @@ def quality(args) -> int:
     spec = FeatureSpec.from_lake(lake, config, train_dates=split[D.TRAIN], version=version)
     files = {k: D.example_files(lake, v, version) for k, v in split.items()}
     options = TrainOptions(truth=str(Path(args.raw) / "truth" / "impressions") if args.raw else None)
+    if args.single_task:
+        options = (dataclasses.replace(options, baselines=tuple(
+            b for b in options.baselines if b != "single_task")) if args.single_task == "none"
+            else dataclasses.replace(options, single_task=tuple(args.single_task.split(","))))
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:
         started = time.perf_counter()
         result = fit(spec, cfg, files[D.TRAIN], files[D.VALIDATION], Path(tmp) / "mmoe")
