@@ -252,8 +252,8 @@ def iter_batches(files: list[str], spec: "FeatureSpec", batch_size: int, rank: i
         epoch, seed: the file and row order of the epoch. ``interleave`` files are read at
             once, a random one's next slice at a time (as tf.data's interleave does), and
             rows are shuffled within a window of ``shuffle_rows`` rows. Without interleaving,
-            a file of a day holds more rows than the window, so training would see one day
-            at a time and end every epoch fitted to whichever day came last.
+            a file of a day holds more rows than the window, so training would read one day
+            at a time and each epoch's last steps would all come from one day.
         max_batches: stop after this many batches (DDP ranks agree on a common count).
         nulls: a Counter that receives per-column null/NaN counts and ``rows``.
     Returns:
@@ -269,7 +269,7 @@ def iter_batches(files: list[str], spec: "FeatureSpec", batch_size: int, rank: i
     rng = np.random.default_rng([seed, epoch, rank])
     needed = spec.file_columns()
     # Slices small enough that a shuffle window holds rows of every open file.
-    slice_rows = max(batch_size, shuffle_rows // max(interleave, 1) if shuffle else 8192)
+    slice_rows = max(batch_size, (shuffle_rows // max(interleave, 1)) if shuffle else 8192)
     pending = iter(mine)
     width = max(interleave, 1) if shuffle else 1
     open_ = [_record_batches(p, needed, slice_rows, rank, world_size, strided)
