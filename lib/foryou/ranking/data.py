@@ -268,10 +268,10 @@ def iter_batches(files: list[str], spec: "FeatureSpec", batch_size: int, rank: i
     mine, strided = shard(files, rank, world_size, epoch, seed, shuffle)
     rng = np.random.default_rng([seed, epoch, rank])
     needed = spec.file_columns()
-    # Slices small enough that a shuffle window holds rows of every open file.
-    slice_rows = max(batch_size, (shuffle_rows // max(interleave, 1)) if shuffle else 8192)
-    pending = iter(mine)
     width = max(interleave, 1) if shuffle else 1
+    # Slices small enough that a shuffle window holds rows of every open file.
+    slice_rows = max(batch_size, shuffle_rows // width if shuffle else 8192)
+    pending = iter(mine)
     open_ = [_record_batches(p, needed, slice_rows, rank, world_size, strided)
              for p in itertools.islice(pending, width)]
     buffer: list[dict[str, np.ndarray]] = []
