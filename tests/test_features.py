@@ -143,6 +143,10 @@ def test_tiny_world_features_equal_hand_computed_values(world):
     assert r6["tag_impressions"] == 3.0 and r6["user_view_rate"] == 0.5
     assert r6["tag_view_rate"] == pytest.approx((2 + 5 * 0.5) / (3 + 5))
     assert r6["creator_view_rate"] == pytest.approx((1 + 5 * 0.5) / (2 + 5))
+    # u1 was served t1 once and t2 twice, the mix of everyone's served mentions (t1 2, t2 4):
+    # no lift. c3's t3 was never served to anyone: neutral.
+    assert r6["tag_exposure_lift"] == pytest.approx(0.0, abs=1e-12)
+    assert r4["tag_exposure_lift"] == 0.0
 
 
 def _modified_world() -> tuple[list, list]:
@@ -257,6 +261,31 @@ def test_recent_history_keeps_each_items_newest_entry(spark):
     assert rows["u1"].recent_content_tags == [["a"], ["c"], ["b"]]
     assert rows["u1"].recent_tags == ["a", "c", "b"]
     assert rows["u2"].recent_content_ids == [] and rows["u3"].recent_content_ids == []
+
+
+def test_exposure_lift_compares_the_users_served_tags_with_the_mix_of_all(spark):
+    """Served mentions: a 3 (c1 three times), b 4 (c1 three times, c2 once); c3's tag c was
+    never served. A user served b 4 times (of 4 mentions) has lift 4/3 on b and 5/9 on a
+    (with 5 pseudo-mentions at the mix); a tag nobody was served, or a user with no
+    history, is neutral (0)."""
+    from foryou.features.examples import exposure_lift, tag_mix
+
+    items = spark.createDataFrame(
+        [("c1", ["a", "b"], 3), ("c2", ["b"], 1), ("c3", ["c"], 0)],
+        "content_id string, tags array<string>, impressions long")
+    mix = {r.token: r.share for r in tag_mix(items).collect()}
+    assert mix == pytest.approx({"a": 3 / 7, "b": 4 / 7})
+    rows = spark.createDataFrame(
+        [("u1", "c1", {"b": 4}, 4, ["a", "b"], [3 / 7, 4 / 7]),
+         ("u1", "c3", {"b": 4}, 4, ["c"], [None]),
+         ("u9", "c2", None, None, ["b"], [4 / 7])],
+        "user_id string, content_id string, served map<string,long>, mentions long, "
+        "tags array<string>, mix array<double>")
+    slots, lift = exposure_lift("served", "mentions", "tags", "mix", max_tags=2, prior=5.0)
+    got = {(r.user_id, r.content_id): r.tag_exposure_lift
+           for r in rows.select("*", *slots).select("user_id", "content_id", lift).collect()}
+    assert got[("u1", "c1")] == pytest.approx((math.log(5 / 9) + math.log(4 / 3)) / 2)
+    assert got[("u1", "c3")] == 0.0 and got[("u9", "c2")] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_negatives_are_popular_items_the_user_never_engaged_with(spark, config):

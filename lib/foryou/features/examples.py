@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Callable
 
 from pyspark.sql import Column, DataFrame, Window as W
 from pyspark.sql import functions as F
@@ -98,13 +99,39 @@ def sample_negatives(positives: DataFrame, items: DataFrame, users: DataFrame,
         C.DEVICE_TYPE, C.OS, C.NETWORK_TYPE, C.EVENT_DATE)
 
 
+def _per_token(df: DataFrame, key: str, array_col: str, values: DataFrame,
+               outputs: dict[str, Column]) -> DataFrame:
+    """Per ``key``: for each ``outputs`` name, the array of its column looked up in ``values``
+    (keyed by ``token``) for ``array_col``'s tokens, in order (one explode and one shuffle
+    for all the outputs)."""
+    exploded = df.select(key, F.posexplode(array_col).alias("_pos", C.TOKEN))
+    entry = F.struct(F.col("_pos"), *[col.alias(name) for name, col in outputs.items()])
+    return (exploded.join(values, C.TOKEN, "left")
+            .groupBy(key).agg(F.sort_array(F.collect_list(entry)).alias("_s"))
+            .select(key, *[F.transform("_s", _field(name)).alias(name) for name in outputs]))
+
+
+def _field(name: str) -> Callable[[Column], Column]:
+    """``lambda s: s[name]`` with ``name`` bound now (Spark's transform counts the lambda's
+    arguments, so a default argument would not do)."""
+    return lambda s: s[name]
+
+
 def _indices(df: DataFrame, key: str, array_col: str, vocab: DataFrame, kind: str, out: str) -> DataFrame:
     """Per ``key``: the vocabulary indices of ``array_col``'s tokens, in order."""
-    exploded = df.select(key, F.posexplode(array_col).alias("_pos", C.TOKEN))
-    return (exploded.join(lookup(vocab, kind), C.TOKEN, "left")
-            .groupBy(key).agg(F.sort_array(F.collect_list(F.struct("_pos", index_of(F.col(C.INDEX)).alias("_i"))))
-                              .alias("_s"))
-            .select(key, F.transform("_s", lambda s: s["_i"]).alias(out)))
+    return _per_token(df, key, array_col, lookup(vocab, kind), {out: index_of(F.col(C.INDEX))})
+
+
+def tag_mix(items: DataFrame) -> DataFrame:
+    """(token, share): each tag's share of the tag mentions of all served impressions (an
+    impression of an item with two tags mentions both): the exposure a user would get from
+    a feed that ignored its interests."""
+    mentions = (items.where(F.col("impressions") > 0)
+                .select(F.explode(C.TAGS).alias(C.TOKEN), F.col("impressions").cast("double").alias("_n"))
+                .groupBy(C.TOKEN).agg(F.sum("_n").alias("_n")))
+    total = mentions.agg(F.sum("_n").alias("_total"))  # one row
+    return mentions.crossJoin(F.broadcast(total)).select(
+        C.TOKEN, (F.col("_n") / F.col("_total")).alias("share"))
 
 
 def _with_index(df: DataFrame, col: str, vocab: DataFrame, kind: str, out: str,
@@ -125,6 +152,33 @@ def _interest_match(interest: str, tags: str, max_tags: int) -> Column:
     """
     return sum((F.coalesce(F.try_element_at(interest, F.try_element_at(tags, F.lit(i))), F.lit(0.0))
                 for i in range(1, max_tags + 1)), F.lit(0.0))
+
+
+def exposure_lift(served: str, mentions: str, tags: str, mix: str, max_tags: int,
+                  prior: float) -> tuple[list[Column], Column]:
+    """Mean over the item's tags of ``log(share / mix)``: how much more often the user was
+    served the tag than the tag mix of all served impressions (``mix``, aligned with
+    ``tags``). A feed that personalises (the logging policy did) serves the tags a user
+    likes more often, and a tag the user has barely been shown despite many impressions is
+    one the feed believed the user dislikes: evidence that engagement shares (zero either
+    way) do not carry. The user's share ``(served[tag] + prior * mix) /
+    (mentions + prior)`` carries ``prior`` pseudo-mentions at the mix; a tag never served
+    to anyone (mix 0) says nothing and is left out, and no tag left gives 0.
+
+    Returns the per-slot columns and the mean, for two projections (so each slot is computed
+    once); unrolled per slot as :func:`_interest_match` is.
+    """
+    total = F.coalesce(F.col(mentions).cast("double"), F.lit(0.0))
+    slots = []
+    for i in range(1, max_tags + 1):
+        share = F.try_element_at(mix, F.lit(i))
+        n = F.coalesce(F.try_element_at(served, F.try_element_at(tags, F.lit(i))).cast("double"), F.lit(0.0))
+        slots.append(F.when(share > 0, F.log((n + prior * share) / (total + prior) / share))
+                     .alias(f"_lift{i}"))
+    names = [F.col(f"_lift{i}") for i in range(1, max_tags + 1)]
+    known = sum((F.when(c.isNotNull(), 1).otherwise(0) for c in names), F.lit(0))
+    mean = F.when(known > 0, sum((F.coalesce(c, F.lit(0.0)) for c in names), F.lit(0.0)) / known)
+    return slots, F.coalesce(mean, F.lit(0.0)).alias("tag_exposure_lift")
 
 
 def _smoothed_rate(views: str, impressions: str, cfg: FeaturesConfig) -> Column:
@@ -158,15 +212,20 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
     u = users.select(C.USER_ID, *[F.col(n).alias("user_" + n) for n in EXAMPLE_USER_FEATURES],
                      "interest_short", "interest_mid", "interest_long", "followed_creators",
                      F.col("tag_impressions").alias("_tag_impressions"),
-                     F.col("tag_views").alias("_tag_views_by_tag"))
+                     F.col("tag_views").alias("_tag_views_by_tag"),
+                     F.aggregate(F.map_values("tag_impressions"), F.lit(0).cast("long"),
+                                 lambda acc, x: acc + x).alias("_tag_mentions"))
     u = (_with_index(u, C.USER_ID, vocab, "user", "user_index")
          .join(_indices(users, C.USER_ID, "recent_content_ids", vocab, "item", "recent_item_indices"),
                C.USER_ID, "left"))
     it = items.select(C.CONTENT_ID, F.col(C.CREATOR_ID).alias("_item_creator"),
                       F.coalesce(F.col(C.TAGS), F.array().cast("array<string>")).alias("_tags"),
                       *[F.col(n).alias("item_" + n) for n in EXAMPLE_ITEM_FEATURES])
-    it = (_with_index(it, C.CONTENT_ID, vocab, "item", "item_index")
-          .join(_indices(items, C.CONTENT_ID, C.TAGS, vocab, "tag", "tag_indices"), C.CONTENT_ID, "left"))
+    # The tags' vocabulary indices and their share of the served mix, in one pass.
+    tag_values = lookup(vocab, "tag").join(tag_mix(items), C.TOKEN, "full")
+    per_tag = _per_token(items, C.CONTENT_ID, C.TAGS, tag_values,
+                         {"tag_indices": index_of(F.col(C.INDEX)), "_tag_mix": F.col("share")})
+    it = _with_index(it, C.CONTENT_ID, vocab, "item", "item_index").join(per_tag, C.CONTENT_ID, "left")
     creator_aff = (affinities.where(F.col(C.KIND) == C.CREATOR_KIND)
                    .select(F.col(C.USER_ID).alias("_aff_user"), F.col(C.KEY).alias("_aff_creator"),
                            F.col("decayed_long").alias("creator_affinity"),
@@ -184,6 +243,9 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
         _interest_match("_tag_views_by_tag", "_tags", max_tags).alias("_tag_views"),
         F.coalesce(F.array_contains("followed_creators", F.col(C.CREATOR_ID)), F.lit(False))
         .alias("follows_creator"))
+    slots, lift = exposure_lift("_tag_impressions", "_tag_mentions", "_tags", "_tag_mix", max_tags,
+                                 cfg.rate_prior)
+    ex = ex.select("*", *slots).select("*", lift).drop(*[f"_lift{i}" for i in range(1, max_tags + 1)])
     ex = ex.select("*", _smoothed_rate("_tag_views", "tag_impressions", cfg).alias("tag_view_rate"),
                    _smoothed_rate("_creator_views", "_creator_impressions", cfg)
                    .alias("creator_view_rate"))

@@ -55,7 +55,8 @@ class FeaturesConfig(Section):
     # Additive smoothing: rates get this many pseudo-views at the global mean.
     smoothing_views: float = Field(default=20.0, ge=0)
     # A user's view rate on a tag or creator gets this many pseudo-impressions at the user's
-    # overall view rate (few impressions say little about one tag).
+    # overall view rate, and the user's share of served mentions of a tag (tag_exposure_lift)
+    # this many pseudo-mentions at the mix of all users (few impressions say little).
     rate_prior: float = Field(default=5.0, ge=0)
     growth_window_days: int = Field(default=7, ge=1)
     duration_buckets_s: list[float] = Field(default_factory=lambda: [15.0, 30.0, 60.0, 180.0, 600.0])

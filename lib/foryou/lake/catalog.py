@@ -291,6 +291,8 @@ TRAINING_EXAMPLES = (
     _c("tag_view_rate", D, "the user's valid plays per impression on the item's tags, "
        "smoothed by features.rate_prior impressions at user_view_rate"),
     _c("creator_view_rate", D, "the same rate on the item's creator"),
+    _c("tag_exposure_lift", D, "mean over the item's tags of log(the user's share of served tag "
+       "mentions / all users' share), smoothed by features.rate_prior mentions at the mix"),
     _c("follows_creator", B, "the user follows the item's creator"),
     _c("split", S, "train, validation or test"),
     _c("event_date", DT, "UTC date of the impression", True),

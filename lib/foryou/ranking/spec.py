@@ -53,6 +53,7 @@ PLAIN_DENSE = (
     "item_comment_rate", "item_share_rate", "item_follow_rate", "item_growth_rate",
     "item_duration_bucket", "item_creator_avg_like_rate", "item_creator_avg_completion_rate",
     "item_hashtag_popularity", "follows_creator", "tag_view_rate", "creator_view_rate",
+    "tag_exposure_lift",
 )
 # The bias tower's inputs (training only, never the main model's): position in the feed
 # (the int column ``position``, bucketed at max_position) and the device index.
