@@ -45,6 +45,7 @@ from foryou.ranking import quality as Q  # noqa: E402
 from foryou.ranking.baselines import Oracle, dense_matrix  # noqa: E402
 from foryou.ranking.spec import FeatureSpec  # noqa: E402
 from foryou.world import preset  # noqa: E402
+from foryou.world.model import tag_affinity  # noqa: E402
 
 TASKS = ("click", "long_view")
 FACTORS = ("interest", "quality", "propensity")
@@ -79,18 +80,24 @@ def _truth(raw: Path, lake: Path, key: bytes) -> tuple[dict, dict, dict, dict, i
 
 
 def with_latents(frame: pd.DataFrame, truth) -> pd.DataFrame:
-    """``frame`` with the generator's latent factors of each row's user and item."""
+    """``frame`` with the generator's latent factors of each row's user and item (0 for a
+    user or item the truth does not know, or an item without tags)."""
     interest, propensity, quality, item_tags, n_tags = truth
-
-    def affinity(user: str, item: str) -> float:
-        tags, vector = item_tags.get(item), interest.get(user)
-        if not tags or vector is None:
-            return 0.0
-        # The generator's affinity with the session's tag mood at its mean (1).
-        return float(np.clip(np.log((n_tags * vector[tags].mean() + 0.1) / 1.1), -3.0, 3.0))
-
+    users = list(interest)
+    row_of = {u: i for i, u in enumerate(users)}
+    vectors = np.stack([interest[u] for u in users])
+    user_rows = frame[C.USER_ID].map(row_of)
+    tags = [item_tags.get(i) or [] for i in frame[C.CONTENT_ID]]
+    padded = np.full((len(frame), max(map(len, tags), default=0) or 1), -1, np.int64)
+    for r, t in enumerate(tags):
+        padded[r, :len(t)] = t
+    valid = padded >= 0
+    known = user_rows.notna().to_numpy() & valid.any(axis=1)
+    rows = user_rows.fillna(0).to_numpy(np.int64)
+    # The generator's affinity with the session's tag mood at its mean (1).
+    weight = vectors[rows[:, None], np.where(valid, padded, 0)]
     out = frame.copy()
-    out["interest"] = [affinity(u, i) for u, i in zip(frame[C.USER_ID], frame[C.CONTENT_ID])]
+    out["interest"] = np.where(known, tag_affinity(weight, valid, n_tags), 0.0)
     out["quality"] = frame[C.CONTENT_ID].map(quality).fillna(0.0).to_numpy(float)
     out["propensity"] = frame[C.USER_ID].map(propensity).fillna(0.0).to_numpy(float)
     return out

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Callable
 
 from pyspark.sql import Column, DataFrame, Window as W
 from pyspark.sql import functions as F
@@ -108,13 +107,8 @@ def _per_token(df: DataFrame, key: str, array_col: str, values: DataFrame,
     entry = F.struct(F.col("_pos"), *[col.alias(name) for name, col in outputs.items()])
     return (exploded.join(values, C.TOKEN, "left")
             .groupBy(key).agg(F.sort_array(F.collect_list(entry)).alias("_s"))
-            .select(key, *[F.transform("_s", _field(name)).alias(name) for name in outputs]))
-
-
-def _field(name: str) -> Callable[[Column], Column]:
-    """``lambda s: s[name]`` with ``name`` bound now (Spark's transform counts the lambda's
-    arguments, so a default argument would not do)."""
-    return lambda s: s[name]
+            # transform calls the lambda at once, so each one reads its own ``name``.
+            .select(key, *[F.transform("_s", lambda s: s[name]).alias(name) for name in outputs]))
 
 
 def _indices(df: DataFrame, key: str, array_col: str, vocab: DataFrame, kind: str, out: str) -> DataFrame:

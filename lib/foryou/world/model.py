@@ -73,6 +73,14 @@ def _logit(p: np.ndarray | float) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def tag_affinity(weight: np.ndarray, valid: np.ndarray, n_tags: int) -> np.ndarray:
+    """Affinity ``z`` of each row from the interest ``weight`` in its item's tags (``(n, k)``,
+    ``valid`` masks the padding): the log-lift of their mean over a uniform interest over
+    ``n_tags`` tags, clipped to [-3, 3] (0 = as interesting as an average tag)."""
+    mean = (weight * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+    return np.clip(np.log((n_tags * mean + 0.1) / 1.1), -3.0, 3.0)
+
+
 @dataclass(frozen=True)
 class UserModelParams:
     """Coefficients of the user model. Logits unless said otherwise; ms for times.
@@ -385,8 +393,7 @@ class UserModel:
         valid = tags >= 0
         safe = np.where(valid, tags, 0)
         weight = state.interest[users[:, None], safe] * sessions.tag_mood[rows[:, None], safe]
-        mean = (weight * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
-        return np.clip(np.log((self.n_tags * mean + 0.1) / 1.1), -3.0, 3.0)
+        return tag_affinity(weight, valid, self.n_tags)
 
     def probabilities(self, state: UserState, sessions: SessionState, rows: np.ndarray,
                       items: Items, followed: np.ndarray | None = None) -> Probabilities:
