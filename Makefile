@@ -5,6 +5,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 SIZE   ?= small
 PYTEST_ARGS ?=
+# The lake backend of `make demo`: auto (the delta-rs bridge locally), bridge or native
+# (Delta-Spark, from the JARs `make setup` fetched).
+BACKEND ?= auto
 
 export GX_ANALYTICS_ENABLED := false
 export PYSPARK_PYTHON := $(abspath $(PY))
@@ -24,7 +27,13 @@ $(STAMP): setup.py
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: check-java $(STAMP)
+# Spark's JVM connectors (Delta) from Maven Central, once; offline afterwards. When Maven cannot
+# be reached this says so in one line and set-up goes on: the delta-rs bridge needs no JARs.
+JARS := $(VENV)/.jars
+$(JARS): $(STAMP) lib/foryou/spark/connectors.py
+	@$(PY) -m foryou.spark.connectors fetch && touch $@ || true
+
+setup: check-java $(STAMP) $(JARS)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -33,20 +42,25 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 demo: setup
-	$(PY) -m foryou.demo --size $(SIZE)
+	$(PY) -m foryou.demo --size $(SIZE) --set lake.backend=$(BACKEND)
 
 # The same demo in cluster mode: spark-submit on a standalone local cluster (a master and two
 # worker JVMs, 1 core and 1 GB each), so every stage runs on separate executor processes.
+# Like a real cluster it runs native Delta, loaded on spark-submit's command line
+# (CLUSTER_BACKEND=bridge runs it without Delta's JARs).
 # PYTHONSAFEPATH keeps lib/foryou/ (the script's folder) off sys.path.
 # Its lake and raw world live apart from the local demo's (both folders are git-ignored).
 # The tiny world runs four days here (its preset has two): the ranker needs a train, a
 # validation and a test day of examples.
 CLUSTER_SIZE ?= tiny
 CLUSTER_SET  ?= --set world.days=4
+CLUSTER_BACKEND ?= native
 cluster-demo: setup
 	PYTHONSAFEPATH=1 $(VENV)/bin/spark-submit --master 'local-cluster[2,1,1024]' \
+	  $(if $(filter native,$(CLUSTER_BACKEND)),$$($(PY) -m foryou.spark.connectors submit-args delta)) \
 	  --conf spark.ui.enabled=false lib/foryou/demo.py --size $(CLUSTER_SIZE) \
-	  --set lake.root=lakehouse/cluster --set ingest.path=landing/cluster-$(CLUSTER_SIZE) $(CLUSTER_SET)
+	  --set lake.root=lakehouse/cluster-$(CLUSTER_BACKEND) --set lake.backend=$(CLUSTER_BACKEND) \
+	  --set ingest.path=landing/cluster-$(CLUSTER_SIZE) $(CLUSTER_SET)
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from foryou.pipeline import Stage, available_stages
+from foryou.spark.connectors import CONNECTORS, SESSION_CONFS
 
 REPO = Path(__file__).resolve().parents[2]
 DATABRICKS_JOB = REPO / "deploy" / "databricks" / "resources" / "foryou_daily.job.yml"
@@ -26,11 +27,8 @@ IMAGE = "ghcr.io/foryou/foryou:latest"
 IMAGE_HOME = "/opt/foryou"
 SPARK_VERSION = "4.2.0"
 
-DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.1"
-DELTA_CONF = {
-    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
-}
+DELTA_PACKAGE = ",".join(CONNECTORS["delta"])
+DELTA_CONF = SESSION_CONFS["delta"]
 
 
 def production_stages() -> list[Stage]:

@@ -11,6 +11,9 @@ from pydantic import ValidationError
 from foryou.config.model import Config
 
 LAKE_ROOT_ENV = "FORYOU_LAKE_ROOT"
+LAKE_BACKEND_ENV = "FORYOU_LAKE_BACKEND"
+# Environment variables that set one key, applied after the files and before --set.
+ENV_KEYS = {LAKE_ROOT_ENV: ("lake", "root"), LAKE_BACKEND_ENV: ("lake", "backend")}
 
 
 class ConfigError(ValueError):
@@ -82,7 +85,8 @@ def load_config(
     overrides: Iterable[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> Config:
-    """Build the effective config from YAML files, the environment and ``--set`` overrides.
+    """Build the effective config from YAML files, the environment (``FORYOU_LAKE_ROOT``,
+    ``FORYOU_LAKE_BACKEND``) and ``--set`` overrides.
 
     Each layer is validated as it is applied, so an error names the file (or ``--set``)
     that introduced the bad key.
@@ -93,8 +97,10 @@ def load_config(
         path = Path(path)
         data = _merge(data, _read_yaml(path))
         _validate(data, str(path))
-    if environ.get(LAKE_ROOT_ENV):
-        data = _merge(data, {"lake": {"root": environ[LAKE_ROOT_ENV]}})
+    for variable, (section, key) in ENV_KEYS.items():
+        if environ.get(variable):
+            data = _merge(data, {section: {key: environ[variable]}})
+            _validate(data, f"environment variable {variable}")
     sets = list(overrides)
     if sets:
         data = _merge(data, parse_overrides(sets))

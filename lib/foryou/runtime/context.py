@@ -22,6 +22,7 @@ from foryou.config import Config, ConfigError, load_config
 from foryou.lake import CommitKey, Lake, LakeError
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
 from foryou.spark import get_spark
+from foryou.spark.connectors import ConnectorError
 
 log = logging.getLogger("foryou")
 
@@ -86,7 +87,7 @@ def operator_main(name: str, body: Callable[[Config, SparkSession, Lake, argpars
     try:
         config, spark, lake = _setup(args)
         return body(config, spark, lake, args)
-    except (ConfigError, LakeError, KeyError) as exc:
+    except (ConfigError, ConnectorError, LakeError, KeyError) as exc:
         print(f"foryou {name}: {exc}", file=sys.stderr)
         return 2
 
@@ -104,7 +105,7 @@ def job_main(name: str, body: Callable[[JobContext], None], argv: Sequence[str] 
     args = parser.parse_args(argv)
     try:
         config, spark, lake = _setup(args)
-    except (ConfigError, LakeError) as exc:
+    except (ConfigError, ConnectorError, LakeError) as exc:
         print(f"foryou {name}: {exc}", file=sys.stderr)
         return 2
     run_key = CommitKey(name, args.run_date)

@@ -11,7 +11,7 @@ from foryou.config import Config
 
 # Confs the lake layer and the jobs rely on. They are defaults: a value set by
 # spark-submit, a cluster policy or a notebook always wins.
-def _defaults(config: Config) -> dict[str, str]:
+def _defaults(config: Config, launcher: SparkConf | None = None) -> dict[str, str]:
     spark = config.spark
     return {
         "spark.master": spark.master,
@@ -30,7 +30,60 @@ def _defaults(config: Config) -> dict[str, str]:
         # feature day's stages, so each day compiled much of its code again (a quarter of a warm feature
         # day's time on the tests' tiny worlds; nothing at scale, where data dominates).
         "spark.sql.codegen.cache.maxEntries": "2000",
+        **_delta_defaults(config, launcher),
+        **_metastore_defaults(config),
         **spark.conf,
+    }
+
+
+def _delta_defaults(config: Config, launcher: SparkConf | None) -> dict[str, str]:
+    """Delta's JARs, extension and catalog for ``lake.backend: native`` (``auto`` and
+    ``bridge`` add nothing: a laptop session stays as plain as Spark's own). A launcher that
+    set Delta's extension brought its JARs too (``--packages``) and is left alone."""
+    # Imported here: `python -m foryou.spark.connectors` must not find it imported already.
+    from foryou.spark.connectors import DELTA_EXTENSION, SESSION_CONFS, ConnectorError, jars
+
+    if config.lake.backend != "native":
+        return {}
+    parallelism = str(config.spark.shuffle_partitions)
+    tuning = {
+        # Delta rebuilds a table's state from its log in this many tasks (default 50) and
+        # VACUUM lists directories in parallelPartitionDiscovery tasks (default 10000): right
+        # for a big cluster, minutes of empty tasks for each small table in local mode.
+        "spark.databricks.delta.snapshotPartitions": parallelism,
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": parallelism,
+    }
+    if launcher is not None:
+        if DELTA_EXTENSION in launcher.get("spark.sql.extensions", ""):
+            return tuning
+        # The driver JVM is already running: JARs named now would reach executors only.
+        raise ConnectorError(
+            "lake.backend=native under spark-submit needs Delta on its command line: "
+            "$(python -m foryou.spark.connectors submit-args delta), or --packages "
+            "io.delta:delta-spark_4.2_2.13:4.4.0 with Delta's extension and catalog confs")
+    found = jars("delta")
+    if not found:
+        raise ConnectorError(
+            "lake.backend=native needs Delta's JARs, which are not fetched: run `make setup` "
+            "(it fetches them from Maven Central), or launch with spark-submit --packages "
+            "io.delta:delta-spark_4.2_2.13:4.4.0 and Delta's extension and catalog")
+    return {"spark.jars": ",".join(found), **SESSION_CONFS["delta"], **tuning}
+
+
+def _metastore_defaults(config: Config) -> dict[str, str]:
+    """A local Hive metastore (Derby, under the lake root) for catalog mode (``lake.catalog``
+    set): catalog tables outlive the session, so the next job finds them. Clusters and
+    Databricks keep theirs: a launcher's settings win."""
+    if not config.lake.catalog or "://" in config.lake.root.removeprefix("file://"):
+        return {}
+    root = os.path.abspath(config.lake.root.removeprefix("file://"))
+    metastore = os.path.join(root, "_metastore")
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={metastore}/metastore_db;create=true",
+        "spark.sql.warehouse.dir": os.path.join(root, "_warehouse"),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={metastore}",
     }
 
 
@@ -53,7 +106,7 @@ def get_spark(config: Config | None = None) -> SparkSession:
         # Connect to spark-submit's JVM first so SparkConf sees what it set.
         SparkContext._ensure_initialized()
     launcher = SparkConf() if launched_by_spark_submit else None
-    for key, value in _defaults(config).items():
+    for key, value in _defaults(config, launcher).items():
         if launcher is None or not launcher.contains(key):
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
