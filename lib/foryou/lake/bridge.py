@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401  (pa.compute)
 from deltalake import DeltaTable, Field as DeltaField, Schema as DeltaSchema
+from deltalake.exceptions import DeltaError
 from deltalake.transaction import (
     AddAction,
     CommitProperties,
@@ -28,18 +29,20 @@ from deltalake.transaction import (
     create_table_with_add_actions,
 )
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql.pandas.types import from_arrow_schema, to_arrow_schema
+from pyspark.sql.pandas.types import from_arrow_schema
 from pyspark.sql.types import StructField, StructType
 
 from foryou.lake.catalog import TableSpec
-from foryou.lake.errors import LakeError, PartitionMismatch, TableNotFound
+from foryou.lake.errors import LakeError, PartitionMismatch, TableNotFound, vacuumed_version_message
+from foryou.lake.history import KEY_FIELD, Commit, commit_from_deltars
 from foryou.lake.keys import CommitKey, TableInfo, WriteResult
 from foryou.lake.locks import table_lock
+from foryou.lake.schema import arrow_schema
+from foryou.lake.snapshot import Snapshot, SnapshotFile, partition_values_of
 from foryou.lake.stats import file_stats
 
 STAGING_DIR = "_staging"
 MANIFEST = "_manifest.json"
-HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 @dataclass(frozen=True)
@@ -49,22 +52,6 @@ class StagedFile:
     partition_values: dict[str, str | None]
     rows: int
     stats: str
-
-
-def _partition_values(rel_path: str, partition_by: tuple[str, ...]) -> dict[str, str | None]:
-    values: dict[str, str | None] = {}
-    for part in rel_path.split("/")[:-1]:
-        name, _, raw = part.partition("=")
-        values[unquote(name)] = None if raw == HIVE_NULL else unquote(raw)
-    missing = set(partition_by) - set(values)
-    if missing:
-        raise LakeError(f"staged file {rel_path} lacks partition directories for {sorted(missing)}")
-    return {k: values[k] for k in partition_by}
-
-
-def arrow_schema(schema: StructType) -> pa.Schema:
-    """Spark schema to the Arrow schema Delta stores (timestamps as UTC microseconds)."""
-    return to_arrow_schema(schema, timezone="UTC")
 
 
 class BridgeBackend:
@@ -131,8 +118,20 @@ class BridgeBackend:
         table = self._load(spec)
         return table is not None and table.transaction_version(key.app_id) is not None
 
-    def history(self, spec: TableSpec, limit: int | None = None) -> list[dict]:
-        return self._require(spec).history(limit)
+    def history(self, spec: TableSpec, limit: int | None = None) -> list[Commit]:
+        return [commit_from_deltars(c) for c in self._require(spec).history(limit)]
+
+    def snapshot(self, spec: TableSpec, version: int | None = None,
+                 partitions: dict[str, list[str]] | None = None) -> Snapshot:
+        """The data files of one version (pruned to ``partitions``), from the Delta log."""
+        table = self._require(spec, version)
+        filters = [(col, "in", [str(v) for v in values]) for col, values in (partitions or {}).items()]
+        uris = sorted(table.file_uris(file_pruning_predicate=filters or None))
+        location = self.location(spec)
+        files = tuple(SnapshotFile(u, partition_values_of(os.path.relpath(u, location), spec.partition_by))
+                      for u in uris)
+        return Snapshot(spec.name, table.version(), location,
+                        arrow_schema(self.table_schema(spec, table)), files)
 
     # -- writes --------------------------------------------------------------------
     def write(self, spec: TableSpec, df: DataFrame, mode: str, key: CommitKey | None = None,
@@ -201,8 +200,7 @@ class BridgeBackend:
         return WriteResult(spec.name, version, sum(f.rows for f in staged), len(staged))
 
     def _stage(self, spec: TableSpec, df: DataFrame, staging: str) -> list[StagedFile]:
-        if spec.sort_by:
-            df = df.repartitionByRange(*spec.sort_by).sortWithinPartitions(*spec.sort_by)
+        df = spec.laid_out(df)
         self.spark.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         df.write.mode("error").partitionBy(*spec.partition_by).parquet("file://" + staging)
         rel_paths = []
@@ -217,7 +215,7 @@ class BridgeBackend:
             path = os.path.join(staging, rel)
             rows, stats = file_stats(path, spec.partition_by)
             return StagedFile(rel, os.path.getsize(path),
-                              _partition_values(rel, spec.partition_by), rows, stats)
+                              partition_values_of(rel, spec.partition_by), rows, stats)
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             staged = list(pool.map(describe, sorted(rel_paths)))
@@ -248,7 +246,7 @@ class BridgeBackend:
             for f in staged
         ]
         props = CommitProperties(
-            custom_metadata={"foryou.staging": staging_id, "foryou.key": txn.app_id if txn else ""},
+            custom_metadata={"foryou.staging": staging_id, KEY_FIELD: txn.app_id if txn else ""},
             app_transactions=[txn] if txn else None,
         )
         # Load right before committing: an overwrite from a stale snapshot would keep rows
@@ -322,7 +320,12 @@ class BridgeBackend:
             if not 0 <= version <= table.version():
                 raise LakeError(f"{spec.name}: version {version} does not exist "
                                 f"(latest is {table.version()})")
-            table.restore(version)
+            try:
+                table.restore(version)
+            except DeltaError as exc:
+                if "missing file" not in str(exc):
+                    raise
+                raise LakeError(vacuumed_version_message(spec.name, version)) from None
             return self._load(spec).version()
 
     def delete(self, spec: TableSpec, predicate: str) -> int:
@@ -333,14 +336,22 @@ class BridgeBackend:
             metrics = table.delete(predicate)
             return int(metrics.get("num_deleted_rows", 0))
 
-    def vacuum(self, spec: TableSpec, retention_hours: int) -> list[str]:
+    def vacuum(self, spec: TableSpec, retention_hours: int) -> int:
+        """Remove files no version within the retention needs; returns how many were removed
+        (delta-rs reports every expired tombstone, also those removed before)."""
         with self._lock(spec):
             self._clean_orphans(spec)
             table = self._load(spec)
             if table is None:
-                return []
-            return table.vacuum(retention_hours=retention_hours, dry_run=False,
-                                enforce_retention_duration=False)
+                return 0
+            expired = table.vacuum(retention_hours=retention_hours, dry_run=True,
+                                   enforce_retention_duration=False)
+            present = [p for p in (os.path.join(self.location(spec), unquote(rel)) for rel in expired)
+                       if os.path.exists(p)]
+            if present:
+                table.vacuum(retention_hours=retention_hours, dry_run=False,
+                             enforce_retention_duration=False)
+            return len(present)
 
     def describe(self, spec: TableSpec) -> TableInfo:
         location = self.location(spec)

@@ -64,6 +64,13 @@ class TableSpec:
     def required(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.required)
 
+    def laid_out(self, df):
+        """``df`` range-partitioned and sorted by ``sort_by``, so each written file holds a
+        sorted run of lookup keys (unchanged for a table without ``sort_by``)."""
+        if not self.sort_by:
+            return df
+        return df.repartitionByRange(*self.sort_by).sortWithinPartitions(*self.sort_by)
+
 
 def _c(name: str, dtype: DataType, doc: str, required: bool = False) -> Column:
     return Column(name, dtype, doc, required)

@@ -19,3 +19,10 @@ class ConcurrentWriteError(LakeError):
 
 class TableNotFound(LakeError):
     """The table has not been created yet."""
+
+
+def vacuumed_version_message(table: str, version: int) -> str:
+    """Why a version cannot be restored or read although it is in the log."""
+    return (f"{table}: version {version} cannot be restored: VACUUM has removed its data files "
+            "(time travel reaches back lake.vacuum_retention_hours, and forget-users vacuums "
+            "at once); restore a newer version (`foryou history` lists them)")

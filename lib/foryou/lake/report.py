@@ -1,8 +1,6 @@
 """Plain-text views of the lake for operators: the table list and a table's history."""
 from __future__ import annotations
 
-import datetime as dt
-
 from foryou.lake.store import Lake
 
 
@@ -32,19 +30,18 @@ def tables_text(lake: Lake) -> str:
         when = info.last_commit.strftime("%Y-%m-%d %H:%M:%S") if info.last_commit else "-"
         rows.append([name, str(info.version), f"{info.rows:,}", _size(info.size_bytes),
                      str(info.files), info.last_operation or "-", when])
-    return f"lake root: {lake.config.lake.root} (backend: {lake.backend_name})\n" + _table(rows)
+    where = f"lake root: {lake.config.lake.root} (backend: {lake.backend_name}"
+    if lake.config.lake.catalog:
+        where += f", catalog tables {lake.config.lake.catalog}.<layer>.<name>"
+    return where + ")\n" + _table(rows)
 
 
 def history_text(lake: Lake, name: str, limit: int | None = None) -> str:
     """A table's commits, newest first, with operation, parameters and commit key."""
     rows = [["version", "timestamp (UTC)", "operation", "parameters", "commit key"]]
     for commit in lake.history(name, limit):
-        ts = commit.get("timestamp")
-        if isinstance(ts, (int, float)):
-            ts = dt.datetime.fromtimestamp(ts / 1000, dt.timezone.utc)
-        params = commit.get("operationParameters") or {}
-        shown = ", ".join(f"{k}={v}" for k, v in params.items() if k in ("mode", "predicate",
-                                                                          "version", "partitionBy"))
-        rows.append([str(commit.get("version")), str(ts)[:19], str(commit.get("operation")),
-                     shown or "-", commit.get("foryou.key") or "-"])
+        shown = ", ".join(f"{k}={v}" for k, v in commit.parameters.items()
+                          if k in ("mode", "predicate", "version", "partitionBy"))
+        rows.append([str(commit.version), commit.timestamp.strftime("%Y-%m-%d %H:%M:%S"),
+                     commit.operation, shown or "-", commit.key or "-"])
     return _table(rows)

@@ -1,12 +1,19 @@
 """Check a frame against a table's schema before anything is written."""
 from __future__ import annotations
 
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import NullType, StructField, StructType
 
 from foryou.lake.catalog import TableSpec
 from foryou.lake.errors import SchemaMismatch
+
+
+def arrow_schema(schema: StructType) -> pa.Schema:
+    """Spark schema to the Arrow schema Delta stores (timestamps as UTC microseconds)."""
+    return to_arrow_schema(schema, timezone="UTC")
 
 
 def _strip_nullability(dtype):

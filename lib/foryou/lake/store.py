@@ -10,9 +10,11 @@ from foryou.config import Config
 from foryou.lake.bridge import BridgeBackend
 from foryou.lake.catalog import CATALOG, TableSpec, table
 from foryou.lake.errors import LakeError
+from foryou.lake.history import Commit
 from foryou.lake.keys import CommitKey, TableInfo, WriteResult
 from foryou.lake.native import NativeBackend, session_has_delta
 from foryou.lake.schema import conform
+from foryou.lake.snapshot import Snapshot
 
 
 class Lake:
@@ -52,7 +54,23 @@ class Lake:
         return list(CATALOG)
 
     def location(self, name: str) -> str:
+        """Where the table's files are (for a catalog table: what the catalog says)."""
         return self.backend.location(table(name))
+
+    def _selection(self, name: str, partitions: Sequence | None) -> dict[str, list[str]] | None:
+        spec = table(name)
+        if partitions is None:
+            return None
+        if not spec.partition_by:
+            raise LakeError(f"{name} is not partitioned; drop the partitions argument")
+        return {spec.partition_by[0]: [str(p) for p in partitions]}
+
+    def snapshot(self, name: str, version: int | None = None,
+                 partitions: Sequence | None = None) -> Snapshot:
+        """A version's data files and schema, for readers that open Parquet themselves
+        (pyarrow, no Spark): the ranker's loader, benches. ``partitions`` prunes by the
+        table's partition column."""
+        return self.backend.snapshot(table(name), version, self._selection(name, partitions))
 
     def exists(self, name: str) -> bool:
         return self.backend.exists(table(name))
@@ -67,10 +85,7 @@ class Lake:
         table's partition column before any file is opened. Columns the catalog declares
         that the table (made by an older release) does not have yet read as nulls."""
         spec = table(name)
-        selection = {spec.partition_by[0]: [str(p) for p in partitions]} if partitions is not None else None
-        if selection is not None and not spec.partition_by:
-            raise LakeError(f"{name} is not partitioned; drop the partitions argument")
-        df = self.backend.read(spec, version, selection)
+        df = self.backend.read(spec, version, self._selection(name, partitions))
         missing = [f for f in spec.schema.fields if f.name not in df.columns]
         if not missing:
             return df
@@ -125,7 +140,7 @@ class Lake:
         """Whether ``key`` has been committed to the table (the job ran for that date)."""
         return self.backend.is_committed(table(name), key)
 
-    def history(self, name: str, limit: int | None = None) -> list[dict]:
+    def history(self, name: str, limit: int | None = None) -> list[Commit]:
         """Commits, newest first."""
         return self.backend.history(table(name), limit)
 
@@ -137,8 +152,9 @@ class Lake:
         """Delete rows matching a SQL predicate; returns the number deleted."""
         return self.backend.delete(table(name), predicate)
 
-    def vacuum(self, name: str, retention_hours: int | None = None) -> list[str]:
-        """Physically remove files no version newer than the retention needs."""
+    def vacuum(self, name: str, retention_hours: int | None = None) -> int:
+        """Physically remove files no version newer than the retention needs; returns how
+        many files were removed. Versions older than the retention can no longer be read."""
         hours = self.config.lake.vacuum_retention_hours if retention_hours is None else retention_hours
         return self.backend.vacuum(table(name), hours)
 
