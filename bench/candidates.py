@@ -204,7 +204,7 @@ def main(argv=None) -> int:
         with timed(t, "export_write_s"):
             rows = lake.overwrite("gold.user_candidates", export).rows
         with timed(t, "reader_load_s"):
-            reader = FeedReader(config.lake.root, refresh_interval_s=None)
+            reader = FeedReader.from_lake(lake, refresh_interval_s=None)
         rng = np.random.default_rng(1)
         known = rng.integers(0, reader.users, args.lookups).astype(str)
         lookups = np.where(rng.random(args.lookups) < 0.1, "unknown-user", known)

@@ -36,10 +36,11 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 
-from common import save  # noqa: E402
+from common import save, session  # noqa: E402
 from foryou.config import load_config  # noqa: E402
 from foryou.evaluation.metrics import auc  # noqa: E402
 from foryou.features import columns as C  # noqa: E402
+from foryou.lake import Lake  # noqa: E402
 from foryou.privacy.pseudonyms import load_key, pseudonymise  # noqa: E402
 from foryou.ranking import quality as Q  # noqa: E402
 from foryou.ranking.baselines import Oracle, dense_matrix  # noqa: E402
@@ -51,19 +52,9 @@ TASKS = ("click", "long_view")
 FACTORS = ("interest", "quality", "propensity")
 
 
-def _day_files(lake: Path, day: dt.date) -> list[str]:
-    from deltalake import DeltaTable
-
-    table = DeltaTable(str(lake / "gold" / "training_examples"))
-    return [u.removeprefix("file://") for u in
-            table.file_uris(file_pruning_predicate=[(C.EVENT_DATE, "=", str(day))])]
-
-
-def _truth(raw: Path, lake: Path, key: bytes) -> tuple[dict, dict, dict, dict, int]:
+def _truth(raw: Path, lake, key: bytes) -> tuple[dict, dict, dict, dict, int]:
     """Per pseudonymised user: long-term interest and propensity; per item: quality and its
     tags as interest indices; and the number of tags."""
-    from deltalake import DeltaTable
-
     tags = ds.dataset(str(raw / "truth" / "tags")).to_table().to_pandas()
     index = dict(zip(tags["tag_id"], tags["index"]))
     users = ds.dataset(str(raw / "truth" / "users")).to_table(
@@ -73,7 +64,8 @@ def _truth(raw: Path, lake: Path, key: bytes) -> tuple[dict, dict, dict, dict, i
     propensity = dict(zip(ids, users["propensity"]))
     items = ds.dataset(str(raw / "truth" / "items")).to_table(columns=["content_id", "quality"]).to_pandas()
     quality = dict(zip(items["content_id"], items["quality"]))
-    content = DeltaTable(str(lake / "silver" / "content")).to_pandas(columns=[C.CONTENT_ID, C.TAGS])
+    content = ds.dataset(lake.snapshot("silver.content").uris).to_table(
+        columns=[C.CONTENT_ID, C.TAGS]).to_pandas()
     item_tags = {c: [index[t] for t in (ts if ts is not None else []) if t in index]
                  for c, ts in zip(content[C.CONTENT_ID], content[C.TAGS])}
     return interest, propensity, quality, item_tags, len(tags)
@@ -141,18 +133,19 @@ def main(argv=None) -> int:
     parser.add_argument("--conf", action="append", default=[])
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args(argv)
-    config = load_config(args.conf, args.overrides)
-    lake = args.lake or Path(config.lake.root).resolve()
-    raw = args.raw or lake.parent / "landing" / args.size
+    root = args.lake or Path(load_config(args.conf, args.overrides).lake.root).resolve()
+    config, spark = session(extra=[*args.overrides, f"lake.root={root}"])
+    lake = Lake(spark, config)
+    raw = args.raw or root.parent / "landing" / args.size
     run_date = args.run_date or preset(args.size).end_date
-    if not (lake / "gold" / "training_examples" / "_delta_log").is_dir() or not (raw / "truth").is_dir():
-        print(f"latent_ceiling: no examples under {lake} or no truth under {raw}: run "
+    if not lake.exists(C.EXAMPLES) or not (raw / "truth").is_dir():
+        print(f"latent_ceiling: no examples in {root} or no truth under {raw}: run "
               f"`make demo SIZE={args.size}` first, or pass --lake and --raw; skipped")
         return 0
     key = load_key(config, environ=None).value
 
     train_day = run_date - dt.timedelta(days=1)
-    files = {d: _day_files(lake, d) for d in (train_day, run_date)}
+    files = {d: lake.snapshot(C.EXAMPLES, partitions=[d]).uris for d in (train_day, run_date)}
     spec = FeatureSpec.from_files(files[train_day], config.ranking)
     columns = [C.REQUEST_ID, C.POSITION, C.USER_ID, C.CONTENT_ID, *TASKS,
                *[f.name for f in spec.dense]]

@@ -45,6 +45,8 @@ def run(ctx: JobContext) -> None:
               f"neighbour Jaccard {homo['neighbour_jaccard']:.3f}")
     print(f"  gold.user_candidates: {write.rows:,} rows for {counts['users']:,} users, model "
           f"{model.version}, version {write.version}" + (" (already committed)" if write.skipped else ""))
+    # Serving reads the table by location (no JVM): for a catalog table only the catalog knows it.
+    print(f"  serving reads it at {ctx.lake.location('gold.user_candidates')}")
 
 
 def main(argv=None) -> int:

@@ -94,7 +94,7 @@ print(f"exported {len(shown)} of {len(why)} candidates; "
 
 # COMMAND ----------
 
-reader = FeedReader.from_config(config)
+reader = FeedReader.from_lake(lake)
 feed = reader.feed(user, n=10)
 nb.show(pd.DataFrame(feed), globals())
 scored.unpersist()

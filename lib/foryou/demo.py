@@ -8,6 +8,7 @@ import argparse
 import datetime as dt
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from foryou.spark import get_spark
 from foryou.world import preset
 
 SIZES = {"small": "small", "large": "large", "tiny": "tiny"}
+EXPORT = "gold.user_candidates"
 
 
 def _world_overrides(size: str) -> list[str]:
@@ -64,28 +66,43 @@ def _summary(lake: Lake) -> str:
     return "\n".join(lines)
 
 
-def _one_feed(config) -> str:
+def _one_feed(lake: Lake) -> str:
     """One user's feed, read back the way serving reads it (delta-rs, no JVM)."""
-    table = Path(config.lake.root, "gold", "user_candidates")
-    if not (table / "_delta_log").is_dir():
+    if not lake.exists(EXPORT):
         return ""
     from foryou.serving import FeedReader
 
-    reader = FeedReader(table, refresh_interval_s=None)
+    reader = FeedReader.from_lake(lake, refresh_interval_s=None)
     if not reader.users:
         return "feed: the export holds no users"
     # Any user of the export: the first row of its first file (never a scan of the table).
     import pyarrow.parquet as pq
-    from deltalake import DeltaTable
 
-    first = DeltaTable(str(table)).file_uris()[0]
-    user = pq.ParquetFile(first.removeprefix("file://")).read_row_group(0, columns=["user_id"])[0][0].as_py()
+    first = lake.snapshot(EXPORT, reader.version).uris[0]
+    user = pq.ParquetFile(first).read_row_group(0, columns=["user_id"])[0][0].as_py()
     rows = reader.feed(user, n=10)
     lines = [f"feed of user {user[:16]}... (export version {reader.version}, read by "
              f"foryou.serving.FeedReader; {reader.users:,} users):"]
     lines += [f"  {r['rank']:>2}. {r['content_id']:<14} score {r['score']:.4f}  {r['source']}"
               for r in rows]
     return "\n".join(lines)
+
+
+def _forget_one_user(lake: Lake, common: list[str]) -> int:
+    """Erasure on the demo's lake: one user of the world forgotten with ``foryou forget-users``
+    (rows deleted from every table, files vacuumed), as a privacy request would be served."""
+    if not lake.exists("bronze.events"):
+        return 0
+    first = (lake.read("bronze.events").where(F.col("user_id").isNotNull())
+             .select("user_id").limit(1).collect())
+    if not first:
+        return 0
+    print("\nforget-users: one user of the world asks to be forgotten")
+    # The id file lives outside the lake: nothing under the lake root may keep the raw id.
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as ids:
+        ids.write(first[0]["user_id"] + "\n")
+        ids.flush()
+        return foryou(["forget-users", "--ids", ids.name, *common])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,9 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     lake = Lake(get_spark(config), config)
     print("\n" + tables_text(lake))
     print("\n" + _summary(lake))
-    feed = _one_feed(config)
+    feed = _one_feed(lake)
     if feed:
         print("\n" + feed)
+    code = _forget_one_user(lake, common)
+    if code:
+        print(f"foryou demo: forget-users failed (exit {code})")
+        return code
     if missing:
         print(f"\nNot built yet, so not run: {', '.join(missing)} (see the open issues).")
     print(f"\nDemo finished in {time.perf_counter() - started:.0f}s.")

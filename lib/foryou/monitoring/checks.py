@@ -22,15 +22,6 @@ from foryou.monitoring.alerts import Alert
 MAD_TO_SD = 1.4826
 
 
-def _commit_time(entry: dict) -> dt.datetime | None:
-    ts = entry.get("timestamp")
-    if ts is None:
-        return None
-    if isinstance(ts, dt.datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=dt.timezone.utc)
-    return dt.datetime.fromtimestamp(float(ts) / 1000.0, tz=dt.timezone.utc)   # delta-rs: epoch ms
-
-
 def freshness(lake: Lake, tables: Sequence[str], max_age_hours: float,
               now: dt.datetime | None = None) -> tuple[dict[str, float], list[Alert]]:
     """Hours since each existing table's latest commit, and an alert per stale table."""
@@ -40,9 +31,9 @@ def freshness(lake: Lake, tables: Sequence[str], max_age_hours: float,
         if not lake.exists(name):
             continue
         history = lake.history(name, 1)
-        when = _commit_time(history[0]) if history else None
-        if when is None:
+        if not history:
             continue
+        when = history[0].timestamp
         age = (now - when).total_seconds() / 3600.0
         ages[name] = age
         if age > max_age_hours:

@@ -26,8 +26,6 @@ from foryou.privacy.pseudonyms import pseudonymise
 log = logging.getLogger("foryou.privacy")
 
 QUARANTINE = "bronze.quarantine"
-# Native Delta refuses a vacuum below its retention check unless it is turned off.
-RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 
 @dataclass
@@ -106,9 +104,7 @@ def forget_users(lake: Lake, raw_ids: Sequence[str], key: bytes, chunk_size: int
         report.deleted[spec.name] = deleted
         log.info("forget-users: %s: %d rows deleted", spec.name, deleted)
     if vacuum:
-        if lake.backend_name == "native":
-            lake.spark.conf.set(RETENTION_CHECK, "false")
         for name, deleted in report.deleted.items():
             if deleted:
-                report.files_removed[name] = len(lake.vacuum(name, retention_hours=0))
+                report.files_removed[name] = lake.vacuum(name, retention_hours=0)
     return report

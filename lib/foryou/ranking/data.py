@@ -1,6 +1,6 @@
 """Training data for the ranker: the Delta snapshot's Parquet files streamed into tensors.
 
-The driver only lists files (from the Delta log, with ``deltalake``, no Spark); every process
+The driver only lists files (``Lake.snapshot``: the Delta log's live files); every process
 of a training run opens its own share of them with ``pyarrow.dataset``, so nothing is
 collected to the driver. Null/NaN rule (counted per column when a ``nulls`` counter is given):
 
@@ -42,23 +42,17 @@ class MissingColumnError(ValueError):
     """A column the feature spec needs is absent from a training file."""
 
 
-def _delta_table(lake: "Lake", version: int | None = None):
-    from deltalake import DeltaTable
-
-    return DeltaTable(lake.location(C.EXAMPLES), version=version)
-
-
 def example_dates(lake: "Lake", version: int | None = None) -> list[dt.date]:
-    """The event_date partitions of gold.training_examples (from the Delta log only)."""
-    parts = _delta_table(lake, version).partitions()
-    return sorted({dt.date.fromisoformat(p[C.EVENT_DATE]) for p in parts if p.get(C.EVENT_DATE)})
+    """The event_date partitions of gold.training_examples (from the table's snapshot)."""
+    return [dt.date.fromisoformat(d)
+            for d in lake.snapshot(C.EXAMPLES, version).partition_values(C.EVENT_DATE)]
 
 
 def example_files(lake: "Lake", dates, version: int | None = None) -> list[str]:
     """Parquet file URIs of the gold.training_examples snapshot for these event dates.
 
     Args:
-        lake: the lake; only its table location is used (read with deltalake, no Spark).
+        lake: the lake; it lists the files (for a catalog table, where the catalog keeps them).
         dates: event dates (date or ISO string) whose partitions to list.
         version: the Delta version to pin (default: latest).
     Returns:
@@ -67,8 +61,7 @@ def example_files(lake: "Lake", dates, version: int | None = None) -> list[str]:
     wanted = sorted({str(d) for d in dates})
     if not wanted:
         return []
-    table = _delta_table(lake, version)
-    return sorted(table.file_uris(file_pruning_predicate=[(C.EVENT_DATE, "in", wanted)]))
+    return sorted(lake.snapshot(C.EXAMPLES, version, partitions=wanted).uris)
 
 
 def split_dates(lake: "Lake", run_date: dt.date, cfg: RankingConfig,

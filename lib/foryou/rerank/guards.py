@@ -100,10 +100,7 @@ def previous_exports(lake: Lake, as_of: dt.date, days: int, max_versions: int = 
     since = as_of - dt.timedelta(days=days)
     frames = []
     for commit in lake.history(EXPORT, limit=max_versions):
-        version = commit.get("version")
-        if version is None:
-            continue
-        df = lake.read(EXPORT, version=version)
+        df = lake.read(EXPORT, version=commit.version)
         if "as_of_date" not in df.columns:
             continue
         frames.append(df.where((F.col("as_of_date") >= F.lit(since)) & (F.col("as_of_date") < F.lit(as_of)))

@@ -22,7 +22,6 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -119,7 +118,9 @@ class FeedReader:
     """Per-user feeds from the latest ``gold.user_candidates`` version, in process.
 
     Args:
-        location: a lake root (the table is ``<root>/gold/user_candidates``) or the table URI.
+        location: the table's location (``foryou export`` prints it; for a catalog table
+            ``DESCRIBE DETAIL <catalog>.gold.user_candidates`` gives it), or a path lake's
+            root (the table is then ``<root>/gold/user_candidates``).
         refresh_interval_s: lookups check for a new table version at most this often
             (0: on every lookup; None: only when :meth:`refresh` is called).
         storage_options: passed to deltalake for object stores.
@@ -138,9 +139,11 @@ class FeedReader:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config, **kwargs) -> "FeedReader":
-        """The reader of the export under ``config.lake.root``."""
-        return cls(Path(config.lake.root) / "gold" / "user_candidates", **kwargs)
+    def from_lake(cls, lake, **kwargs) -> "FeedReader":
+        """The reader of ``lake``'s export, wherever the lake keeps it (for a catalog table,
+        the location the catalog's ``DESCRIBE DETAIL`` gives). Needs the lake's Spark session
+        once, to find the table; reads go through deltalake as always."""
+        return cls(lake.location(TABLE), **kwargs)
 
     @property
     def version(self) -> int:
