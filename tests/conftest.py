@@ -7,6 +7,9 @@ import sys
 import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+# The shared session has Delta, where `auto` would choose native; a job a test runs through
+# the CLI uses the bridge unless the test says otherwise (--set lake.backend=...).
+os.environ.setdefault("FORYOU_LAKE_BACKEND", "bridge")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
@@ -19,16 +22,24 @@ TEST_SETTINGS = [
     "spark.ui=false",
     "spark.log_level=ERROR",
 ]
+# The lake's modes: the bridge, native Delta on path tables, native Delta on catalog tables.
+LAKE_MODES = ("bridge", "native", "catalog")
+LAYERS = ("bronze", "silver", "gold")
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
-    """The one SparkSession of the test run (local[2], two shuffle partitions, no UI)."""
-    warehouse = tmp_path_factory.mktemp("warehouse")
-    config = load_config(
-        overrides=TEST_SETTINGS
-        + [f"spark.conf={{spark.sql.warehouse.dir: '{warehouse}', spark.driver.memory: 2g}}"]
-    )
+    """The one SparkSession of the test run (local[2], two shuffle partitions, no UI).
+
+    It is started as ``lake.backend=native`` with ``lake.catalog`` set, so it carries Delta's
+    JARs, extension and catalog and a Hive metastore in a temporary folder: one session serves
+    the bridge (which never touches Delta's JVM side), the native backend and catalog mode.
+    The bridge without Delta's JARs runs under spark-submit in test_cluster and test_jobs.
+    """
+    root = tmp_path_factory.mktemp("session")
+    config = load_config(overrides=TEST_SETTINGS + [
+        "lake.backend=native", "lake.catalog=spark_catalog", f"lake.root={root}",
+        "spark.conf={spark.driver.memory: 2g}"])
     session = get_spark(config)
     yield session
     session.stop()
@@ -36,8 +47,40 @@ def spark(tmp_path_factory):
 
 @pytest.fixture
 def config(tmp_path) -> Config:
-    """A test config whose lake root is a fresh temporary directory."""
+    """A test config (bridge backend) whose lake root is a fresh temporary directory."""
     return load_config(overrides=TEST_SETTINGS + [f"lake.root={tmp_path / 'lake'}"])
+
+
+def use_mode(config: Config, mode: str) -> Config:
+    """``config`` switched to one of :data:`LAKE_MODES` (in place; returned for chaining)."""
+    config.lake.backend = "bridge" if mode == "bridge" else "native"
+    config.lake.catalog = "spark_catalog" if mode == "catalog" else None
+    return config
+
+
+def mode_args(config: Config) -> list[str]:
+    """The ``--set`` arguments a CLI run needs to use ``config``'s lake backend and catalog."""
+    args = ["--set", f"lake.backend={config.lake.backend}"]
+    if config.lake.catalog:
+        args += ["--set", f"lake.catalog={config.lake.catalog}"]
+    return args
+
+
+def drop_catalog_tables(spark) -> None:
+    """Drop the layers' schemas (and their tables) from the session's metastore: catalog-mode
+    tests share the session's one metastore, and each starts on a fresh lake root."""
+    for layer in LAYERS:
+        spark.sql(f"DROP SCHEMA IF EXISTS spark_catalog.{layer} CASCADE")
+
+
+@pytest.fixture(params=LAKE_MODES)
+def lake_mode(request, spark, config) -> str:
+    """Each lake mode in turn: ``config`` is switched to it, and catalog tables are dropped
+    after the test."""
+    use_mode(config, request.param)
+    yield request.param
+    if request.param == "catalog":
+        drop_catalog_tables(spark)
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,15 @@ def test_lake_root_env_overrides_files_but_not_set(tmp_path):
     assert load_config(environ={}).lake.root == "./lakehouse"
 
 
+def test_lake_backend_env_is_checked_and_loses_to_set():
+    assert load_config(environ={"FORYOU_LAKE_BACKEND": "native"}).lake.backend == "native"
+    assert load_config(overrides=["lake.backend=bridge"],
+                       environ={"FORYOU_LAKE_BACKEND": "native"}).lake.backend == "bridge"
+    assert load_config(environ={}).lake.backend == "auto"
+    with pytest.raises(ConfigError, match="FORYOU_LAKE_BACKEND.*lake.backend"):
+        load_config(environ={"FORYOU_LAKE_BACKEND": "delta"})
+
+
 def test_unknown_key_names_key_and_file(tmp_path):
     overlay = tmp_path / "typo.yaml"
     overlay.write_text("lake:\n  rooot: /x\n")

@@ -18,6 +18,7 @@ from foryou.privacy import KEY_ENV, load_key, pseudonymise, with_pseudonyms
 from foryou.privacy.forget import predicate, read_ids
 from foryou.privacy.pseudonyms import DEMO_KEY
 
+from conftest import mode_args
 from test_clean import D1, NO_GX, clean, event, write_bronze
 
 IDS = ["42", "user_7", "élodie", "", "a'b", "x" * 300]
@@ -76,7 +77,9 @@ def parquet_values(folder: str, column: str) -> set:
     return values
 
 
-def test_forget_users_deletes_everywhere_and_vacuums(spark, config, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("lake_mode", ["bridge", "native"], indirect=True)
+def test_forget_users_deletes_everywhere_and_vacuums(spark, config, lake_mode, tmp_path, monkeypatch,
+                                                    capsys):
     monkeypatch.setenv(KEY_ENV, "forget-secret")
     lake = Lake(spark, config)
     write_bronze(spark, lake, [event("e1", user_id="gone"), event("e2", user_id="gone"),
@@ -94,7 +97,7 @@ def test_forget_users_deletes_everywhere_and_vacuums(spark, config, tmp_path, mo
          "ingest_id": "ingest-x", "source": "native", "ingested_at": dt.datetime(2024, 5, 1, 12),
          "ingest_date": dt.date(2024, 5, 1), "rejected_by": "ingest"},
     ], table("bronze.quarantine").schema))
-    assert clean(config, D1, *NO_GX) == 0
+    assert clean(config, D1, *NO_GX, *mode_args(config)) == 0
     gone = pseudonymise("gone", b"forget-secret")
     assert lake.read("silver.events").where(F.col("user_id") == gone).count() == 2
     capsys.readouterr()
@@ -103,7 +106,7 @@ def test_forget_users_deletes_everywhere_and_vacuums(spark, config, tmp_path, mo
     ids.write_text("# erasure requests\ngone\n\ngone\nnobody\n")
     assert read_ids(ids) == ["gone", "nobody"]
     assert foryou(["forget-users", "--ids", str(ids), "--set", f"lake.root={config.lake.root}",
-                   "--set", "privacy.forget_chunk_size=1"]) == 0
+                   "--set", "privacy.forget_chunk_size=1", *mode_args(config)]) == 0
     out = capsys.readouterr().out
     assert "bronze.events: 3 rows deleted" in out and "silver.events: 2 rows deleted" in out
 

@@ -132,11 +132,13 @@ def test_ablation_feeds_rebuild_the_export_when_nothing_is_switched_off(fed_worl
 @pytest.mark.slow
 def test_evaluate_simulates_the_champion_its_ablations_and_the_baselines(fed_world, tmp_path, capsys):
     from foryou.cli import main as foryou
+    from worlds import BUILD_ARGS
 
     config, lake = fed_world.copy(tmp_path)
     run_date = fed_world.dates[-1]
+    # On native Delta, like the worlds' build: the end of the suite's native pipeline run.
     code = foryou(["evaluate", "--run-date", str(run_date), "--set", "evaluation.simulator_users=60",
-                   *fed_world.args(tmp_path / "lake")])
+                   *fed_world.args(tmp_path / "lake"), *BUILD_ARGS])
     assert code == 0
     rows = lake.read("gold.metrics").where("stage = 'evaluate' AND name LIKE 'simulator.%'").toPandas()
     value = dict(zip(rows["name"], rows["value"]))

@@ -5,6 +5,11 @@ few minutes, so every test that needs real gold tables shares one build and work
 copy of its lake: ``config, lake = gold_world.copy(tmp_path)``. The ``fed`` world goes on from
 a copy of it through the model and feed stages (embeddings, a short ranker training,
 candidates, the export) for its last day, once per session too.
+
+Both are built on native Delta-Spark (``BUILD_BACKEND``): they are the suite's end-to-end run
+of the pipeline on the backend clusters use (test_simulator's evaluate and test_privacy's
+forget-users finish it). Tests work on their copies with the configured backend (the bridge by
+default), which reads and extends Delta-Spark's tables as any Delta client would.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from foryou.world import preset
 START = dt.date(2024, 5, 1)
 DAYS = 5
 DATES = [START + dt.timedelta(days=i) for i in range(DAYS)]
+BUILD_BACKEND = "native"
+BUILD_ARGS = ["--set", f"lake.backend={BUILD_BACKEND}"]
 WORLD = preset("tiny", n_users=120, days=DAYS, n_items=1500, users_per_block=30,
                start_date=START)
 
@@ -77,7 +84,7 @@ def build(spark, root: Path, settings: list[str]) -> GoldWorld:
 
     world = GoldWorld(Path(root), tuple(settings), spark)
     code = foryou(["pipeline", "--backfill", str(DATES[0]), str(DATES[-1]), "--until", "features",
-                   *world.args(world.lake_root)])
+                   *world.args(world.lake_root), *BUILD_ARGS])
     if code != 0:
         raise RuntimeError(f"building the gold_world fixture failed (exit {code})")
     return world
@@ -97,7 +104,7 @@ def build_fed(gold: GoldWorld, root: Path) -> GoldWorld:
     fed = GoldWorld(Path(root), gold.settings, gold.spark, raw_root=gold.raw)
     for stage in FEED_STAGES:
         code = foryou([stage, "--run-date", str(DATES[-1]), *FEED_ARGS.get(stage, []),
-                       *fed.args(fed.lake_root)])
+                       *fed.args(fed.lake_root), *BUILD_ARGS])
         if code != 0:
             raise RuntimeError(f"building the fed_world fixture: foryou {stage} failed (exit {code})")
     return fed
