@@ -50,6 +50,11 @@ def ids_in(lake: Lake, name: str, version: int | None = None) -> set[str]:
     return set(delta(lake, name, version).to_pyarrow_table(columns=["event_id"])["event_id"].to_pylist())
 
 
+# Catalog mode differs from native path tables only in how a table is named, created and
+# located: the tests of those run in all three modes, the others on the two backends.
+BOTH_BACKENDS = pytest.mark.parametrize("lake_mode", ["bridge", "native"], indirect=True)
+
+
 def data_files(location: str) -> set[str]:
     """Every Parquet data file under a table's folder (not the log's checkpoints)."""
     return {os.path.join(d, f) for d, _, fs in os.walk(location) if "_delta_log" not in d
@@ -114,6 +119,7 @@ def test_append_is_readable_by_deltalake_and_polars_with_stats(spark, lake):
         assert "event_date" not in stats["minValues"]  # partition columns carry no stats
 
 
+@BOTH_BACKENDS
 def test_overwrite_replaces_everything_and_keeps_time_travel(spark, lake):
     lake.append(EVENTS, events(spark, range(5), DAY1))
     result = lake.overwrite(EVENTS, events(spark, range(100, 103), DAY2))
@@ -133,6 +139,7 @@ def test_replace_partitions_touches_only_those_partitions(spark, lake):
     assert lake.read(EVENTS, partitions=[DAY1]).count() == 5
 
 
+@BOTH_BACKENDS
 def test_replace_partitions_refuses_rows_outside_the_partitions(spark, lake):
     backend = lake.backend_name
     lake.append(EVENTS, events(spark, range(3), DAY1))
@@ -145,6 +152,7 @@ def test_replace_partitions_refuses_rows_outside_the_partitions(spark, lake):
         assert not os.path.exists(day3) or not os.listdir(day3)
 
 
+@BOTH_BACKENDS
 def test_insert_new_keeps_one_row_per_key(spark, lake):
     first = lake.insert_new(EVENTS, events(spark, range(10), DAY1))
     assert first.rows == 10
@@ -155,6 +163,7 @@ def test_insert_new_keeps_one_row_per_key(spark, lake):
     assert len(ids) == len(set(ids)) == 15
 
 
+@BOTH_BACKENDS
 def test_insert_new_reads_only_the_partitions_the_batch_touches(spark, lake):
     lake.insert_new(EVENTS, events(spark, range(3), DAY1))
     # The same ids on another day are not compared against DAY1's partition.
@@ -187,6 +196,7 @@ def test_history_restore_delete_and_vacuum(spark, lake):
     assert lake.vacuum(EVENTS, retention_hours=0) == 0  # nothing left to remove
 
 
+@BOTH_BACKENDS
 def test_restore_refuses_a_missing_or_vacuumed_version(spark, lake):
     lake.append(EVENTS, events(spark, range(2), DAY1))
     with pytest.raises(LakeError, match="version 7 does not exist"):
@@ -198,6 +208,7 @@ def test_restore_refuses_a_missing_or_vacuumed_version(spark, lake):
     assert ids_in(lake, EVENTS) == {"e5", "e6"}
 
 
+@BOTH_BACKENDS
 def test_schema_refusals_name_the_column_and_leave_the_table_unchanged(spark, lake):
     lake.append(EVENTS, events(spark, range(3), DAY1))
     before = (lake.version(EVENTS), ids_in(lake, EVENTS))
@@ -225,6 +236,7 @@ def test_schema_refusals_name_the_column_and_leave_the_table_unchanged(spark, la
     assert lake.read(EVENTS).where("event_id = 'e20'").first()["content_id"] is None
 
 
+@BOTH_BACKENDS
 def test_a_column_the_catalog_declares_is_added_to_a_table_an_older_release_made(spark, lake):
     """A release that declares a new column upgrades existing tables on their next write."""
     spec = lake.spec(EVENTS)
@@ -266,6 +278,7 @@ def test_commit_key_makes_insert_new_reruns_commit_nothing_twice(spark, lake):
     assert delta(lake, EVENTS).transaction_version(key.app_id) == 1
 
 
+@BOTH_BACKENDS
 def test_a_writer_whose_job_dies_leaves_the_last_version_and_the_rerun_is_exact(spark, lake):
     lake.append(EVENTS, events(spark, range(3), DAY1))
     key = CommitKey("clean", DAY2)
@@ -330,6 +343,7 @@ def test_killed_bridge_writer_leaves_the_last_version_and_the_rerun_cleans_up(sp
     assert on_disk == set(delta(lake, EVENTS).file_uris()), "the orphaned files were removed"
 
 
+@BOTH_BACKENDS
 def test_concurrent_writers_lose_nothing(spark, lake):
     """The bridge serialises writers with its lock; Delta-Spark commits them optimistically."""
     lake.create(EVENTS)
@@ -351,6 +365,7 @@ def test_concurrent_writers_lose_nothing(spark, lake):
     assert len(ids_in(lake, EVENTS)) == 30
 
 
+@BOTH_BACKENDS
 def test_concurrent_runs_of_one_job_commit_once(spark, lake):
     """Two runs of the same job and date at once (a retried scheduler task): one commits, the
     other finds the key committed (bridge: after the lock; native: Delta's txn check, or a
@@ -387,6 +402,7 @@ def test_a_writer_that_cannot_get_the_lock_fails_cleanly(spark, config):
     assert lake.version(EVENTS) == 0
 
 
+@BOTH_BACKENDS
 def test_export_tables_are_sorted_by_their_lookup_key(spark, lake):
     rows = [(f"u{i % 50:03d}", r, f"c{r}", 1.0 / r, "ann", "m1", dt.datetime(2024, 5, 1))
             for i in range(50) for r in range(1, 6)]

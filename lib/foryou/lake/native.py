@@ -121,7 +121,7 @@ class NativeBackend:
     def version(self, spec: TableSpec) -> int | None:
         if not self.exists(spec):
             return None
-        return int(self.spark.sql(f"DESCRIBE HISTORY {self._ident(spec)} LIMIT 1").first()["version"])
+        return int(self._log_snapshot(spec).version())
 
     def table_schema(self, spec: TableSpec) -> StructType | None:
         return self.spark.table(self._ident(spec)).schema if self.exists(spec) else None
@@ -155,11 +155,10 @@ class NativeBackend:
         df = self.read(spec, version, partitions)
         return snapshot_from_uris(spec, version, self.location(spec), df.schema, df.inputFiles())
 
-    def _txn_version(self, spec: TableSpec, app_id: str) -> int | None:
-        """The latest ``txn`` version recorded for ``app_id``, from the table's snapshot (the
-        Delta log's SetTransaction actions: kept across checkpoints, unlike commit history)."""
-        if not self.exists(spec):
-            return None
+    def _log_snapshot(self, spec: TableSpec):
+        """The table's latest snapshot from Delta's log on the JVM side. Its version costs no
+        Spark job (``DESCRIBE HISTORY`` runs one), and its ``txn`` ids are the Delta log's
+        SetTransaction actions, kept across checkpoints unlike commit history."""
         jvm, last_error = self.spark._jvm, None
         for name in DELTA_LOG_CLASSES:
             try:
@@ -168,12 +167,19 @@ class NativeBackend:
                     cls = getattr(cls, part)
                 log = cls.forTable(self.spark._jsparkSession, self.location(spec))
                 # Scala default arguments are methods named update$default$N on the JVM side.
-                snap = log.update(*(getattr(log, f"update$default${i}")() for i in (1, 2, 3)))
-                found = snap.transactions().get(app_id)
-                return int(found.get()) if found.isDefined() else None
+                return log.update(*(getattr(log, f"update$default${i}")() for i in (1, 2, 3)))
             except Exception as exc:  # noqa: BLE001 - the next runtime's class may work
                 last_error = exc
-        raise LakeError(f"{spec.name}: cannot read Delta's transaction ids ({last_error})")
+        raise LakeError(f"{spec.name}: cannot read Delta's log ({last_error})")
+
+    def _txn_version(self, spec: TableSpec, app_id: str, snapshot=None) -> int | None:
+        """The latest ``txn`` version recorded for ``app_id`` (None: never committed)."""
+        if snapshot is None:
+            if not self.exists(spec):
+                return None
+            snapshot = self._log_snapshot(spec)
+        found = snapshot.transactions().get(app_id)
+        return int(found.get()) if found.isDefined() else None
 
     def is_committed(self, spec: TableSpec, key: CommitKey) -> bool:
         return self._txn_version(spec, key.app_id) is not None
@@ -269,10 +275,11 @@ class NativeBackend:
         txn version. Delta itself refuses a txn version it has seen, so two concurrent runs of
         one job commit once."""
         for retry in range(CONFLICT_RETRIES + 1):
-            before = self.version(spec)
+            snapshot = self._log_snapshot(spec) if self.exists(spec) else None
+            before = None if snapshot is None else int(snapshot.version())
             txn_version = None
             if key is not None:
-                previous = self._txn_version(spec, key.app_id)
+                previous = None if snapshot is None else self._txn_version(spec, key.app_id, snapshot)
                 if previous is not None and not force:
                     return WriteResult(spec.name, before, 0, 0, skipped=True)
                 txn_version = 0 if previous is None else previous + 1
