@@ -109,7 +109,7 @@ def test_world_ingest_quarantines_by_field_and_ingests_each_file_once(spark, con
     assert lines["line 15"].reason == "malformed JSON: not a JSON object"
     assert lines["line 16"].reason == ("missing required field 'user_id'; "
                                        "field 'watch_ms': not an integer: '12.5'")
-    assert lines["line 17"].reason == "field 'content_id': expected a scalar, got '{\"id\":1}'"
+    assert lines["line 17"].reason == "field 'content_id': expected string, got an object '{\"id\":1}'"
     assert lines["line 11"].record_ref.startswith(str(day1))
     assert {r.ingest_date for r in rejected} == {dt.date(2024, 5, 3)}
     assert "line 13" not in lines

@@ -24,7 +24,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from foryou.config import ConfigError
@@ -169,7 +169,7 @@ def ingest(spark: SparkSession, lake: Lake, adapter: Adapter, files: Sequence[So
                 offsets, f"{FILE} string, {BLOCK} long, first_rowid long, line_offset long, "
                          f"ref_path string")
             bad = (live.filter(F.col(REASON).isNotNull()).join(F.broadcast(refs), [FILE, BLOCK])
-                   .select(PAYLOAD, F.col(REASON).alias("reason"),
+                   .select(*safe_payload(F.col(PAYLOAD)), F.col(REASON).alias("reason"),
                            F.concat(F.col("ref_path"), F.lit(f":{raw.unit} "),
                                     (F.col("line_offset") + F.col(ROWID) - F.col("first_rowid") + 1)
                                     .cast("string")).alias(RECORD_REF),
@@ -198,13 +198,23 @@ def ingest(spark: SparkSession, lake: Lake, adapter: Adapter, files: Sequence[So
     return report
 
 
+def safe_payload(payload: Column) -> list[Column]:
+    """``payload`` and ``payload_encoding`` for quarantine: the text as received, or the raw
+    bytes as base64 when they are not valid UTF-8, so that every reader of the table
+    (Arrow, polars, Spark) can read it and nothing of the record is lost."""
+    valid = F.is_valid_utf8(payload)
+    return [F.when(valid, payload).otherwise(F.base64(payload.cast("binary"))).alias(PAYLOAD),
+            F.when(valid, F.lit("utf-8")).otherwise(F.lit("base64")).alias("payload_encoding")]
+
+
 def _quarantine_extras(frame: DataFrame) -> list:
     """Optional quarantine columns other stages rely on, when the catalog declares them."""
     names = {c.name for c in table(QUARANTINE).columns}
     extras = []
     if USER_ID in names:
-        extras.append((F.col(USER_ID) if USER_ID in frame.columns else F.lit(None).cast("string"))
-                      .alias(USER_ID))
+        user = F.col(USER_ID) if USER_ID in frame.columns else F.lit(None).cast("string")
+        # An id that is not clean UTF-8 is not one forget-users could be asked for.
+        extras.append(F.when(F.is_valid_utf8(user) & ~user.contains("\ufffd"), user).alias(USER_ID))
     if "rejected_by" in names:
         extras.append(F.lit(REJECTED_BY).alias("rejected_by"))
     return extras

@@ -13,6 +13,10 @@ Timestamps arrive in several shapes from real producers, all parsed to the UTC i
   ``1714566896.789``, ``1714566896789``); a magnitude of 1e11 or more is milliseconds
   (1e11 s is the year 5138, 1e11 ms is 1973);
 * ``YYYY/MM/DD HH:MM:SS`` (read as UTC).
+
+A value with no date (``"10:00:00"``, which Spark would give today's date) is not a
+timestamp, and an instant outside the years 1900-9999 is refused as out of range (an epoch in
+microseconds read as milliseconds lands in the year 56000): no reader of the lake expects one.
 """
 from __future__ import annotations
 
@@ -24,12 +28,16 @@ from pyspark.sql import functions as F
 # A zone suffix on an ISO string: Z, UTC or an offset such as +02:00 / +0200 / -05.
 _ZONE_SUFFIX = r"(?i)(z|utc|[+-][0-9]{2}(:?[0-9]{2})?)$"
 _EPOCH = r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+# ISO strings must start with a date: a bare time would become today's date.
+_ISO_DATE = r"^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
 _SLASHED = r"^[0-9]{4}/[0-9]{1,2}/[0-9]{1,2} [0-9]{1,2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$"
 # Integers as producers write them: "12", "-3", and the JSON reader's "12.0" for 12.0/1.2e1.
 _INTEGRAL = r"^-?[0-9]{1,18}(\.0*)?$"
 # Epoch values at or above this magnitude are milliseconds.
 EPOCH_MILLIS_FROM = 1e11
 INT_MIN, INT_MAX = -(2 ** 31), 2 ** 31 - 1
+# Plausible instants: every reader (Python's datetime, Arrow, pandas) represents these.
+EARLIEST_TS, LATEST_TS = "1900-01-01T00:00:00Z", "9999-12-31T23:59:59Z"
 
 
 @dataclass(frozen=True)
@@ -67,15 +75,23 @@ def utc_timestamp_value(col: Column) -> Column:
     return (
         F.when(text.rlike(_EPOCH), F.timestamp_micros(F.round(epoch_micros).try_cast("long")))
         .when(text.rlike(_SLASHED), F.try_to_timestamp(F.concat(slashed, F.lit("Z"))))
-        .otherwise(F.try_to_timestamp(iso))
+        .when(text.rlike(_ISO_DATE), F.try_to_timestamp(iso))
     )
 
 
+def in_range(ts: Column) -> Column:
+    """True where a parsed timestamp lies within the years 1900-9999."""
+    return ts.between(F.lit(EARLIEST_TS).cast("timestamp"), F.lit(LATEST_TS).cast("timestamp"))
+
+
 def utc_timestamp(name: str, col: Column) -> Parsed:
-    """A timestamp field: value in UTC, reason when present but unparseable."""
-    value = utc_timestamp_value(col)
-    reason = F.when(~blank(col) & value.isNull(),
-                    F.concat(F.lit(f"field '{name}': unparseable timestamp "), quoted(col)))
+    """A timestamp field: value in UTC, reason when present but unparseable or out of range."""
+    parsed = utc_timestamp_value(col)
+    value = F.when(in_range(parsed), parsed)
+    reason = (F.when(blank(col), F.lit(None))
+              .when(parsed.isNull(), F.concat(F.lit(f"field '{name}': unparseable timestamp "), quoted(col)))
+              .when(value.isNull(), F.concat(F.lit(f"field '{name}': timestamp out of range "
+                                                   f"(years 1900-9999) "), quoted(col))))
     return Parsed(value, reason)
 
 
@@ -101,6 +117,15 @@ def scalar(name: str, col: Column) -> Parsed:
     reason = F.when(F.substring(F.ltrim(col), 1, 1).isin("[", "{"),
                     F.concat(F.lit(f"field '{name}': expected a scalar, got "), quoted(col)))
     return Parsed(value, reason)
+
+
+def json_type(name: str, sent: Column, col: Column, allowed: tuple[str, ...]) -> Column:
+    """Reason when a JSON field's type (``sent``: string, number, boolean, null, object,
+    array) is not one of ``allowed``; null (absent) is always allowed."""
+    article = F.when(sent.isin("object", "array"), F.lit("an ")).otherwise(F.lit("a "))
+    return F.when(sent.isNotNull() & ~sent.isin("null", *allowed),
+                  F.concat(F.lit(f"field '{name}': expected {' or '.join(allowed)}, got "),
+                           article, sent, F.lit(" "), quoted(col)))
 
 
 def utc_date(ts: Column) -> Column:

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE, Adapter
-from foryou.ingest.records import PAYLOAD, read
+from foryou.ingest.records import PAYLOAD, json_type_of, read
 from foryou.lake import table
 
 SOURCE_NAME = "native"
@@ -45,6 +45,13 @@ USER_FIELDS: dict[str, str] = {
     "activity_degree": TEXT, "follow_count": LONG, "follower_count": LONG,
 }
 EVENT_TS, EVENT_DATE = "event_ts", "event_date"
+# The JSON types each kind accepts (JSON lines only; null always means absent). Ids and text
+# must be strings: a producer sending ``true`` or ``12.5`` as a user id has a bug, and reading
+# it as the text "true" would file its events under a user who does not exist.
+JSON_TYPES: dict[str, tuple[str, ...]] = {
+    ID: ("string",), TEXT: ("string",), TS: ("string", "number"),
+    INT: ("number", "string"), LONG: ("number", "string"), TAGS: ("array", "string"),
+}
 
 
 def _typed(name: str) -> str:
@@ -73,10 +80,15 @@ def _parse(name: str, kind: str, col) -> fld.Parsed:
 
 def check_fields(frame: DataFrame, kinds: dict[str, str], required: Sequence[str]) -> DataFrame:
     """Type every declared field into ``_v_<name>`` and set ``_reason`` to all failures
-    (missing required fields first, then type errors, in declaration order)."""
+    (missing required fields first, then JSON types the kind does not take, then values that
+    do not parse, in declaration order)."""
     parsed = {name: _parse(name, kind, F.col(name)) for name, kind in kinds.items()}
-    why = fld.reasons(*[fld.required(n, F.col(n)) for n in required],
-                      *[p.reason for p in parsed.values()])
+    typed = {name for name in kinds if json_type_of(name) in frame.columns}
+    json_types = [fld.json_type(n, F.col(json_type_of(n)), F.col(n), JSON_TYPES[kinds[n]])
+                  for n in kinds if n in typed]
+    # Where the JSON type is known it says all an id's scalar check would.
+    values = [p.reason for n, p in parsed.items() if not (n in typed and kinds[n] == ID)]
+    why = fld.reasons(*[fld.required(n, F.col(n)) for n in required], *json_types, *values)
     return frame.select("*", *[p.value.alias(_typed(n)) for n, p in parsed.items()],
                         why.alias(REASON))
 

@@ -12,10 +12,12 @@ import datetime as dt
 import os
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from foryou.config import Config
 from foryou.ingest import interactions, kuairand, native
-from foryou.ingest.batch import BatchReport, IngestError, QUARANTINE, ingest, ingested_identities
+from foryou.ingest.batch import (MANIFEST, QUARANTINE, BatchReport, IngestError, ingest,
+                                  ingested_identities)
 from foryou.ingest.sources import EXTENSIONS, is_folder, is_world_root, join, list_files
 from foryou.lake import Lake
 from foryou.runtime.metrics import Metrics
@@ -87,6 +89,33 @@ def ingest_interactions(spark: SparkSession, lake: Lake, config: Config, path: s
     adapter = interactions.adapter(spark, mapping, sep, ts_unit,
                                    config.ingest.interactions_like_weight)
     return [ingest(spark, lake, adapter, files, run_date)]
+
+
+def _extensions(fmt: str) -> tuple[str, ...]:
+    if fmt == "kuairand":
+        return (".csv",)
+    if fmt == "interactions":
+        return EXTENSIONS["csv"] + EXTENSIONS["parquet"]
+    return EXTENSIONS.get(fmt, ())
+
+
+def files_not_ingested(spark: SparkSession, lake: Lake, path: str, fmt: str) -> list[str]:
+    """Files under ``path`` whose current version (path, size, mtime) the manifest does not
+    hold: what a run already committed for its date leaves out. Listing only; nothing read."""
+    try:
+        files = list_files(spark, path, _extensions(fmt))
+    except FileNotFoundError:
+        return []
+    seen = set()
+    if lake.exists(MANIFEST):  # one small row per file ever ingested
+        rows = (lake.read(MANIFEST)
+                .select("file_path", "file_size", F.unix_micros("file_modified")).collect())
+        seen = {(r[0], r[1], r[2]) for r in rows}
+
+    def micros(t: dt.datetime) -> int:
+        return round(t.replace(tzinfo=dt.timezone.utc).timestamp() * 1e6)
+
+    return [f.path for f in files if (f.path, f.size, micros(f.modified)) not in seen]
 
 
 FIGURES = ("files_seen", "files_new", "files_skipped", "records", "accepted", "quarantined",

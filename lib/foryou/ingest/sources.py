@@ -7,6 +7,7 @@ local file system. Only the driver lists; files are read by the executors.
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import os
 from dataclasses import dataclass
@@ -121,6 +122,29 @@ def list_files(spark: SparkSession, root: str, extensions: Iterable[str] = (),
             if (not exts or f.path.lower().endswith(exts))
             and (not patterns or any(p in os.path.basename(f.path) for p in patterns))]
     return sorted(keep, key=lambda f: f.path)
+
+
+def first_line(spark: SparkSession, path: str, limit: int = 1 << 20) -> str:
+    """The first line of one file (decompressed when its extension names a codec), read on
+    the driver: a CSV header, without a Spark job per file. Bytes that are not UTF-8 become
+    U+FFFD; at most ``limit`` characters are read."""
+    jvm = getattr(spark, "_jvm", None)
+    if jvm is None:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(normalise(path), "rt", encoding="utf-8", errors="replace", newline="") as fh:
+            return fh.readline(limit).rstrip("\r\n")
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    conf = spark._jsc.hadoopConfiguration()
+    stream = hpath.getFileSystem(conf).open(hpath)
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf).getCodec(hpath)
+    if codec is not None:
+        stream = codec.createInputStream(stream)
+    reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+    try:
+        line = reader.readLine()
+    finally:
+        reader.close()
+    return "" if line is None else str(line)[:limit]
 
 
 def is_folder(spark: SparkSession, path: str) -> bool:

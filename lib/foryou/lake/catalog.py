@@ -333,6 +333,9 @@ TABLES: tuple[TableSpec, ...] = (
             _c("ingest_date", DT, "UTC date of the ingest run", True),
             _c("user_id", S, "raw user id when the record had one (lets forget-users find it)"),
             _c("rejected_by", S, "job that rejected the record: ingest (unparseable) or clean"),
+            _c("payload_encoding", S, "how payload holds the record: utf-8 (the text as received; "
+                                      "also when null, in rows older than this column) or base64 "
+                                      "(the raw bytes, which were not valid UTF-8)"),
         ),
         "One rejected record with the reason it was rejected.",
         partition_by=("ingest_date",),

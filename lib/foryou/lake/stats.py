@@ -3,6 +3,11 @@
 delta-rs does not compute ``AddAction.stats``; without them readers cannot skip files.
 Values follow the Delta protocol: timestamps as ISO-8601 UTC truncated to milliseconds
 (max rounded up so skipping stays safe), strings only when short enough not to be truncated.
+
+Nothing here assumes a footer's value fits a Python type: a timestamp past the year 9999
+(no ``datetime``), bytes that are not UTF-8 in a string column, an unexpected logical type -
+any value that cannot be read or rendered leaves that column without min/max (readers then
+simply do not skip on it), and the write goes on.
 """
 from __future__ import annotations
 
@@ -63,15 +68,19 @@ def file_stats(path: str, partition_columns: tuple[str, ...] = ()) -> tuple[int,
         lo = hi = None
         null_count = 0
         complete = True
+        bounded = True
         for rg in range(meta.num_row_groups):
             st = meta.row_group(rg).column(col_index).statistics
             if st is None:
                 complete = False
                 break
             null_count += st.null_count if st.has_null_count else 0
-            if st.has_min_max:
-                lo = st.min if lo is None else min(lo, st.min)
-                hi = st.max if hi is None else max(hi, st.max)
+            if st.has_min_max and bounded:
+                try:
+                    lo = st.min if lo is None else min(lo, st.min)
+                    hi = st.max if hi is None else max(hi, st.max)
+                except (ArithmeticError, ValueError, TypeError):  # OverflowError, UnicodeDecodeError
+                    bounded, lo, hi = False, None, None
         if not complete:
             continue
         nulls[col_path] = null_count
