@@ -5,7 +5,8 @@
 FILE holds raw user ids, one per line. Bronze rows are matched by raw id, silver and gold rows
 by pseudonym (the key comes from FORYOU_PSEUDONYM_KEY or the configured Databricks secret;
 it must be the key the tables were written with). Tables that lost rows are vacuumed with
-retention 0 so the bytes are gone. The deleted count per table is printed and recorded in
+retention 0 and their Delta logs expired (checkpoint, older entries deleted), so the bytes are
+gone from data and log alike; their history then starts at the forget. The deleted count per table is printed and recorded in
 gold.metrics (stage forget-users, run date today). Any number of requests may run per day.
 """
 import datetime as dt
@@ -38,8 +39,11 @@ def run(config, spark, lake, args) -> int:
     print(f"foryou {NAME}: {report.users:,} user(s)")
     for name, deleted in report.deleted.items():
         files = report.files_removed.get(name, 0)
-        metrics.record(f"rows_deleted.{name}", deleted, "rows", files_vacuumed=files)
-        print(f"  {name}: {deleted:,} rows deleted, {files:,} files vacuumed")
+        oldest = report.oldest_version.get(name)
+        metrics.record(f"rows_deleted.{name}", deleted, "rows", files_vacuumed=files,
+                       oldest_version=oldest)
+        since = "" if oldest is None else f", history now starts at version {oldest}"
+        print(f"  {name}: {deleted:,} rows deleted, {files:,} files vacuumed{since}")
     metrics.record("rows_deleted", report.total_deleted, "rows")
     # No commit key: every erasure request is its own run, however many run per day.
     metrics.flush(spark, lake, None, False)

@@ -34,6 +34,8 @@ from pyspark.sql.types import StructField, StructType
 
 from foryou.lake.catalog import TableSpec
 from foryou.lake.errors import LakeError, PartitionMismatch, TableNotFound, vacuumed_version_message
+from foryou.lake.expiry import (DEFAULT_RETENTION, LOG_DIR, NO_RETENTION, RETENTION_PROPERTY,
+                                 entries_before)
 from foryou.lake.history import KEY_FIELD, Commit, commit_from_deltars
 from foryou.lake.keys import CommitKey, TableInfo, WriteResult
 from foryou.lake.locks import table_lock
@@ -146,6 +148,9 @@ class BridgeBackend:
                    key: CommitKey | None = None, force: bool = False) -> WriteResult:
         """Append only rows whose ``keys`` are not in the partitions the batch touches."""
         with self._lock(spec):
+            # Also when the run turns out to be committed already: a killed writer's staging
+            # folder must not outlive a successful re-run.
+            self._clean_orphans(spec)
             table = self._load(spec)
             if table is not None and key is not None and not force \
                     and table.transaction_version(key.app_id) is not None:
@@ -352,6 +357,25 @@ class BridgeBackend:
                 table.vacuum(retention_hours=retention_hours, dry_run=False,
                              enforce_retention_duration=False)
             return len(present)
+
+    def expire_log(self, spec: TableSpec) -> int:
+        """Checkpoint the current version and delete every older log entry
+        (:mod:`foryou.lake.expiry`); returns the version that is now the oldest."""
+        with self._lock(spec):
+            table = self._require(spec)
+            previous = table.metadata().configuration.get(RETENTION_PROPERTY)
+            table.alter.set_table_properties({RETENTION_PROPERTY: NO_RETENTION})
+            table = self._load(spec)
+            table.create_checkpoint()
+            version = table.version()
+            log_dir = os.path.join(self.location(spec), LOG_DIR)
+            names = [os.path.relpath(os.path.join(d, f), log_dir)
+                     for d, _, fs in os.walk(log_dir) for f in fs]
+            for name in entries_before(names, version):
+                os.remove(os.path.join(log_dir, name))
+            self._load(spec).alter.set_table_properties(
+                {RETENTION_PROPERTY: previous or DEFAULT_RETENTION})
+            return version
 
     def describe(self, spec: TableSpec) -> TableInfo:
         location = self.location(spec)

@@ -31,6 +31,7 @@ from foryou.lake.errors import (
     TableNotFound,
     vacuumed_version_message,
 )
+from foryou.lake.expiry import LOG_DIR, NO_RETENTION, RETENTION_PROPERTY, entries_before
 from foryou.lake.history import KEY_FIELD, Commit, commit_from_spark
 from foryou.lake.keys import CommitKey, TableInfo, WriteResult
 from foryou.lake.snapshot import Snapshot, local_path, snapshot_from_uris
@@ -155,22 +156,26 @@ class NativeBackend:
         df = self.read(spec, version, partitions)
         return snapshot_from_uris(spec, version, self.location(spec), df.schema, df.inputFiles())
 
-    def _log_snapshot(self, spec: TableSpec):
-        """The table's latest snapshot from Delta's log on the JVM side. Its version costs no
-        Spark job (``DESCRIBE HISTORY`` runs one), and its ``txn`` ids are the Delta log's
-        SetTransaction actions, kept across checkpoints unlike commit history."""
+    def _delta_log(self, spec: TableSpec):
+        """The table's ``DeltaLog`` on the JVM side (open source Delta's or Databricks')."""
         jvm, last_error = self.spark._jvm, None
         for name in DELTA_LOG_CLASSES:
             try:
                 cls = jvm
                 for part in name.split("."):
                     cls = getattr(cls, part)
-                log = cls.forTable(self.spark._jsparkSession, self.location(spec))
-                # Scala default arguments are methods named update$default$N on the JVM side.
-                return log.update(*(getattr(log, f"update$default${i}")() for i in (1, 2, 3)))
+                return cls.forTable(self.spark._jsparkSession, self.location(spec))
             except Exception as exc:  # noqa: BLE001 - the next runtime's class may work
                 last_error = exc
         raise LakeError(f"{spec.name}: cannot read Delta's log ({last_error})")
+
+    def _log_snapshot(self, spec: TableSpec, log=None):
+        """The table's latest snapshot from Delta's log on the JVM side. Its version costs no
+        Spark job (``DESCRIBE HISTORY`` runs one), and its ``txn`` ids are the Delta log's
+        SetTransaction actions, kept across checkpoints unlike commit history."""
+        log = log or self._delta_log(spec)
+        # Scala default arguments are methods named update$default$N on the JVM side.
+        return log.update(*(getattr(log, f"update$default${i}")() for i in (1, 2, 3)))
 
     def _txn_version(self, spec: TableSpec, app_id: str, snapshot=None) -> int | None:
         """The latest ``txn`` version recorded for ``app_id`` (None: never committed)."""
@@ -355,6 +360,33 @@ class NativeBackend:
             self.spark.sql(f"VACUUM {self._ident(spec)} RETAIN {int(retention_hours)} HOURS").collect()
         last = self.history(spec, 1)[0]
         return int(last.metrics.get("numDeletedFiles", 0)) if last.operation == "VACUUM END" else 0
+
+    def expire_log(self, spec: TableSpec) -> int:
+        """Checkpoint the current version and delete every older log entry
+        (:mod:`foryou.lake.expiry`); returns the version that is now the oldest."""
+        ident = self._ident(spec)
+        props = {r["key"]: r["value"] for r in self.spark.sql(f"SHOW TBLPROPERTIES {ident}").collect()}
+        previous = props.get(RETENTION_PROPERTY)
+        self.spark.sql(f"ALTER TABLE {ident} SET TBLPROPERTIES "
+                       f"('{RETENTION_PROPERTY}' = '{NO_RETENTION}')")
+        log = self._delta_log(spec)
+        snapshot = self._log_snapshot(spec, log)
+        version = int(snapshot.version())
+        log.checkpoint(snapshot, self.spark._jvm.scala.Option.apply(None))
+        jvm = self.spark._jvm
+        root = jvm.org.apache.hadoop.fs.Path(self.location(spec).rstrip("/") + "/" + LOG_DIR)
+        fs = root.getFileSystem(self.spark._jsc.hadoopConfiguration())
+        prefix, names, found = root.toUri().getPath().rstrip("/") + "/", {}, fs.listFiles(root, True)
+        while found.hasNext():
+            path = found.next().getPath()
+            names[path.toUri().getPath()[len(prefix):]] = path
+        for name in entries_before(names, version):
+            fs.delete(names[name], False)
+        if previous is None:
+            self.spark.sql(f"ALTER TABLE {ident} UNSET TBLPROPERTIES ('{RETENTION_PROPERTY}')")
+        else:
+            self.spark.sql(f"ALTER TABLE {ident} SET TBLPROPERTIES ('{RETENTION_PROPERTY}' = '{previous}')")
+        return version
 
     def describe(self, spec: TableSpec) -> TableInfo:
         if not self.exists(spec):

@@ -158,5 +158,12 @@ class Lake:
         hours = self.config.lake.vacuum_retention_hours if retention_hours is None else retention_hours
         return self.backend.vacuum(table(name), hours)
 
+    def expire_log(self, name: str) -> int:
+        """Make the current version the oldest the table's log holds: checkpoint it and
+        delete every earlier log entry, with what they recorded about removed rows (file
+        statistics, delete predicates). Time travel to earlier versions ends. Vacuum first:
+        forget-users runs delete, vacuum 0, then this. Returns the now-oldest version."""
+        return self.backend.expire_log(table(name))
+
     def describe(self, name: str) -> TableInfo:
         return self.backend.describe(table(name))

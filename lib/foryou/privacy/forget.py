@@ -8,8 +8,11 @@ another rejected record that happens to contain the same characters, which errs 
 of erasure. Ids go into the delete predicates ``privacy.forget_chunk_size`` at a time.
 
 Tables that lost rows are then vacuumed with retention 0, so the files holding the deleted
-rows are removed from storage: the bytes are really gone, and with them time travel to those
-tables' earlier versions. Raw ids are never logged or recorded; only counts are.
+rows are removed from storage, and their Delta logs are expired (:meth:`Lake.expire_log`):
+a checkpoint at the current version, every older log entry deleted. The log would otherwise
+keep the ids in the removed files' min/max statistics and in the delete predicates. So the
+bytes are really gone, data and log, and with them time travel to those tables' versions
+before the forget. Raw ids are never logged or recorded; only counts are.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class ForgetReport:
     users: int
     deleted: dict[str, int] = field(default_factory=dict)
     files_removed: dict[str, int] = field(default_factory=dict)
+    oldest_version: dict[str, int] = field(default_factory=dict)  # after the log's expiry
 
     @property
     def total_deleted(self) -> int:
@@ -87,9 +91,10 @@ def forget_users(lake: Lake, raw_ids: Sequence[str], key: bytes, chunk_size: int
         raw_ids: raw user ids (as in bronze).
         key: the pseudonym key silver and gold were written with.
         chunk_size: ids per delete predicate.
-        vacuum: physically remove the files that held the rows (retention 0).
+        vacuum: physically remove the files that held the rows (retention 0) and expire
+            the tables' logs.
     Returns:
-        rows deleted and files removed per table.
+        rows deleted, files removed and the oldest readable version per table.
     """
     report = ForgetReport(len(raw_ids))
     if not raw_ids:
@@ -107,4 +112,5 @@ def forget_users(lake: Lake, raw_ids: Sequence[str], key: bytes, chunk_size: int
         for name, deleted in report.deleted.items():
             if deleted:
                 report.files_removed[name] = lake.vacuum(name, retention_hours=0)
+                report.oldest_version[name] = lake.expire_log(name)
     return report
