@@ -18,7 +18,8 @@ import sys
 
 from foryou.ingest.batch import IngestError
 from foryou.ingest.interactions import TS_UNITS
-from foryou.ingest.runs import RAW_FORMATS, ingest_interactions, ingest_kuairand, ingest_native, record
+from foryou.ingest.runs import (RAW_FORMATS, files_not_ingested, ingest_interactions, ingest_kuairand,
+                                ingest_native, record)
 from foryou.runtime import JobContext, job_main
 
 FORMATS = (*RAW_FORMATS, "kuairand", "interactions")
@@ -61,8 +62,21 @@ def run(ctx: JobContext) -> None:
               f"{r.rows_written:,} rows written{note}")
 
 
+def left_out(config, spark, lake, args) -> str | None:
+    """When the date is already committed: say which new files that run leaves out."""
+    path = args.path or config.ingest.path
+    if not path:
+        return None
+    new = files_not_ingested(spark, lake, path, args.format or config.ingest.format)
+    if not new:
+        return None
+    shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+    return (f"{len(new)} file(s) under {path} are new and were NOT ingested: {shown}. Ingest "
+            f"them with a later --run-date, or re-run this date with --force")
+
+
 def main(argv=None) -> int:
-    return job_main("ingest", run, argv, add_arguments, description=__doc__)
+    return job_main("ingest", run, argv, add_arguments, description=__doc__, on_committed=left_out)
 
 
 if __name__ == "__main__":

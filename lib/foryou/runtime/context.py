@@ -93,11 +93,14 @@ def operator_main(name: str, body: Callable[[Config, SparkSession, Lake, argpars
 
 
 def job_main(name: str, body: Callable[[JobContext], None], argv: Sequence[str] | None,
-             add_arguments: Callable | None = None, description: str | None = None) -> int:
+             add_arguments: Callable | None = None, description: str | None = None,
+             on_committed: Callable[..., str | None] | None = None) -> int:
     """Run one job for one run date; returns the process exit code.
 
     A run whose metrics are already committed for that date is skipped (the job is
     idempotent per run date); ``--force`` recomputes and replaces its output.
+    ``on_committed(config, spark, lake, args)`` may then say what the skip leaves out
+    (ingest: new files that arrived after the date was committed).
     """
     parser = common_parser(f"foryou {name}", description, run_date=True)
     if add_arguments:
@@ -112,6 +115,9 @@ def job_main(name: str, body: Callable[[JobContext], None], argv: Sequence[str] 
     if not args.force and lake.is_committed(METRICS_TABLE, run_key):
         print(f"foryou {name}: already committed for run date {args.run_date}; nothing to do "
               f"(--force recomputes it)")
+        note = on_committed(config, spark, lake, args) if on_committed else None
+        if note:
+            print(f"foryou {name}: WARNING: {note}", file=sys.stderr)
         return 0
     run_id = f"{name}-{args.run_date}-{uuid.uuid4().hex[:8]}"
     metrics = Metrics(run_id, name, args.run_date)
