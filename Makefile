@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := false
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: setup test test-fast demo cluster-demo bench docs deploy-files check-java clean
+.PHONY: setup test test-fast demo cluster-demo bench fuzz docs deploy-files check-java clean
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required by Spark 4.2 and was not found. Install it: 'apt-get install openjdk-17-jre-headless' (Debian/Ubuntu), 'brew install openjdk@17' (macOS), or set JAVA_HOME."; exit 1; }
@@ -67,6 +67,10 @@ bench: setup
 
 clean:
 	rm -rf lakehouse landing spark-warehouse .pytest_cache
+
+# The ingest fuzz test with many more generated files than `make test` runs (about a minute per 300).
+fuzz: setup
+	FORYOU_FUZZ_EXAMPLES=3000 $(PY) -m pytest -s -k fuzz tests/test_hostile.py
 
 docs: setup
 	$(PY) -m foryou.lake.docs > docs/tables.md

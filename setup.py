@@ -26,6 +26,7 @@ DEV = [
     "pytest>=8",
     "polars>=1.0",
     "duckdb>=1.1",
+    "hypothesis>=6.100",  # the ingest fuzz test (tests/test_hostile.py)
 ]
 
 setup(

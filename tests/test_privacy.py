@@ -7,6 +7,7 @@ import hmac
 import logging
 from pathlib import Path
 
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 from pyspark.sql import functions as F
@@ -67,6 +68,21 @@ def test_quarantine_predicate_matches_ids_and_payload_mentions():
     assert predicate(table("silver.events"), ["p1"]) == "user_id IN ('p1')"
 
 
+GONE = "u-forget-7731"  # distinctive, so a byte search finds nothing by chance
+
+
+def files_holding(root: str, needles: list[str]) -> list[str]:
+    """Every file under ``root`` (data, Delta log, checkpoints, checksums, anything) whose
+    bytes contain one of ``needles``."""
+    found = []
+    for path in Path(root).rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if any(n.encode() in data for n in needles):
+                found.append(str(path.relative_to(root)))
+    return sorted(found)
+
+
 def parquet_values(folder: str, column: str) -> set:
     """Every value of ``column`` in every Parquet file on disk under ``folder`` (any version)."""
     values = set()
@@ -82,15 +98,15 @@ def test_forget_users_deletes_everywhere_and_vacuums(spark, config, lake_mode, t
                                                     capsys):
     monkeypatch.setenv(KEY_ENV, "forget-secret")
     lake = Lake(spark, config)
-    write_bronze(spark, lake, [event("e1", user_id="gone"), event("e2", user_id="gone"),
-                               event("e3", user_id="stays"), event("e4", "teleport", user_id="gone")])
-    write_bronze(spark, lake, [{"user_id": "gone", "ingest_id": f"ingest-{D1}-x", "source": "x",
+    write_bronze(spark, lake, [event("e1", user_id=GONE), event("e2", user_id=GONE),
+                               event("e3", user_id="stays"), event("e4", "teleport", user_id=GONE)])
+    write_bronze(spark, lake, [{"user_id": GONE, "ingest_id": f"ingest-{D1}-x", "source": "x",
                                 "ingested_at": dt.datetime(2024, 5, 1, 12)},
                                {"user_id": "stays", "ingest_id": f"ingest-{D1}-x", "source": "x",
                                 "ingested_at": dt.datetime(2024, 5, 1, 12)}], "bronze.users")
     # A record ingest could not parse: no user_id column, the id only in the payload.
     lake.append("bronze.quarantine", spark.createDataFrame([
-        {"payload": '{"user": "gone", "ts": "garbage"}', "reason": "event_ts: unparseable",
+        {"payload": '{"user": "%s", "ts": "garbage"}' % GONE, "reason": "event_ts: unparseable",
          "ingest_id": "ingest-x", "source": "native", "ingested_at": dt.datetime(2024, 5, 1, 12),
          "ingest_date": dt.date(2024, 5, 1), "rejected_by": "ingest"},
         {"payload": '{"user": "stays"}', "reason": "event_ts: unparseable",
@@ -98,31 +114,35 @@ def test_forget_users_deletes_everywhere_and_vacuums(spark, config, lake_mode, t
          "ingest_date": dt.date(2024, 5, 1), "rejected_by": "ingest"},
     ], table("bronze.quarantine").schema))
     assert clean(config, D1, *NO_GX, *mode_args(config)) == 0
-    gone = pseudonymise("gone", b"forget-secret")
+    gone = pseudonymise(GONE, b"forget-secret")
     assert lake.read("silver.events").where(F.col("user_id") == gone).count() == 2
     capsys.readouterr()
 
+    root = str(config.lake.root)
+    before = files_holding(root, [GONE, gone])
+    assert any("_delta_log" in f for f in before) and any(f.endswith(".parquet") for f in before)
+
     ids = tmp_path / "ids.txt"
-    ids.write_text("# erasure requests\ngone\n\ngone\nnobody\n")
-    assert read_ids(ids) == ["gone", "nobody"]
+    ids.write_text(f"# erasure requests\n{GONE}\n\n{GONE}\nnobody\n")
+    assert read_ids(ids) == [GONE, "nobody"]
     assert foryou(["forget-users", "--ids", str(ids), "--set", f"lake.root={config.lake.root}",
                    "--set", "privacy.forget_chunk_size=1", *mode_args(config)]) == 0
     out = capsys.readouterr().out
     assert "bronze.events: 3 rows deleted" in out and "silver.events: 2 rows deleted" in out
 
-    assert lake.read("bronze.events").where(F.col("user_id") == "gone").count() == 0
+    assert lake.read("bronze.events").where(F.col("user_id") == GONE).count() == 0
     assert lake.read("bronze.events").count() == 1
     assert lake.read("silver.events").where(F.col("user_id") == gone).count() == 0
     assert lake.read("silver.users").where(F.col("user_id") == gone).count() == 0
-    assert lake.read("bronze.users").where(F.col("user_id") == "gone").count() == 0
+    assert lake.read("bronze.users").where(F.col("user_id") == GONE).count() == 0
     assert {r.payload for r in lake.read("bronze.quarantine").collect()} == {'{"user": "stays"}'}
 
     # Vacuumed: no file on disk, of any version, still holds the user.
-    for name, value in (("bronze.events", "gone"), ("silver.events", gone), ("bronze.users", "gone"),
+    for name, value in (("bronze.events", GONE), ("silver.events", gone), ("bronze.users", GONE),
                         ("silver.users", gone)):
         on_disk = parquet_values(lake.location(name), "user_id")
         assert value not in on_disk and on_disk, name
-    assert not any("gone" in (p or "") for p in parquet_values(lake.location("bronze.quarantine"),
+    assert not any(GONE in (p or "") for p in parquet_values(lake.location("bronze.quarantine"),
                                                              "payload"))
 
     metrics = lake.read("gold.metrics").where(F.col("stage") == "forget-users")
@@ -132,3 +152,14 @@ def test_forget_users_deletes_everywhere_and_vacuums(spark, config, lake_mode, t
     assert deleted["rows_deleted.bronze.quarantine"] == 2
     assert deleted["rows_deleted.silver.users"] == 1
     assert deleted["rows_deleted"] == 3 + 2 + 2 + 1 + 1
+
+    # Forget means gone: no byte under the lake root (data, Delta log, checkpoints, checksums)
+    # holds the raw id or the pseudonym. The tables' history starts at the forget, and they
+    # stay ordinary Delta tables that take new writes.
+    assert files_holding(root, [GONE, gone]) == []
+    for name in ("bronze.events", "silver.events", "bronze.quarantine"):
+        history = lake.history(name)
+        assert history[-1].version > 0 and len(history) == 2, (name, history)
+        assert pl.read_delta(lake.location(name)).height == lake.read(name).count() > 0
+    write_bronze(spark, lake, [event("e9", user_id="later")])
+    assert lake.read("bronze.events").count() == 2
