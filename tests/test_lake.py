@@ -73,6 +73,18 @@ def test_auto_chooses_native_where_the_session_has_delta(spark, config):
     assert Lake(spark, config).backend_name == "native"
 
 
+@BOTH_BACKENDS
+def test_a_relative_lake_root_works(spark, config, lake_mode, tmp_path, monkeypatch):
+    """``make demo``'s default root is ``./lakehouse``: Delta reads ``delta.`path``` only for
+    absolute paths, so the native backend qualifies a relative root (found by the demo)."""
+    monkeypatch.chdir(tmp_path)
+    config.lake.root = "./relative-lake"
+    lake = Lake(spark, config)
+    lake.append(EVENTS, events(spark, range(3), DAY1))
+    assert lake.read(EVENTS).count() == 3 and lake.history(EVENTS)[0].version == 0
+    assert os.path.isdir(tmp_path / "relative-lake" / "silver" / "events" / "_delta_log")
+
+
 def test_each_mode_is_the_one_asked_for(spark, lake, lake_mode):
     assert lake.backend_name == ("bridge" if lake_mode == "bridge" else "native")
     lake.create(EVENTS)

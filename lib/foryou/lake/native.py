@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import re
 import time
 from typing import Iterator
 
@@ -81,7 +83,7 @@ class NativeBackend:
                 "with lake.backend=native (after `make setup`), or launch with Delta's package, "
                 "extension and catalog; or use lake.backend=bridge")
         self.spark = spark
-        self.root = root.rstrip("/")
+        self.root = _absolute(spark, root).rstrip("/")
         self.catalog = catalog
 
     # -- names and locations -----------------------------------------------------------
@@ -397,6 +399,20 @@ class NativeBackend:
         return TableInfo(spec.name, detail["location"], last.version, rows,
                          int(detail["sizeInBytes"]), int(detail["numFiles"]),
                          last.operation, last.timestamp)
+
+
+def _absolute(spark: SparkSession, root: str) -> str:
+    """``root`` qualified against the default file system when it is a relative path
+    (``./lakehouse``, the demo's default): Delta resolves ``delta.`path``` identifiers only for
+    absolute paths, and a relative one reads as a missing table. Absolute paths and URIs are
+    kept as written."""
+    if root.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", root):
+        return root
+    conf = spark._jsc.hadoopConfiguration()
+    if conf.get("fs.defaultFS", "file:///").startswith("file:"):
+        return os.path.abspath(root)  # the process's directory, as the bridge resolves it
+    path = spark._jvm.org.apache.hadoop.fs.Path(root)
+    return path.getFileSystem(conf).makeQualified(path).toString()
 
 
 def session_has_delta(spark: SparkSession) -> bool:
