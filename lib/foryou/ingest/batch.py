@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 
 from foryou.config import ConfigError
 from foryou.events.vocabulary import INGEST_DATE, INGEST_ID, INGESTED_AT, RECORD_REF, SOURCE, USER_ID
-from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, ROWID, RawRecords
+from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, REPLACEMENT, ROWID, RawRecords
 from foryou.ingest.sources import SourceFile, normalise
 from foryou.lake import CommitKey, Lake, table
 from foryou.spark import keep_on_disk
@@ -214,7 +214,7 @@ def _quarantine_extras(frame: DataFrame) -> list:
     if USER_ID in names:
         user = F.col(USER_ID) if USER_ID in frame.columns else F.lit(None).cast("string")
         # An id that is not clean UTF-8 is not one forget-users could be asked for.
-        extras.append(F.when(F.is_valid_utf8(user) & ~user.contains("\ufffd"), user).alias(USER_ID))
+        extras.append(F.when(F.is_valid_utf8(user) & ~user.contains(REPLACEMENT), user).alias(USER_ID))
     if "rejected_by" in names:
         extras.append(F.lit(REJECTED_BY).alias("rejected_by"))
     return extras
