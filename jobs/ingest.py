@@ -57,6 +57,8 @@ def run(ctx: JobContext) -> None:
     record(ctx.metrics, reports)
     for r in reports:
         note = " (already committed)" if r.already_committed else ""
+        if r.files_later:
+            note += f"; {r.files_later} file(s) dated after {ctx.run_date} wait for their run date"
         print(f"  {r.target} <- {r.source}: files {r.files_new} new / {r.files_skipped} skipped, "
               f"records {r.records:,} = {r.accepted:,} accepted + {r.quarantined:,} quarantined, "
               f"{r.rows_written:,} rows written{note}")
@@ -67,7 +69,8 @@ def left_out(config, spark, lake, args) -> str | None:
     path = args.path or config.ingest.path
     if not path:
         return None
-    new = files_not_ingested(spark, lake, path, args.format or config.ingest.format)
+    new = files_not_ingested(spark, lake, path, args.format or config.ingest.format,
+                             args.run_date)
     if not new:
         return None
     shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")

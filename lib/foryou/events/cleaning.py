@@ -13,7 +13,7 @@ carry min/max stats for ``ingest_id``, so other ingests' row groups are skipped 
 |---|---|
 | ``event_id``, ``user_id`` | required: trimmed, empty = missing → quarantine |
 | ``event_type`` | required; trimmed, lower-cased, ``-``/space → ``_``; not a known type → quarantine |
-| ``event_ts`` | required; before ``clean.earliest_event_date`` or later than ``ingested_at`` + ``clean.future_tolerance_s`` → quarantine |
+| ``event_ts`` | required; before ``clean.earliest_event_date``, or after the end of the run date (or ``ingested_at``, if earlier) + ``clean.future_tolerance_s`` → quarantine as in the future |
 | ``event_date`` | recomputed as the UTC date of ``event_ts`` (bronze's value is not trusted) |
 | ``content_id`` | required for every type but follow/unfollow → quarantine when missing |
 | ``creator_id`` | follow/unfollow need ``creator_id`` or ``content_id`` → quarantine when both miss; else optional → null |
@@ -210,13 +210,26 @@ def _reasons(checks: list[tuple[Column, Column]]) -> Column:
     return F.nullif(F.concat_ws("; ", *parts), F.lit(""))
 
 
-def event_rejections(df: DataFrame, config: "Config") -> Column:
-    """Why a normalised event is rejected (each reason names its field), or null."""
+def latest_plausible(run_date: dt.date | None, tolerance_s: int) -> Column:
+    """The latest ``event_ts`` a batch may hold: the end of its run date (logical time: a
+    replay or backfill of 2024 ingested in 2026 still refuses events dated 2025) or, when
+    earlier, the moment the record was ingested; plus the tolerance for clock skew."""
+    latest = F.col(INGESTED_AT)
+    if run_date is not None:
+        day_end = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(),
+                                      tzinfo=dt.timezone.utc)
+        latest = F.least(latest, F.timestamp_seconds(F.lit(int(day_end.timestamp()))))
+    return latest + F.expr(f"INTERVAL {int(tolerance_s)} SECONDS")
+
+
+def event_rejections(df: DataFrame, config: "Config", run_date: dt.date | None = None) -> Column:
+    """Why a normalised event is rejected (each reason names its field), or null. With
+    ``run_date``, "in the future" means after that day (see :func:`latest_plausible`)."""
     clean = config.clean
     etype = F.col(EVENT_TYPE)
     watch = F.col(WATCH_MS)
     ts = F.col(EVENT_TS)
-    latest = F.col(INGESTED_AT) + F.expr(f"INTERVAL {int(clean.future_tolerance_s)} SECONDS")
+    latest = latest_plausible(run_date, clean.future_tolerance_s)
     missing = lambda name: F.col(name).isNull()  # noqa: E731
     return _reasons([
         (missing(EVENT_ID), F.lit("event_id: missing")),
@@ -229,8 +242,8 @@ def event_rejections(df: DataFrame, config: "Config") -> Column:
          F.concat(F.lit("event_ts: "), ts.cast("string"),
                   F.lit(f" is before the earliest plausible date {clean.earliest_event_date}"))),
         (ts > latest,
-         F.concat(F.lit("event_ts: "), ts.cast("string"), F.lit(" is in the future (ingested at "),
-                  F.col(INGESTED_AT).cast("string"),
+         F.concat(F.lit("event_ts: "), ts.cast("string"), F.lit(" is in the future (after "),
+                  (latest - F.expr(f"INTERVAL {int(clean.future_tolerance_s)} SECONDS")).cast("string"),
                   F.lit(f", tolerance {clean.future_tolerance_s}s)"))),
         (etype.isin(*sorted(CONTENT_TARGETED)) & missing(CONTENT_ID),
          F.concat(F.lit("content_id: missing (required for "), etype, F.lit(")"))),
@@ -248,11 +261,11 @@ def event_rejections(df: DataFrame, config: "Config") -> Column:
     ])
 
 
-def classify_events(bronze: DataFrame, config: "Config") -> DataFrame:
+def classify_events(bronze: DataFrame, config: "Config", run_date: dt.date | None = None) -> DataFrame:
     """Normalised events with ``_reject`` (null for a valid event) and, for valid events,
     ``_rank`` (1 = the earliest received of its ``event_id``; rejected rows never compete)."""
     normal = normalise_events(bronze)
-    normal = normal.withColumn(_REJECT, event_rejections(normal, config))
+    normal = normal.withColumn(_REJECT, event_rejections(normal, config, run_date))
     valid = F.col(_REJECT).isNull()
     rank = F.row_number().over(Window.partitionBy(EVENT_ID, valid).orderBy(*_event_order()))
     return normal.withColumn(_RANK, F.when(valid, rank))
@@ -394,7 +407,8 @@ def run_clean(ctx: "JobContext") -> list[CleanCounts]:
         metrics.record("pseudonym_key_is_demo", 1, "bool")
 
     events = _split(SILVER_EVENTS, classify_events(
-        read_batch(lake, BRONZE_EVENTS, ctx.run_date, config), config), BRONZE_EVENTS, lake)
+        read_batch(lake, BRONZE_EVENTS, ctx.run_date, config), config, ctx.run_date),
+        BRONZE_EVENTS, lake)
     content = _split(SILVER_CONTENT, classify_content(
         read_batch(lake, BRONZE_CONTENT, ctx.run_date, config)), BRONZE_CONTENT, lake)
     users = _split(SILVER_USERS, classify_users(

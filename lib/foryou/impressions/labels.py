@@ -15,9 +15,10 @@ the session gap) before it; when the outcome carries a ``request_id`` it must be
 request. A ``follow`` without a content_id matches on the item's ``creator_id`` (from the
 impression event, else from silver.content). Outcomes of interaction logs only count for
 interaction rows, and outcomes of impression logs only for impression rows. Outcomes after
-midnight are read from the next day's partition when it exists (impressions of 23:50 get
-their 00:05 views); a run made before that day is cleaned misses them until re-run with
-``--force``. Unattributed outcomes are counted in gold.metrics.
+midnight are read from the next day's partition (impressions of 23:50 get their 00:05 views):
+the run for D+1 rebuilds D's partition when D+1's clean brought events of D or of D+1's
+first window (:mod:`foryou.events.arrivals`), and any earlier date a late event landed in.
+Unattributed outcomes are counted in gold.metrics.
 
 **Labels** (KuaiRand definitions, so real KuaiRand logs map 1:1):
 
@@ -51,6 +52,7 @@ from foryou.events.vocabulary import (
     CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
     INGEST_ID, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID, WATCH_MS,
 )
+from foryou.events.arrivals import reopened_dates
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
 
@@ -228,14 +230,17 @@ def content_durations(lake: Lake) -> DataFrame | None:
         CONTENT_ID, DURATION_MS, F.col(CREATOR_ID).alias("_content_creator"))
 
 
-def impressions_for_day(lake: Lake, run_date: dt.date,
-                        window: dt.timedelta = ATTRIBUTION_WINDOW) -> tuple[DataFrame, DataFrame]:
-    """(the run date's silver.impressions rows, the impression events to quarantine)."""
+def impressions_for_days(lake: Lake, dates: list[dt.date],
+                         window: dt.timedelta = ATTRIBUTION_WINDOW) -> tuple[DataFrame, DataFrame]:
+    """(silver.impressions rows of ``dates``, the impression events to quarantine).
+
+    An impression of day X takes its outcomes from X and from the first ``window`` of X+1."""
     if not lake.exists(EVENTS_TABLE):
         raise FileNotFoundError(f"{EVENTS_TABLE} does not exist: run `foryou clean` first")
-    next_day = run_date + dt.timedelta(days=1)
-    events = lake.read(EVENTS_TABLE, partitions=[run_date, next_day])
-    today = events.where(F.col(EVENT_DATE) == F.lit(run_date))
+    days = sorted(set(dates))
+    nexts = [d + dt.timedelta(days=1) for d in days]
+    events = lake.read(EVENTS_TABLE, partitions=sorted(set(days) | set(nexts)))
+    today = events.where(F.col(EVENT_DATE).isin(*days))
     rows, rejects = anchors(today)
     durations = content_durations(lake)
     if durations is not None:
@@ -243,9 +248,12 @@ def impressions_for_day(lake: Lake, run_date: dt.date,
         rows = (rows.join(durations.select(CONTENT_ID, "_content_creator"), CONTENT_ID, "left")
                 .withColumn(CREATOR_ID, F.coalesce(F.col(CREATOR_ID), F.col("_content_creator")))
                 .drop("_content_creator"))
+    midnight = F.timestamp_seconds(F.unix_date(F.col(EVENT_DATE)).cast("long") * 86400)
+    after_midnight = (F.date_sub(F.col(EVENT_DATE), 1).isin(*days)
+                      & (F.col(EVENT_TS) <= midnight + F.expr(
+                          f"INTERVAL {int(window.total_seconds())} SECONDS")))
     outcomes = events.where(F.col(EVENT_TYPE).isin(*OUTCOME_TYPES)
-                            & (F.col(EVENT_TS) >= F.lit(_midnight(run_date)))
-                            & (F.col(EVENT_TS) <= F.lit(_midnight(next_day) + window)))
+                            & (F.col(EVENT_DATE).isin(*days) | after_midnight))
     attributed = attribute(rows, outcomes, window)
     return label(rows, attributed, durations), rejects
 
@@ -262,11 +270,19 @@ def quarantine_rows(rejects: DataFrame, run_date: dt.date) -> DataFrame:
 
 
 def run_impressions(ctx: JobContext) -> tuple[WriteResult, ImpressionCounts]:
-    """The body of ``foryou impressions``: build, write the run date's partition, count."""
-    rows, rejects = impressions_for_day(ctx.lake, ctx.run_date)
+    """The body of ``foryou impressions``: build the run date's partition and the earlier
+    ones its clean reopened (late events, outcomes just after midnight), replace them in one
+    commit, count."""
+    prefix = ctx.config.clean.ingest_id_prefix.format(run_date=ctx.run_date)
+    reopened = reopened_dates(ctx.lake, ctx.run_date, prefix, lead=ATTRIBUTION_WINDOW)
+    dates = [*reopened, ctx.run_date]
+    rows, rejects = impressions_for_days(ctx.lake, dates)
+    # Rejected impressions of a reopened date were quarantined by its own run, bar the new.
+    rejects = rejects.where((F.col(EVENT_DATE) == F.lit(ctx.run_date))
+                            | F.col(INGEST_ID).startswith(prefix))
     rows = rows.cache()
     try:
-        result = ctx.lake.replace_partitions(IMPRESSIONS_TABLE, rows, partitions=[ctx.run_date],
+        result = ctx.lake.replace_partitions(IMPRESSIONS_TABLE, rows, partitions=dates,
                                              key=ctx.key(), force=ctx.force)
         ctx.metrics.record_write(result)
         counts = _counts(ctx, rows, rejects)
@@ -279,10 +295,15 @@ def run_impressions(ctx: JobContext) -> tuple[WriteResult, ImpressionCounts]:
     for name in ("impression_events", "served_rows", "duplicates", "quarantined",
                  "interaction_rows", "rows_with_outcome"):
         ctx.metrics.record(f"impressions.{name}", getattr(counts, name), "rows")
+    ctx.metrics.record("impressions.reopened_dates", len(reopened), "dates",
+                       dates=[str(d) for d in reopened])
     return result, counts
 
 
 def _counts(ctx: JobContext, rows: DataFrame, rejects: DataFrame) -> ImpressionCounts:
+    """Counts of the run date's partition alone (a reopened date was counted by its run)."""
+    rows = rows.where(F.col(EVENT_DATE) == F.lit(ctx.run_date))
+    rejects = rejects.where(F.col(EVENT_DATE) == F.lit(ctx.run_date))
     events = ctx.lake.read(EVENTS_TABLE, partitions=[ctx.run_date])
     impressions = events.where((F.col(EVENT_TYPE) == IMPRESSION)
                                & (F.col(SOURCE) != INTERACTIONS_SOURCE)).count()

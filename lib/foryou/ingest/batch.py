@@ -30,7 +30,7 @@ from pyspark.sql import functions as F
 from foryou.config import ConfigError
 from foryou.events.vocabulary import INGEST_DATE, INGEST_ID, INGESTED_AT, RECORD_REF, SOURCE, USER_ID
 from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, REPLACEMENT, ROWID, RawRecords
-from foryou.ingest.sources import SourceFile, normalise
+from foryou.ingest.sources import SourceFile, due_by, normalise
 from foryou.lake import CommitKey, Lake, table
 from foryou.spark import keep_on_disk
 
@@ -79,6 +79,7 @@ class BatchReport:
     source: str
     target: str
     files_seen: int = 0
+    files_later: int = 0
     files_new: int = 0
     files_skipped: int = 0
     records: int = 0
@@ -116,10 +117,14 @@ def ingest(spark: SparkSession, lake: Lake, adapter: Adapter, files: Sequence[So
     """Ingest the files of ``files`` not ingested before; returns the counts.
 
     Args:
-        files: every file seen under the source path (the new ones are found here).
+        files: every file seen under the source path (the new ones are found here); files
+            in a date folder later than ``run_date`` wait for their own run
+            (:func:`~foryou.ingest.sources.due_by`).
         done: identities already ingested (read from the manifest when not given).
     """
-    report = BatchReport(adapter.source, adapter.target, files_seen=len(files))
+    files, later = due_by(files, run_date)
+    report = BatchReport(adapter.source, adapter.target, files_seen=len(files),
+                         files_later=len(later))
     done = ingested_identities(lake) if done is None else done
     new = [f for f in files if f.identity(adapter.source, adapter.target) not in done]
     report.files_new, report.files_skipped = len(new), len(files) - len(new)

@@ -18,7 +18,7 @@ from foryou.config import Config
 from foryou.ingest import interactions, kuairand, native
 from foryou.ingest.batch import (MANIFEST, QUARANTINE, BatchReport, IngestError, ingest,
                                   ingested_identities)
-from foryou.ingest.sources import EXTENSIONS, is_folder, is_world_root, join, list_files
+from foryou.ingest.sources import EXTENSIONS, due_by, is_folder, is_world_root, join, list_files
 from foryou.lake import Lake
 from foryou.runtime.metrics import Metrics
 
@@ -99,11 +99,13 @@ def _extensions(fmt: str) -> tuple[str, ...]:
     return EXTENSIONS.get(fmt, ())
 
 
-def files_not_ingested(spark: SparkSession, lake: Lake, path: str, fmt: str) -> list[str]:
-    """Files under ``path`` whose current version (path, size, mtime) the manifest does not
-    hold: what a run already committed for its date leaves out. Listing only; nothing read."""
+def files_not_ingested(spark: SparkSession, lake: Lake, path: str, fmt: str,
+                       run_date: dt.date) -> list[str]:
+    """Files under ``path`` due by ``run_date`` whose current version (path, size, mtime)
+    the manifest does not hold: what a run already committed for its date leaves out.
+    Files dated after ``run_date`` are not left out: they wait for their day. Listing only."""
     try:
-        files = list_files(spark, path, _extensions(fmt))
+        files, _ = due_by(list_files(spark, path, _extensions(fmt)), run_date)
     except FileNotFoundError:
         return []
     seen = set()
@@ -118,7 +120,7 @@ def files_not_ingested(spark: SparkSession, lake: Lake, path: str, fmt: str) -> 
     return [f.path for f in files if (f.path, f.size, micros(f.modified)) not in seen]
 
 
-FIGURES = ("files_seen", "files_new", "files_skipped", "records", "accepted", "quarantined",
+FIGURES = ("files_seen", "files_later", "files_new", "files_skipped", "records", "accepted", "quarantined",
            "blank_lines")
 
 
@@ -128,7 +130,7 @@ def record(metrics: Metrics, reports: list[BatchReport]) -> None:
     for r in reports:
         for figure in FIGURES:
             metrics.record(f"{figure}.{r.target}", getattr(r, figure),
-                           "rows" if figure not in ("files_seen", "files_new", "files_skipped") else "files",
+                           "files" if figure.startswith("files_") else "rows",
                            source=r.source)
         metrics.record(f"rows_written.{r.target}", r.rows_written, "rows", source=r.source,
                        already_committed=r.already_committed)
@@ -136,6 +138,7 @@ def record(metrics: Metrics, reports: list[BatchReport]) -> None:
     metrics.record("files_seen", totals["files_seen"], "files")
     metrics.record("files_new", totals["files_new"], "files")
     metrics.record("files_skipped", totals["files_skipped"], "files")
+    metrics.record("files_later", totals["files_later"], "files")
     metrics.record("records_in", totals["records"], "rows")
     metrics.record("records_accepted", totals["accepted"], "rows")
     metrics.record("records_quarantined", totals["quarantined"], "rows")

@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 from urllib.parse import unquote
@@ -22,6 +23,11 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     "csv": (".csv", ".csv.gz", ".tsv", ".txt"),
     "parquet": (".parquet",),
 }
+# Hive-style folder names that date a landing-zone partition (``events/date=2024-05-02/``).
+# A file under one is the data of that day: the ingest for run date D takes only files
+# dated D or earlier, so a replay or backfill sees each day's files on that day's run.
+DATE_PARTITION_KEYS = ("date", "dt", "ds", "event_date", "ingest_date")
+_DATED = re.compile(r"(?:^|/)(?:%s)=(\d{4}-\d{2}-\d{2})(?=/)" % "|".join(DATE_PARTITION_KEYS))
 # Sub-folders of a world root (the synthetic world generator's layout).
 EVENTS_DIR, CONTENT_DIR, USERS_DIR = "events", "content", "users"
 
@@ -49,6 +55,27 @@ def normalise(path: str) -> str:
     if path.startswith("file:"):
         path = "/" + path[len("file:"):].lstrip("/")
     return path
+
+
+def path_date(path: str) -> dt.date | None:
+    """The day a file's Hive-style date folder names (the innermost one), or None."""
+    found = _DATED.findall(path)
+    if not found:
+        return None
+    try:
+        return dt.date.fromisoformat(found[-1])
+    except ValueError:
+        return None
+
+
+def due_by(files: Sequence[SourceFile], run_date: dt.date) -> tuple[list[SourceFile], list[SourceFile]]:
+    """``files`` split into those a run for ``run_date`` takes (undated, or dated up to
+    ``run_date``) and those dated later, which wait for their own run date."""
+    due, later = [], []
+    for f in files:
+        day = path_date(f.path)
+        (later if day is not None and day > run_date else due).append(f)
+    return due, later
 
 
 def _hidden(name: str) -> bool:

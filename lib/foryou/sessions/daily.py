@@ -23,7 +23,8 @@ sessionizing both days at once; and re-running D recomputes the same rows.
 Re-running an earlier day after a later one (a backfill out of order) never shortens a
 session: a recomputed session whose stored row already ends after D (a later run extended
 it) keeps the stored row. Late events that land in an already sessionized day need that day
-and the following ones re-run in date order (``foryou pipeline --backfill`` does that). A
+and the following ones re-run in date order: the run for D does that for every earlier date
+its clean brought events of (``foryou pipeline --backfill`` for any other case). A
 session open longer than ``sessions.max_session_days`` is not looked for further back and
 is cut there (documented limit for bots active around the clock).
 """
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from foryou.events.arrivals import reopened_dates
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
 from foryou.sessions.sessionize import (
@@ -155,13 +157,29 @@ def sessions_for_day(lake: Lake, run_date: dt.date, settings: SessionsConfig,
 
 
 def run_sessionize(ctx: JobContext) -> tuple[WriteResult, DayPlan]:
-    """The body of ``foryou sessionize``: compute, replace the partitions, record counts."""
+    """The body of ``foryou sessionize``: compute, replace the partitions, record counts.
+
+    When the run date's clean brought late events of earlier dates
+    (:func:`~foryou.events.arrivals.reopened_dates`), the days from the earliest of them
+    up to D-1 are re-run first, in date order, each in its own commit (so a killed run
+    resumes where it stopped); then D."""
     settings = ctx.config.sessions
+    prefix = ctx.config.clean.ingest_id_prefix.format(run_date=ctx.run_date)
+    reopened = reopened_dates(ctx.lake, ctx.run_date, prefix)
+    if reopened and ctx.lake.exists(SESSIONS_TABLE):
+        for k in range((ctx.run_date - reopened[0]).days):
+            day = reopened[0] + dt.timedelta(days=k)
+            frame, plan = sessions_for_day(ctx.lake, day, settings)
+            ctx.metrics.record_write(ctx.lake.replace_partitions(
+                SESSIONS_TABLE, frame, partitions=list(plan.partitions),
+                key=ctx.key(f"reopened/{day}"), force=ctx.force))
     frame, plan = sessions_for_day(ctx.lake, ctx.run_date, settings)
     result = ctx.lake.replace_partitions(SESSIONS_TABLE, frame, partitions=list(plan.partitions),
                                          key=ctx.key(), force=ctx.force)
     ctx.metrics.record_write(result)
     ctx.metrics.record("open_sessions_restitched", plan.open_sessions, "sessions",
                        partitions=[str(p) for p in plan.partitions])
+    ctx.metrics.record("sessions.reopened_dates", len(reopened), "dates",
+                       dates=[str(d) for d in reopened])
     ctx.metrics.record("gap_minutes", settings.gap_minutes, "min")
     return result, plan
