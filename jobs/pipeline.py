@@ -1,10 +1,12 @@
 """Run the pipeline's stages in dependency order for a run date or a backfill range.
 
-    foryou pipeline --run-date D [--from STAGE] [--until STAGE]
+    foryou pipeline --run-date D [--from STAGE] [--until STAGE] [--synthetic]
     foryou pipeline --backfill START END
 
-Stages already committed for a date are skipped; after a failure the next run resumes at the
-failed stage.
+The pipeline starts where the data is: at ``ingest`` (of ``ingest.path``); ``--synthetic``
+first generates a synthetic world there (``make demo`` does). Stages already committed for a
+date are skipped; after a failure the stage table shows FAILED with one error line (the
+traceback goes to the log) and the next run resumes at the failed stage.
 """
 import datetime as dt
 import sys
@@ -21,12 +23,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--from", dest="start", help="first stage to run")
     parser.add_argument("--until", help="last stage to run")
     parser.add_argument("--force", action="store_true", help="re-run committed stages")
+    parser.add_argument("--synthetic", action="store_true",
+                        help="start with `generate`: a synthetic world (config `world`) into ingest.path")
 
 
 def main(argv=None) -> int:
     def body(config, spark, lake, args) -> int:
         try:
-            stages = select(available_stages(), args.start, args.until)
+            stages = select(available_stages(), args.start, args.until, args.synthetic)
             dates = date_range(*args.backfill) if args.backfill else [args.run_date]
         except ValueError as exc:
             print(f"foryou pipeline: {exc}", file=sys.stderr)

@@ -3,13 +3,26 @@ import datetime as dt
 
 import pytest
 
-from foryou.pipeline import STAGES, date_range, select
+from foryou.pipeline import STAGES, date_range, one_line, select
 
 
 def test_from_until_select_an_inclusive_slice_in_dependency_order():
     names = [s.name for s in select(STAGES, "clean", "features")]
     assert names == ["clean", "impressions", "sessionize", "features"]
     assert [s.name for s in select(STAGES, None, "ingest")] == ["generate", "ingest"]
+
+
+def test_the_pipeline_starts_where_the_data_is():
+    """Without --synthetic, `generate` runs only when --from names it."""
+    assert select(STAGES, None, "clean", synthetic=False)[0].name == "ingest"
+    assert select(STAGES, "generate", "ingest", synthetic=False)[0].name == "generate"
+
+
+def test_a_crashing_stage_is_one_line_naming_the_java_error():
+    err = RuntimeError("An error occurred while calling o123.fit.\n: java.lang.IllegalStateException: "
+                       "Haven't seen any document yet.\n\tat org.apache.spark.ml.feature.IDF.fit")
+    assert one_line(err) == "IllegalStateException: Haven't seen any document yet."
+    assert one_line(ValueError("bad\nmore")) == "ValueError: bad"
 
 
 def test_bad_selections_are_named():

@@ -38,7 +38,7 @@ def world_args(tmp_path_factory) -> list[str]:
 def test_pipeline_runs_resumes_after_a_failure_and_reruns_idempotently(spark, world_args, capsys):
     config = load_config(overrides=[a for a in world_args if a != "--set"])
     lake = Lake(spark, config)
-    pipeline = ["pipeline", "--run-date", RUN_DATE, "--until", "sessionize", *world_args]
+    pipeline = ["pipeline", "--synthetic", "--run-date", RUN_DATE, "--until", "sessionize", *world_args]
 
     # Another writer holds silver.impressions: that stage fails, the earlier ones commit.
     lock = os.path.join(config.lake.root, "_locks", "silver.impressions.lock")

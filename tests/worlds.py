@@ -91,7 +91,7 @@ def build(spark, root: Path, settings: list[str]) -> GoldWorld:
     first_native = DATES[-NATIVE_DAYS]
     for start, end, backend in ((DATES[0], first_native - dt.timedelta(days=1), "bridge"),
                                 (first_native, DATES[-1], BUILD_BACKEND)):
-        code = foryou(["pipeline", "--backfill", str(start), str(end), "--until", "features",
+        code = foryou(["pipeline", "--synthetic", "--backfill", str(start), str(end), "--until", "features",
                        *world.args(world.lake_root), "--set", f"lake.backend={backend}"])
         if code != 0:
             raise RuntimeError(f"building the gold_world fixture on {backend} failed (exit {code})")

@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     # the world ends: features as of that day see every event.
     feed_day = world.end_date + dt.timedelta(days=1)
     daily = [n for n in built if stage_names().index(n) <= stage_names().index("features")]
-    code = foryou(["pipeline", "--backfill", str(world.start_date), str(feed_day),
+    code = foryou(["pipeline", "--synthetic", "--backfill", str(world.start_date), str(feed_day),
                    "--until", daily[-1], *common])
     later = [n for n in built if n not in daily]
     if code == 0 and later:

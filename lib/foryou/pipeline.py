@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -15,6 +17,8 @@ from typing import Sequence
 from pyspark.sql import functions as F
 
 from foryou.cli import commands, main as run_command
+
+log = logging.getLogger("foryou.pipeline")
 from foryou.lake import CommitKey, Lake
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
 
@@ -62,8 +66,11 @@ def available_stages() -> list[Stage]:
     return [s for s in STAGES if s.name in have]
 
 
-def select(stages: Sequence[Stage], start: str | None, until: str | None) -> list[Stage]:
-    """The slice ``--from start --until until`` (inclusive) of ``stages``."""
+def select(stages: Sequence[Stage], start: str | None, until: str | None,
+           synthetic: bool = True) -> list[Stage]:
+    """The slice ``--from start --until until`` (inclusive) of ``stages``; without
+    ``synthetic``, stages that only make sense on a generated world are left out unless
+    ``--from`` names one (so a pipeline on your own logs starts at ingest)."""
     names = stage_names()
     for flag, name in (("--from", start), ("--until", until)):
         if name is not None and name not in names:
@@ -72,7 +79,8 @@ def select(stages: Sequence[Stage], start: str | None, until: str | None) -> lis
     hi = names.index(until) if until else len(names) - 1
     if lo > hi:
         raise ValueError(f"--from {start} comes after --until {until}")
-    return [s for s in stages if lo <= names.index(s.name) <= hi]
+    return [s for s in stages if lo <= names.index(s.name) <= hi
+            and (synthetic or not s.synthetic or s.name == start)]
 
 
 def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -93,6 +101,16 @@ def _stage_figures(lake: Lake, stage: str, run_date: dt.date) -> dict[str, float
         if figures[row["name"]] is None:
             figures[row["name"]] = row["value"]
     return figures
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """``Type: first line of the message`` (a JVM error's Java class and message, not its
+    Py4J stack), at most ``limit`` characters."""
+    text = str(exc).strip()
+    java = re.search(r"((?:[a-z]+\.)+[A-Z]\w*(?:Exception|Error)): ([^\n]*)", text)
+    line = f"{java.group(1).rsplit('.', 1)[-1]}: {java.group(2)}" if java else \
+        f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+    return line[:limit]
 
 
 def _fmt(value: float | None) -> str:
@@ -119,13 +137,19 @@ def run_pipeline(lake: Lake, run_dates: Sequence[dt.date], stages: Sequence[Stag
             argv = [stage.name, "--run-date", str(run_date), *passthrough]
             if force:
                 argv.append("--force")
+            error = None
             try:
                 code = run_command(argv)
             except SystemExit as exc:  # argparse rejected the stage's arguments
                 code = exc.code if isinstance(exc.code, int) else 2
+            except Exception as exc:  # noqa: BLE001 - the table and one line; the traceback is logged
+                log.error("%s failed for %s", stage.name, run_date, exc_info=True)
+                code, error = 1, one_line(exc)
             seconds = time.perf_counter() - start
             if code != 0:
                 print(f"  {stage.name:<18}{'FAILED':<12}{'':>12}{'':>12}{seconds:>8.1f}s")
+                if error:
+                    print(f"pipeline: {stage.name}: {error}")
                 metrics.record(f"stage.{stage.name}", seconds, "s", status="failed", exit_code=code)
                 metrics.flush(lake.spark, lake, None, False)
                 print(f"pipeline: {stage.name} failed for {run_date} (exit {code}); "
