@@ -397,6 +397,10 @@ def test_content_vector_takes_visual_vectors_when_present(spark, config):
     assert a["c1"].content_vector != b["c1"].content_vector
     assert a["c2"].content_vector == b["c2"].content_vector
     assert sum(abs(x) for x in a["c3"].text_vector) > 0  # "news of the day"
+    # No catalogue at all (an interaction log): an empty frame of the same columns, not
+    # Spark's "IDF: Haven't seen any document yet".
+    none = text_features(plain.limit(0), cfg)
+    assert none.columns == text_features(plain, cfg).columns and none.count() == 0
 
 
 def test_split_markers_by_date(config):

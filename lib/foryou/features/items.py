@@ -107,7 +107,13 @@ def text_features(content: DataFrame, cfg: FeaturesConfig) -> DataFrame:
         *media)
     tf = HashingTF(inputCol="_words", outputCol="_tf", numFeatures=dim).transform(base)
     tf = HashingTF(inputCol=C.TAGS, outputCol="_tagtf", numFeatures=dim, binary=True).transform(tf)
-    tfidf = IDF(inputCol="_tf", outputCol="_tfidf", minDocFreq=cfg.min_doc_freq).fit(tf).transform(tf)
+    if tf.isEmpty():
+        # No catalogue (an interaction log without item metadata): IDF cannot be fitted on
+        # nothing, and there is nothing to weight; the frame stays empty, with its schema.
+        print("  features: no item catalogue (silver.content is empty): no text or content vectors")
+        tfidf = tf.withColumn("_tfidf", F.col("_tf"))
+    else:
+        tfidf = IDF(inputCol="_tf", outputCol="_tfidf", minDocFreq=cfg.min_doc_freq).fit(tf).transform(tf)
     # Each stage is its own projection so a norm is computed once per row (an array
     # expression repeated inside a lambda is evaluated per element).
     parts = ["_text", "_tagv", *[f"_{m}" for m in media]]
