@@ -1,8 +1,11 @@
-"""Late data reaches the stages that already built its day (``foryou.events.arrivals``).
+"""Logical time and late data (``foryou.events.arrivals``), on a replay of two dated folders.
 
-A replay of two dated landing folders, day by day as a live deployment sees them: the view
-just after midnight that completes an impression of 23:50, and an event of day 1 that only
-arrives with day 2's files, land in day 1's partitions when day 2 runs.
+A 2024 landing zone replayed in 2026, day by day as the live deployment saw it: the run for
+day 1 takes only ``date=`` folders up to day 1 (the later one waits, and is not reported as
+left out); an event dated 2026 in a 2024 file is "in the future" of its run date, although
+in the past of the wall clock. The view just after midnight that completes an impression of
+23:50, and an event of day 1 that only arrives with day 2's files, land in day 1's
+partitions when day 2 runs.
 """
 from __future__ import annotations
 
@@ -19,11 +22,13 @@ DAY1, DAY2 = "2024-05-01", "2024-05-02"
 STAGES = ("ingest", "clean", "impressions", "sessionize")
 
 
-def test_late_events_and_outcomes_after_midnight_rebuild_their_day(spark, config, tmp_path):
+def test_dated_folders_logical_time_and_late_data_rebuilding_their_day(spark, config, tmp_path, capsys):
     raw = tmp_path / "raw"
     jsonl(raw / f"date={DAY1}" / "a.jsonl", [
         event(1, event_type="impression", user_id="u1", content_id="c1", request_id="r1",
-              position=0, event_ts="2024-05-01T23:50:00Z", received_at="2024-05-01T23:50:01Z")])
+              position=0, event_ts="2024-05-01T23:50:00Z", received_at="2024-05-01T23:50:01Z"),
+        event(5, event_ts="2026-01-01T00:00:00Z"),           # a broken clock, years ahead
+        event(6, event_ts="2024-05-02T00:30:00Z")])          # within the hour's tolerance
     jsonl(raw / f"date={DAY2}" / "b.jsonl", [
         event(2, event_type="view", user_id="u1", content_id="c1", request_id="r1",
               watch_ms=20_000, event_ts="2024-05-02T00:05:00Z", received_at="2024-05-02T00:05:01Z"),
@@ -46,7 +51,18 @@ def test_late_events_and_outcomes_after_midnight_rebuild_their_day(spark, config
         rows = lake.read("silver.sessions", partitions=[DAY1]).collect()
         return {r.user_id: r for r in rows}
 
+    capsys.readouterr()
     run(DAY1)
+    assert f"1 file(s) dated after {DAY1} wait for their run date" in capsys.readouterr().out
+    assert foryou(["ingest", "--path", str(raw), "--run-date", DAY1, *lake_args(config)]) == 0
+    assert "NOT ingested" not in capsys.readouterr().err     # the later file is not left out
+    assert {r.event_id for r in lake.read("bronze.events").collect()} == {"e1", "e5", "e6"}
+    [future] = lake.read("bronze.quarantine").where(F.col("rejected_by") == "clean").collect()
+    assert future.reason == ("event_ts: 2026-01-01 00:00:00 is in the future (after "
+                             "2024-05-02 00:00:00, tolerance 3600s)")
+    assert {r.event_id for r in lake.read("silver.events").collect()} == {"e1", "e6"}
+    metrics = {r["name"]: r["value"] for r in lake.read("gold.metrics", partitions=[DAY1]).collect()}
+    assert metrics["files_later"] == 1
     assert impression("r1").click == 0                       # its view has not arrived yet
     assert len(sessions_of_day1()) == 1
 

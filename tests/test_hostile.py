@@ -182,44 +182,6 @@ def test_a_committed_date_says_which_new_files_it_leaves_out(spark, config, tmp_
     assert {r.event_id for r in Lake(spark, config).read("bronze.events").collect()} == {"e1", "e2"}
 
 
-def test_a_replay_takes_each_dated_folder_on_its_day_and_judges_future_by_the_run_date(
-        spark, config, tmp_path, capsys):
-    """Logical time: a 2024 landing zone replayed in 2026. The run for 05-01 takes only
-    ``date=`` folders up to 05-01 (the later one waits, and is not reported as left out),
-    and an event dated 2026 in a 2024 file is "in the future" of its run date, although it
-    is in the past of the wall clock."""
-    folder = tmp_path / "raw"
-    jsonl(folder / "date=2024-05-01" / "a.jsonl", [
-        event(1), event(2, event_ts="2024-05-01T23:59:00Z"),
-        event(3, event_ts="2026-01-01T00:00:00Z"),         # a broken clock, years ahead
-        event(4, event_ts="2024-05-02T00:30:00Z")])        # within the hour's tolerance
-    jsonl(folder / "date=2024-05-02" / "b.jsonl", [event(5, event_ts="2024-05-02T10:00:00Z")])
-    lake = Lake(spark, config)
-
-    def run(stage: str, day: str) -> str:
-        capsys.readouterr()
-        assert foryou([stage, "--run-date", day, *(["--path", str(folder)] if stage == "ingest" else []),
-                       *lake_args(config), *NO_GX]) == 0
-        return capsys.readouterr().out
-
-    out = run("ingest", "2024-05-01")
-    assert "1 file(s) dated after 2024-05-01 wait for their run date" in out
-    assert {r.event_id for r in lake.read("bronze.events").collect()} == {"e1", "e2", "e3", "e4"}
-    capsys.readouterr()
-    assert foryou(["ingest", "--path", str(folder), "--run-date", "2024-05-01", *lake_args(config)]) == 0
-    assert "NOT ingested" not in capsys.readouterr().err      # the later file is not left out
-    run("clean", "2024-05-01")
-    assert {r.event_id for r in lake.read("silver.events").collect()} == {"e1", "e2", "e4"}
-    [future] = lake.read("bronze.quarantine").where(F.col("rejected_by") == "clean").collect()
-    assert future.reason == ("event_ts: 2026-01-01 00:00:00 is in the future (after "
-                             "2024-05-02 00:00:00, tolerance 3600s)")
-    assert metrics_of(lake, "2024-05-01")["files_later"] == 1
-
-    run("ingest", "2024-05-02")
-    run("clean", "2024-05-02")
-    assert {r.event_id for r in lake.read("silver.events").collect()} == {"e1", "e2", "e4", "e5"}
-
-
 def test_a_killed_writers_staging_folder_goes_with_a_rerun_that_adds_nothing(spark, config):
     lake = Lake(spark, config)
     key = CommitKey("clean", dt.date(2024, 5, 1))

@@ -23,8 +23,9 @@ sessionizing both days at once; and re-running D recomputes the same rows.
 Re-running an earlier day after a later one (a backfill out of order) never shortens a
 session: a recomputed session whose stored row already ends after D (a later run extended
 it) keeps the stored row. Late events that land in an already sessionized day need that day
-and the following ones re-run in date order: the run for D does that for every earlier date
-its clean brought events of (``foryou pipeline --backfill`` for any other case). A
+and the following ones re-sessionized: the run for D sessionizes every day from the earliest
+date its clean brought events of up to D in one pass (``first``), which gives the same table
+as re-running those days in order; a history ingested at once is sessionized the same way. A
 session open longer than ``sessions.max_session_days`` is not looked for further back and
 is cut there (documented limit for bots active around the clock).
 """
@@ -59,13 +60,22 @@ _OPEN_START = "_open_start"
 
 @dataclass(frozen=True)
 class DayPlan:
-    """What one run for ``run_date`` reads and replaces."""
+    """What one run reads and replaces: the days ``first`` .. ``run_date`` (one day, unless
+    late events reopened earlier ones) and the older partitions holding sessions open at
+    ``first``'s midnight."""
 
     run_date: dt.date
     open_sessions: int
     # Microseconds since the epoch (not a datetime: collected timestamps are local-zone naive).
     earliest_open_us: int | None
     partitions: tuple[dt.date, ...]
+    first: dt.date | None = None
+
+    @property
+    def days(self) -> list[dt.date]:
+        """The days whose events are sessionized afresh."""
+        start = self.first or self.run_date
+        return [start + dt.timedelta(days=k) for k in range((self.run_date - start).days + 1)]
 
 
 def _midnight(day: dt.date) -> dt.datetime:
@@ -91,30 +101,35 @@ def open_sessions(lake: Lake, run_date: dt.date, settings: SessionsConfig) -> Da
             .select(USER_ID, F.col(SESSION_START).alias(_OPEN_START), SESSION_DATE))
 
 
-def plan_day(lake: Lake, run_date: dt.date, settings: SessionsConfig) -> tuple[DayPlan, DataFrame | None]:
-    """The open sessions at ``run_date`` and the partitions the run replaces."""
-    opened = open_sessions(lake, run_date, settings)
+def plan_day(lake: Lake, run_date: dt.date, settings: SessionsConfig,
+             first: dt.date | None = None) -> tuple[DayPlan, DataFrame | None]:
+    """The open sessions at ``first``'s (default ``run_date``'s) midnight and the partitions
+    the run replaces."""
+    start = first or run_date
+    days = DayPlan(run_date, 0, None, (), first).days
+    opened = open_sessions(lake, start, settings)
     if opened is None:
-        return DayPlan(run_date, 0, None, (run_date,)), None
+        return DayPlan(run_date, 0, None, tuple(days), first), None
     # One small row: the count, earliest start and the (at most max_session_days) dates.
     summary = opened.agg(F.count(F.lit(1)).alias("n"),
                          F.min(F.unix_micros(_OPEN_START)).alias("first"),
                          F.collect_set(SESSION_DATE).alias("dates")).first()
-    partitions = tuple(sorted(set(summary["dates"]) | {run_date}))
-    return DayPlan(run_date, summary["n"], summary["first"], partitions), opened
+    partitions = tuple(sorted(set(summary["dates"]) | set(days)))
+    return DayPlan(run_date, summary["n"], summary["first"], partitions, first), opened
 
 
 def day_events(lake: Lake, plan: DayPlan, opened: DataFrame | None) -> DataFrame:
-    """D's events plus the events of users with an open session since its start."""
+    """The plan's days' events plus the events of users with an open session since its start."""
     if not lake.exists(EVENTS_TABLE):
         raise FileNotFoundError(f"{EVENTS_TABLE} does not exist: run `foryou clean` first")
     cols = [USER_ID, EVENT_TS, EVENT_TYPE, WATCH_MS]
-    today = lake.read(EVENTS_TABLE, partitions=[plan.run_date]).select(*cols)
+    days = plan.days
+    today = lake.read(EVENTS_TABLE, partitions=days).select(*cols)
     if opened is None or plan.earliest_open_us is None:
         return today
     first_day = plan.partitions[0]
-    days = [first_day + dt.timedelta(days=k) for k in range((plan.run_date - first_day).days)]
-    earlier = (lake.read(EVENTS_TABLE, partitions=days)
+    before = [first_day + dt.timedelta(days=k) for k in range((days[0] - first_day).days)]
+    earlier = (lake.read(EVENTS_TABLE, partitions=before)
                .where(F.col(EVENT_TS) >= F.timestamp_micros(F.lit(plan.earliest_open_us)))
                .select(*cols)
                # At most one open session per user, so the join adds no rows.
@@ -125,7 +140,8 @@ def day_events(lake: Lake, plan: DayPlan, opened: DataFrame | None) -> DataFrame
 
 
 def sessions_for_day(lake: Lake, run_date: dt.date, settings: SessionsConfig,
-                     partitions: int | None = None) -> tuple[DataFrame, DayPlan]:
+                     partitions: int | None = None,
+                     first: dt.date | None = None) -> tuple[DataFrame, DayPlan]:
     """The full content of the partitions the run for ``run_date`` replaces.
 
     Args:
@@ -133,11 +149,14 @@ def sessions_for_day(lake: Lake, run_date: dt.date, settings: SessionsConfig,
         run_date: the day whose events are sessionized.
         settings: the ``sessions`` config section.
         partitions: tasks of the segment pass (default ``spark.sql.shuffle.partitions``).
+        first: sessionize every day from ``first`` to ``run_date`` afresh, in one pass (the
+            same table as running each day in order): the days late events reopened, or a
+            whole history ingested at once.
 
     Returns:
         (frame, plan): ``frame`` holds every row of ``plan.partitions`` after the run.
     """
-    plan, opened = plan_day(lake, run_date, settings)
+    plan, opened = plan_day(lake, run_date, settings, first)
     events = day_events(lake, plan, opened)
     computed = sessionize(events, settings.gap_minutes, settings.chunk_minutes, partitions)
     if opened is None:
@@ -149,31 +168,25 @@ def sessions_for_day(lake: Lake, run_date: dt.date, settings: SessionsConfig,
     computed = (computed.join(extended.select(SESSION_ID), SESSION_ID, "left_anti")
                 .unionByName(extended))
     # Older partitions keep their closed sessions; their open ones were recomputed above,
-    # and D is recomputed whole. (Filtering ``stored`` rather than anti-joining the computed
-    # ids keeps the sessionization from running twice.)
-    kept = stored.where((F.col(SESSION_DATE) < F.lit(run_date))
-                        & ~_open_at(run_date, settings.gap_minutes))
+    # and the plan's days are recomputed whole. (Filtering ``stored`` rather than
+    # anti-joining the computed ids keeps the sessionization from running twice.)
+    start = plan.days[0]
+    kept = stored.where((F.col(SESSION_DATE) < F.lit(start))
+                        & ~_open_at(start, settings.gap_minutes))
     return computed.unionByName(kept.select(*computed.columns)), plan
 
 
 def run_sessionize(ctx: JobContext) -> tuple[WriteResult, DayPlan]:
     """The body of ``foryou sessionize``: compute, replace the partitions, record counts.
 
-    When the run date's clean brought late events of earlier dates
-    (:func:`~foryou.events.arrivals.reopened_dates`), the days from the earliest of them
-    up to D-1 are re-run first, in date order, each in its own commit (so a killed run
-    resumes where it stopped); then D."""
+    When the run date's clean brought events of earlier dates (late events, or a history
+    ingested at once; :func:`~foryou.events.arrivals.reopened_dates`), every day from the
+    earliest of them to D is sessionized afresh in the same pass and commit."""
     settings = ctx.config.sessions
     prefix = ctx.config.clean.ingest_id_prefix.format(run_date=ctx.run_date)
     reopened = reopened_dates(ctx.lake, ctx.run_date, prefix)
-    if reopened and ctx.lake.exists(SESSIONS_TABLE):
-        for k in range((ctx.run_date - reopened[0]).days):
-            day = reopened[0] + dt.timedelta(days=k)
-            frame, plan = sessions_for_day(ctx.lake, day, settings)
-            ctx.metrics.record_write(ctx.lake.replace_partitions(
-                SESSIONS_TABLE, frame, partitions=list(plan.partitions),
-                key=ctx.key(f"reopened/{day}"), force=ctx.force))
-    frame, plan = sessions_for_day(ctx.lake, ctx.run_date, settings)
+    frame, plan = sessions_for_day(ctx.lake, ctx.run_date, settings,
+                                   first=reopened[0] if reopened else None)
     result = ctx.lake.replace_partitions(SESSIONS_TABLE, frame, partitions=list(plan.partitions),
                                          key=ctx.key(), force=ctx.force)
     ctx.metrics.record_write(result)
