@@ -14,12 +14,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from foryou.events.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
 from foryou.lake import Lake
 
 EVENTS_TABLE = "silver.events"
+
+
+def day_start(date: Column) -> Column:
+    """Midnight UTC of a date column, as a timestamp (whatever the session's time zone)."""
+    return F.timestamp_seconds(F.unix_date(date).cast("long") * 86400)
 
 
 def reopened_dates(lake: Lake, run_date: dt.date, ingest_prefix: str,
@@ -36,7 +42,7 @@ def reopened_dates(lake: Lake, run_date: dt.date, ingest_prefix: str,
     new = lake.read(EVENTS_TABLE).where(F.col(INGEST_ID).startswith(ingest_prefix))
     dates = new.select(F.col(EVENT_DATE).alias("d"))
     if lead > dt.timedelta(0):
-        midnight = F.timestamp_seconds(F.unix_date(F.col(EVENT_DATE)).cast("long") * 86400)
+        midnight = day_start(F.col(EVENT_DATE))
         early = new.where(F.col(EVENT_TS) < midnight + F.expr(
             f"INTERVAL {int(lead.total_seconds())} SECONDS"))
         dates = dates.unionByName(early.select(F.date_sub(EVENT_DATE, 1).alias("d")))

@@ -52,7 +52,8 @@ from foryou.events.vocabulary import (
     CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
     INGEST_ID, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID, WATCH_MS,
 )
-from foryou.events.arrivals import reopened_dates
+from foryou.events.arrivals import day_start, reopened_dates
+from foryou.events.cleaning import ingest_prefix
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
 
@@ -248,7 +249,7 @@ def impressions_for_days(lake: Lake, dates: list[dt.date],
         rows = (rows.join(durations.select(CONTENT_ID, "_content_creator"), CONTENT_ID, "left")
                 .withColumn(CREATOR_ID, F.coalesce(F.col(CREATOR_ID), F.col("_content_creator")))
                 .drop("_content_creator"))
-    midnight = F.timestamp_seconds(F.unix_date(F.col(EVENT_DATE)).cast("long") * 86400)
+    midnight = day_start(F.col(EVENT_DATE))
     after_midnight = (F.date_sub(F.col(EVENT_DATE), 1).isin(*days)
                       & (F.col(EVENT_TS) <= midnight + F.expr(
                           f"INTERVAL {int(window.total_seconds())} SECONDS")))
@@ -273,7 +274,7 @@ def run_impressions(ctx: JobContext) -> tuple[WriteResult, ImpressionCounts]:
     """The body of ``foryou impressions``: build the run date's partition and the earlier
     ones its clean reopened (late events, outcomes just after midnight), replace them in one
     commit, count."""
-    prefix = ctx.config.clean.ingest_id_prefix.format(run_date=ctx.run_date)
+    prefix = ingest_prefix(ctx.run_date, ctx.config)
     reopened = reopened_dates(ctx.lake, ctx.run_date, prefix, lead=ATTRIBUTION_WINDOW)
     dates = [*reopened, ctx.run_date]
     rows, rejects = impressions_for_days(ctx.lake, dates)

@@ -38,6 +38,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.events.arrivals import reopened_dates
+from foryou.events.cleaning import ingest_prefix
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
 from foryou.sessions.sessionize import (
@@ -183,8 +184,7 @@ def run_sessionize(ctx: JobContext) -> tuple[WriteResult, DayPlan]:
     ingested at once; :func:`~foryou.events.arrivals.reopened_dates`), every day from the
     earliest of them to D is sessionized afresh in the same pass and commit."""
     settings = ctx.config.sessions
-    prefix = ctx.config.clean.ingest_id_prefix.format(run_date=ctx.run_date)
-    reopened = reopened_dates(ctx.lake, ctx.run_date, prefix)
+    reopened = reopened_dates(ctx.lake, ctx.run_date, ingest_prefix(ctx.run_date, ctx.config))
     frame, plan = sessions_for_day(ctx.lake, ctx.run_date, settings,
                                    first=reopened[0] if reopened else None)
     result = ctx.lake.replace_partitions(SESSIONS_TABLE, frame, partitions=list(plan.partitions),
