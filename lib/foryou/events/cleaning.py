@@ -17,7 +17,7 @@ carry min/max stats for ``ingest_id``, so other ingests' row groups are skipped 
 | ``event_date`` | recomputed as the UTC date of ``event_ts`` (bronze's value is not trusted) |
 | ``content_id`` | required for every type but follow/unfollow → quarantine when missing |
 | ``creator_id`` | follow/unfollow need ``creator_id`` or ``content_id`` → quarantine when both miss; else optional → null |
-| ``watch_ms`` | required for ``view``; negative or above ``clean.max_watch_ms`` → quarantine (any type); else optional → null |
+| ``watch_ms`` | required for ``view`` (bar an interaction log's, which has no watch time); negative or above ``clean.max_watch_ms`` → quarantine (any type); else optional → null |
 | ``position`` | optional → null; negative → quarantine |
 | ``request_id``, ``app_version``, ``reason``, ``comment_text`` | optional: trimmed, empty → null |
 | ``platform`` | optional: trimmed, lower-cased, empty → null |
@@ -61,7 +61,7 @@ from foryou.events.vocabulary import (
     ACTIVITY_DEGREE, APP_VERSION, COMMENT_TEXT, CONTENT_ID, CONTENT_TARGETED, COUNTRY,
     CREATOR_ID, CREATOR_TARGETED, DESCRIPTION, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID,
     EVENT_TS, EVENT_TYPE, EVENT_TYPES, FOLLOW_COUNT, FOLLOWER_COUNT, INGEST_DATE, INGEST_ID,
-    INGESTED_AT, LANGUAGE, NETWORK_TYPE, OS, PAYLOAD, PLATFORM, POSITION, QUARANTINE_REASON,
+    INGESTED_AT, INTERACTION_LOG, LANGUAGE, NETWORK_TYPE, OS, PAYLOAD, PLATFORM, POSITION, QUARANTINE_REASON,
     REASON, RECEIVED_AT, RECORD_REF, REJECTED_BY, REQUEST_ID, SIGNUP_TS, SOURCE, TAGS, UNKNOWN,
     UPDATED_AT, UPLOAD_TS, USER_ID, WATCH_MS, WATCH_TIME_REQUIRED,
 )
@@ -250,7 +250,8 @@ def event_rejections(df: DataFrame, config: "Config", run_date: dt.date | None =
         (etype.isin(*sorted(CREATOR_TARGETED)) & missing(CREATOR_ID) & missing(CONTENT_ID),
          F.concat(F.lit("creator_id: missing (a "), etype,
                   F.lit(" needs creator_id or content_id)"))),
-        (etype.isin(*sorted(WATCH_TIME_REQUIRED)) & missing(WATCH_MS),
+        (etype.isin(*sorted(WATCH_TIME_REQUIRED)) & missing(WATCH_MS)
+         & ~F.coalesce(F.col(SOURCE) == INTERACTION_LOG, F.lit(False)),
          F.concat(F.lit("watch_ms: missing (required for "), etype, F.lit(")"))),
         (watch < 0, F.concat(F.lit("watch_ms: "), watch.cast("string"), F.lit(" is negative"))),
         (watch > clean.max_watch_ms,

@@ -17,5 +17,7 @@ class CleanConfig(Section):
     # event_ts may run ahead of ingested_at by this much (client clock skew) before it is
     # a future timestamp.
     future_tolerance_s: int = Field(default=3600, ge=0)
-    # event_ts before this date is a broken client clock (epoch 0 and the like).
-    earliest_event_date: dt.date = dt.date(2015, 1, 1)
+    # event_ts before this date is a broken client clock (epoch 0, a GPS epoch reset). Public
+    # interaction logs go back to the mid-1990s (MovieLens starts in 1995), so the default
+    # lets them in; an app's own log can raise it to its launch date.
+    earliest_event_date: dt.date = dt.date(1990, 1, 1)

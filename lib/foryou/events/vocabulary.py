@@ -17,6 +17,9 @@ CREATOR_TARGETED = frozenset({"follow", "unfollow"})
 CONTENT_TARGETED = EVENT_TYPES - CREATOR_TARGETED
 # Events whose watch time is the point of the event.
 WATCH_TIME_REQUIRED = frozenset({"view"})
+# The source of events read from a plain interaction log (user, item, time[, weight]): its
+# views carry no watch time and it has no impressions, so those rules do not apply to it.
+INTERACTION_LOG = "interactions"
 
 # Columns (catalog contracts).
 EVENT_ID = "event_id"

@@ -85,8 +85,10 @@ def _event_delta(ev: DataFrame, cfg: FeaturesConfig) -> DataFrame:
 def user_items(ev: DataFrame, content: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     """Per (user, item) of the window: weights, decayed weights, latest time, blind
     engagements (likes/follows on a day without a real view of the item), and the item's
-    creator and tags."""
-    real_view = ((F.col(C.EVENT_TYPE) == C.VIEW) & (F.coalesce(F.col(C.WATCH_MS), F.lit(0)) >= cfg.min_view_ms)
+    creator and tags. A view of unknown length (an interaction log's: clean refuses it from
+    anywhere else) counts as real: the log cannot say otherwise."""
+    real_view = ((F.col(C.EVENT_TYPE) == C.VIEW)
+                 & F.coalesce(F.col(C.WATCH_MS) >= cfg.min_view_ms, F.lit(True))
                  | F.col(C.EVENT_TYPE).isin(C.COMPLETE_VIEW, C.REPLAY))
     liked = F.col(C.EVENT_TYPE).isin(C.LIKE, C.FOLLOW)
     # Per day, then per item: numeric buffers keep Spark's compiled hash aggregate, where

@@ -50,7 +50,8 @@ from pyspark.sql import functions as F
 
 from foryou.events.vocabulary import (
     CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
-    INGEST_ID, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID, WATCH_MS,
+    INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
+    WATCH_MS,
 )
 from foryou.events.arrivals import day_start, reopened_dates
 from foryou.events.cleaning import ingest_prefix
@@ -72,7 +73,6 @@ IMPRESSION = "impression"
 VIEW = "view"
 COMPLETE_VIEW = "complete_view"
 FOLLOW = "follow"
-INTERACTIONS_SOURCE = "interactions"
 # Outcome types whose presence is a 0/1 label of the same name.
 FLAG_LABELS = ("like", "comment", "share", "follow", "save", "skip", "hide", "report", "replay")
 OUTCOME_TYPES = (VIEW, COMPLETE_VIEW, *FLAG_LABELS)
@@ -83,7 +83,7 @@ LONG_VIEW_MS = 18_000
 # KuaiRand's valid play: the whole video when it lasts at most 7 s, else more than 7 s.
 CLICK_MS = 7_000
 # Sources whose view events are valid plays by construction (see the module docstring).
-VIEW_IS_CLICK_SOURCES = ("kuairand", INTERACTIONS_SOURCE)
+VIEW_IS_CLICK_SOURCES = ("kuairand", INTERACTION_LOG)
 INTERACTION_REQUEST_PREFIX = "interaction:"
 REJECTED_BY = "impressions"
 
@@ -117,7 +117,7 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 def served(events: DataFrame) -> tuple[DataFrame, DataFrame]:
     """(valid impression events, impression events missing a key field with the reason)."""
-    imps = events.where((F.col(EVENT_TYPE) == IMPRESSION) & (F.col(SOURCE) != INTERACTIONS_SOURCE))
+    imps = events.where((F.col(EVENT_TYPE) == IMPRESSION) & (F.col(SOURCE) != INTERACTION_LOG))
     # The first missing key field names the reason.
     reason = F.coalesce(*[F.when(F.col(c).isNull(), F.lit(f"impression event without {c}"))
                           for c in (REQUEST_ID, POSITION, CONTENT_ID)])
@@ -132,7 +132,7 @@ def anchors(events: DataFrame) -> tuple[DataFrame, DataFrame]:
     first = Window.partitionBy(REQUEST_ID, POSITION).orderBy(EVENT_TS, EVENT_ID)
     dedup = (valid.withColumn(_RANK, F.row_number().over(first)).where(F.col(_RANK) == 1)
              .drop(_RANK).withColumn(HAS_IMPRESSIONS, F.lit(True)))
-    interactions = (events.where((F.col(SOURCE) == INTERACTIONS_SOURCE) & (F.col(EVENT_TYPE) == VIEW)
+    interactions = (events.where((F.col(SOURCE) == INTERACTION_LOG) & (F.col(EVENT_TYPE) == VIEW)
                                  & F.col(CONTENT_ID).isNotNull())
                     .withColumn(REQUEST_ID, F.concat(F.lit(INTERACTION_REQUEST_PREFIX), F.col(EVENT_ID)))
                     .withColumn(POSITION, F.lit(0))
@@ -156,7 +156,7 @@ def attribute(rows: DataFrame, outcomes: DataFrame, window: dt.timedelta = ATTRI
                         F.col(CONTENT_ID).alias("_o_content"), F.col(CREATOR_ID).alias("_o_creator"),
                         F.col(EVENT_TS).alias(_O_TS), F.col(EVENT_TYPE).alias(_O_TYPE),
                         F.col(REQUEST_ID).alias(_O_REQ), F.col(WATCH_MS).alias(_O_WATCH),
-                        (F.col(SOURCE) == INTERACTIONS_SOURCE).alias(_O_INTER))
+                        (F.col(SOURCE) == INTERACTION_LOG).alias(_O_INTER))
     seconds = int(window.total_seconds())
     common = ((F.col("_o_user") == F.col(USER_ID)) & (F.col(_O_INTER) == F.col(_A_INTER))
               & (F.col(_O_TS) >= F.col(_A_TS))
@@ -307,7 +307,7 @@ def _counts(ctx: JobContext, rows: DataFrame, rejects: DataFrame) -> ImpressionC
     rejects = rejects.where(F.col(EVENT_DATE) == F.lit(ctx.run_date))
     events = ctx.lake.read(EVENTS_TABLE, partitions=[ctx.run_date])
     impressions = events.where((F.col(EVENT_TYPE) == IMPRESSION)
-                               & (F.col(SOURCE) != INTERACTIONS_SOURCE)).count()
+                               & (F.col(SOURCE) != INTERACTION_LOG)).count()
     any_outcome = (F.col(CLICK) + F.col(COMPLETE) + sum(F.col(t) for t in FLAG_LABELS)) > 0
     by_kind = {(r[0], r[1]): r[2] for r in rows.groupBy(HAS_IMPRESSIONS, any_outcome.alias("o"))
                .count().collect()}

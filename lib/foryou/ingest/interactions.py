@@ -26,11 +26,12 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from foryou.events.vocabulary import INTERACTION_LOG
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter, IngestError
 from foryou.ingest.records import PAYLOAD, RawRecords, read_csv, read_parquet
 
-SOURCE = "interactions"
+SOURCE = INTERACTION_LOG
 ROLES = ("user", "item", "ts", "weight")
 REQUIRED_ROLES = ("user", "item", "ts")
 TS_UNITS = {"s": 1_000_000, "ms": 1_000}
