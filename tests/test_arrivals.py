@@ -1,4 +1,5 @@
-"""Logical time and late data (``foryou.events.arrivals``), on a replay of two dated folders.
+"""Logical time, late data and where the log ends (``foryou.events.arrivals``), on a replay of
+two dated folders.
 
 A 2024 landing zone replayed in 2026, day by day as the live deployment saw it: the run for
 day 1 takes only ``date=`` folders up to day 1 (the later one waits, and is not reported as
@@ -9,9 +10,12 @@ partitions when day 2 runs.
 """
 from __future__ import annotations
 
+import datetime as dt
+
 from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
+from foryou.events.arrivals import window_end
 from foryou.lake import Lake
 
 from test_clean import NO_GX
@@ -81,3 +85,9 @@ def test_dated_folders_logical_time_and_late_data_rebuilding_their_day(spark, co
     before = lake.read("silver.impressions").count(), lake.read("silver.sessions").count()
     run(DAY2)
     assert (lake.read("silver.impressions").count(), lake.read("silver.sessions").count()) == before
+
+    # Windows before a later run date count back from the day after the log's last event.
+    day1, day2 = dt.date.fromisoformat(DAY1), dt.date.fromisoformat(DAY2)
+    assert window_end(lake, day1) == day1                    # no events before it
+    assert window_end(lake, day2) == day2                    # events the day before: live
+    assert window_end(lake, day2 + dt.timedelta(days=30)) == day2 + dt.timedelta(days=1)

@@ -1,8 +1,10 @@
 """One run date of candidates: every source, the filters and quotas, the merged pool.
 
 Writes ``as_of_date = run date`` of ``gold.candidate_pool`` and ``gold.cold_start_waves``.
-Inputs are the run date's feature partitions and the silver days each part needs; nothing
-is collected to the driver except the ANN index's item vectors.
+Inputs are the run date's feature partitions and the silver days each part needs (counted
+back from the day after the log's last event when a historical log ends before the run date:
+:func:`foryou.events.arrivals.window_end`); nothing is collected to the driver except the ANN
+index's item vectors.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ from foryou.candidates.pool import merge
 from foryou.candidates.settings import SOURCES, CandidatesConfig
 from foryou.candidates.topk import as_source, empty_source
 from foryou.candidates.trending import trending_candidates
+from foryou.events.arrivals import window_end
 from foryou.lake import CommitKey, Lake, WriteResult
 
 log = logging.getLogger("foryou.candidates")
@@ -74,7 +77,8 @@ def fallback_candidates(users: DataFrame, items: DataFrame, k: int) -> DataFrame
 
 @dataclass
 class Inputs:
-    """The run date's inputs every part shares (lazy frames, read once)."""
+    """The run date's inputs every part shares (lazy frames, read once). Windows of silver
+    days count back from ``end`` (the run date, or the day after a historical log's end)."""
 
     user_features: DataFrame
     items: DataFrame
@@ -82,11 +86,13 @@ class Inputs:
     bot_users: DataFrame
     content: DataFrame
     impressions: DataFrame
+    end: dt.date
 
 
 def read_inputs(lake: Lake, cfg: CandidatesConfig, as_of: dt.date) -> Inputs:
     """The run date's feature partitions, users, content and the impression days any part needs."""
     user_features = features_at(lake, C.USER_FEATURES, as_of)
+    end = window_end(lake, as_of)
     impression_days = max(cfg.covisit.window_days, 2 * cfg.trending.window_days,
                           cfg.cold_start.baseline_days)
     return Inputs(user_features=user_features,
@@ -94,14 +100,14 @@ def read_inputs(lake: Lake, cfg: CandidatesConfig, as_of: dt.date) -> Inputs:
                   users=all_users(read_or_empty(lake, C.USERS), user_features),
                   bot_users=bots(user_features),
                   content=read_or_empty(lake, C.CONTENT),
-                  impressions=read_days(lake, C.IMPRESSIONS, as_of, impression_days))
+                  impressions=read_days(lake, C.IMPRESSIONS, end, impression_days), end=end)
 
 
 def waves_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs) -> DataFrame:
     """The cold-start state of ``as_of`` (gold.cold_start_waves rows) from the latest earlier one."""
     cs = cfg.cold_start
     previous = latest_waves(read_days(lake, C.COLD_START_WAVES, as_of, int(cs.max_age_days) + 2), as_of)
-    proof = evidence(_since(inputs.impressions, as_of, cs.baseline_days), inputs.items, inputs.bot_users)
+    proof = evidence(_since(inputs.impressions, inputs.end, cs.baseline_days), inputs.items, inputs.bot_users)
     return next_waves(new_items(inputs.items, cs), previous, proof, as_of, cs)
 
 
@@ -111,6 +117,7 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
     spark = lake.spark
     user_features, items, users = inputs.user_features, inputs.items, inputs.users
     bot_users, content, impressions = inputs.bot_users, inputs.content, inputs.impressions
+    end = inputs.end
     sources: dict[str, DataFrame] = {}
     skipped: list[str] = []
     if cfg.quota("ann"):
@@ -120,13 +127,13 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
         else:
             sources["ann"] = ann
     if cfg.quota("covisit"):
-        history = engaged(_since(impressions, as_of, cfg.covisit.window_days), bot_users)
-        sources["covisit"] = covisit_candidates(history, as_of, cfg.covisit, cfg.fetch("covisit"))
+        history = engaged(_since(impressions, end, cfg.covisit.window_days), bot_users)
+        sources["covisit"] = covisit_candidates(history, end, cfg.covisit, cfg.fetch("covisit"))
     if cfg.quota("followed"):
         sources["followed"] = followed_candidates(user_features, content, as_of, cfg.followed,
                                                   cfg.fetch("followed"))
     if cfg.quota("trending"):
-        sources["trending"] = trending_candidates(impressions, users, bot_users, as_of, cfg.trending,
+        sources["trending"] = trending_candidates(impressions, users, bot_users, end, cfg.trending,
                                                   cfg.fetch("trending"))
     if cfg.quota("cold_start"):
         interests = user_interests(user_features, users, bot_users, cfg.cold_start)
@@ -134,11 +141,11 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
                                                       cfg.fetch("cold_start"))
 
     f = cfg.filters
-    seen = seen_pairs(read_days(lake, C.EVENTS, as_of, f.seen_days)) if f.seen_days \
+    seen = seen_pairs(read_days(lake, C.EVENTS, end, f.seen_days)) if f.seen_days \
         else empty_source(spark).select(C.USER_ID, C.CONTENT_ID)
-    negative = negative_pairs(read_days(lake, C.EVENTS, as_of, f.negative_days)
+    negative = negative_pairs(read_days(lake, C.EVENTS, end, f.negative_days)
                               .where(F.col(C.EVENT_TYPE).isin(*C.NEGATIVE_EVENTS)))
-    spam = spam_creators(read_days(lake, C.EVENTS, as_of, f.spam_days)
+    spam = spam_creators(read_days(lake, C.EVENTS, end, f.spam_days)
                          .where(F.col(C.EVENT_TYPE).isin(*C.ENGAGEMENT_EVENTS)), content, bot_users, f)
     creators = excluded_creators(spark, spam, f)
 

@@ -2,7 +2,9 @@
 content vectors for items without interactions, all under one ``model_version``.
 
 Inputs are "strictly before the run date" like the feature store: impressions of the
-``window_days`` days before it and the item features with ``as_of_date`` = run date.
+``window_days`` days before it (before the day after the log's last event, when a historical
+log ends earlier: :func:`foryou.events.arrivals.window_end`) and the item features with
+``as_of_date`` = run date.
 
 Fallbacks (each is logged and reported in ``EmbeddingsResult.fallback``):
 - fewer than ``min_pairs`` positive (user, item) pairs: no ALS; items get their content
@@ -30,6 +32,7 @@ from foryou.embeddings import columns as C
 from foryou.embeddings.content import fit_projection, project
 from foryou.embeddings.settings import EmbeddingsConfig
 from foryou.embeddings.strength import pair_strength
+from foryou.events.arrivals import window_end
 from foryou.lake import Lake, WriteResult, table
 from foryou.lake.keys import CommitKey
 
@@ -79,8 +82,9 @@ def model_version(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> str:
 
 
 def training_pairs(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> DataFrame:
-    """(user_id, content_id, strength > 0) from the impressions before ``as_of``, bots left out."""
-    impressions = _read(lake, C.IMPRESSIONS, _days_before(as_of, cfg.window_days))
+    """(user_id, content_id, strength > 0) from the impressions of the window before ``as_of``
+    (see :func:`foryou.events.arrivals.window_end`), bots left out."""
+    impressions = _read(lake, C.IMPRESSIONS, _days_before(window_end(lake, as_of), cfg.window_days))
     pairs = pair_strength(impressions, cfg)
     if cfg.exclude_bots and lake.exists(C.USER_FEATURES):
         bots = (lake.read(C.USER_FEATURES, partitions=[as_of])
@@ -140,7 +144,7 @@ def train_embeddings(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> Embed
     if n_pairs == 0 and n_content == 0:
         raise EmbeddingsError(
             f"embeddings for {as_of}: no positive interactions in {C.IMPRESSIONS} in the "
-            f"{cfg.window_days} days before it and no {C.ITEM_FEATURES} rows with "
+            f"{cfg.window_days} days before {window_end(lake, as_of)} and no {C.ITEM_FEATURES} rows with "
             f"as_of_date={as_of}; run `foryou impressions` and `foryou features --run-date {as_of}` first")
     stamp = lambda df: df.withColumn(C.MODEL_VERSION, F.lit(version))  # noqa: E731
     fallback = None
@@ -158,7 +162,8 @@ def train_embeddings(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> Embed
         cached.append(collaborative)
         items = collaborative.withColumn(C.KIND, F.lit(C.COLLABORATIVE))
         if n_content == 0:
-            fallback = f"no {C.ITEM_FEATURES} as of {as_of}: items without interactions get no vector"
+            fallback = (f"no content vectors in {C.ITEM_FEATURES} as of {as_of} (no item text or "
+                        "tags): ANN from ALS only, items without interactions get no vector")
             log.warning("embeddings: %s", fallback)
         else:
             both = collaborative.join(content, C.CONTENT_ID)

@@ -1,4 +1,4 @@
-"""Late data: which earlier event dates a run date's clean wrote events to.
+"""Event dates against run dates: which earlier dates late data reopened, and where the log ends.
 
 The daily run for D cleans what arrived on D. Most of it is dated D, but events also arrive
 after their day: a phone offline overnight, a client retry, the views just after midnight
@@ -9,16 +9,24 @@ them instead of being lost; this module says which dates.
 
 A run's new rows are found by their ``ingest_id`` prefix (the clean stage keeps bronze's
 lineage), which Delta's file statistics prune to the files that run wrote.
+
+The other direction: a historical log (a public dataset, a year of exports ingested at
+once) may end long before the run date it is processed for. Windows such as "the 30 days
+before the run date" then count back from :func:`window_end`, the day after the log's
+latest event, instead of finding nothing.
 """
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from foryou.events.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
 from foryou.lake import Lake
+
+log = logging.getLogger("foryou.events")
 
 EVENTS_TABLE = "silver.events"
 
@@ -48,3 +56,22 @@ def reopened_dates(lake: Lake, run_date: dt.date, ingest_prefix: str,
         dates = dates.unionByName(early.select(F.date_sub(EVENT_DATE, 1).alias("d")))
     rows = dates.where(F.col("d") < F.lit(run_date)).distinct().collect()
     return sorted(r.d for r in rows)
+
+
+def window_end(lake: Lake, as_of: dt.date) -> dt.date:
+    """The day windows before ``as_of`` count back from: ``as_of`` itself when the log has
+    events on the day before it (a live deployment) or none before it at all, else the day
+    after the latest event date before ``as_of``. Never later than ``as_of``, so a window
+    stays strictly before the run date. Reads the Delta log's partition values only."""
+    if not lake.exists(EVENTS_TABLE):
+        return as_of
+    dates = [dt.date.fromisoformat(v)
+             for v in lake.snapshot(EVENTS_TABLE).partition_values(EVENT_DATE)]
+    before = [d for d in dates if d < as_of]
+    if not before:
+        return as_of
+    end = max(before) + dt.timedelta(days=1)
+    if end < as_of:
+        log.info("the event log ends on %s: windows before %s count back from %s",
+                 max(before), as_of, end)
+    return end

@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from foryou.config import Config, overlay
 from foryou.candidates.filters import negative_pairs
 from foryou.candidates.inputs import read_days, read_or_empty
+from foryou.events.arrivals import window_end
 from foryou.export.contract import EXPORT, check_contract
 from foryou.lake import CommitKey, Lake, WriteResult, table
 from foryou.rerank import guards
@@ -71,8 +72,9 @@ def guard_pool(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date,
     g = config.rerank.guards
     pairs = ["user_id", "content_id"]
     bots = user_features.where(F.col("suspected_bot")).select("user_id")
-    farmed = guards.farmed_items(read_days(lake, EVENTS, as_of, g.farm_days), bots, g)
-    negative = negative_pairs(read_days(lake, EVENTS, as_of, g.negative_days))
+    end = window_end(lake, as_of)
+    farmed = guards.farmed_items(read_days(lake, EVENTS, end, g.farm_days), bots, g)
+    negative = negative_pairs(read_days(lake, EVENTS, end, g.negative_days))
     dropped = {"farmed": scored.join(F.broadcast(farmed.select("content_id")), "content_id", "left_semi"),
                "negative": scored.join(negative, pairs, "left_semi")}
     out = scored.join(F.broadcast(farmed.select("content_id")), "content_id", "left_anti") \
