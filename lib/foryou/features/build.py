@@ -102,6 +102,15 @@ def compute_state(inputs: Inputs, previous: State | None, window: Window, cfg: F
     return State(affinities, users, items, vocab)
 
 
+def history_dates(lake: Lake, as_of: dt.date, arrived: list[dt.date], days: int) -> list[dt.date]:
+    """The earlier dates to build feature days for before ``as_of``: the last ``days`` of the
+    event dates in ``arrived`` (those a run's clean wrote to) later than every feature day the
+    store holds. Empty for a live deployment, whose late data lands on days it already built."""
+    held = state_dates(lake, as_of)
+    newer = sorted(d for d in set(arrived) if d < as_of and (not held or d > held[-1]))
+    return newer[-days:] if days else []
+
+
 def examples_of(lake: Lake, state: State, date: dt.date, cfg: FeaturesConfig) -> DataFrame:
     """The training examples of ``date`` from its impressions and the state of as_of ``date``."""
     day = (lake.read(C.IMPRESSIONS, partitions=[date]) if lake.exists(C.IMPRESSIONS)

@@ -109,8 +109,8 @@ def text_features(content: DataFrame, cfg: FeaturesConfig) -> DataFrame:
     tf = HashingTF(inputCol=C.TAGS, outputCol="_tagtf", numFeatures=dim, binary=True).transform(tf)
     if tf.isEmpty():
         # No catalogue (an interaction log without item metadata): IDF cannot be fitted on
-        # nothing, and there is nothing to weight; the frame stays empty, with its schema.
-        print("  features: no item catalogue (silver.content is empty): no text or content vectors")
+        # nothing, and there is nothing to weight; the frame stays empty, with its schema
+        # (the features job says so once per run).
         tfidf = tf.withColumn("_tfidf", F.col("_tf"))
     else:
         tfidf = IDF(inputCol="_tf", outputCol="_tfidf", minDocFreq=cfg.min_doc_freq).fit(tf).transform(tf)

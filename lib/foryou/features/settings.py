@@ -70,6 +70,11 @@ class FeaturesConfig(Section):
     negative_ratio: int = Field(default=4, ge=0)
     negative_pool_size: int = Field(default=1000, ge=1)
     negative_seed: int = 17
+    # A run whose clean brought events of earlier dates than any feature day holds (a
+    # historical log ingested at once, a first backfill) also builds the feature days, with
+    # their examples, of the last this-many of those dates that have events: the ranker needs
+    # a train, a validation and a test day. 0 builds the run date alone.
+    history_days: int = Field(default=5, ge=0)
     # Time split of the examples by event_date: test from test_start, validation from
     # validation_start, train before; null leaves that split out.
     validation_start: dt.date | None = None
