@@ -7,14 +7,17 @@ ranker (features from the point-in-time feature store), drops farmed, hidden/rep
 recently exported items, reranks each user's list (exploration bonus, DPP diversity, novelty
 share, creator/tag caps) and overwrites gold.user_candidates in one commit after checking it
 against docs/contract.md. Records rows, guard drops and the homogenisation metrics.
-A missing champion is an error naming ``foryou train-ranker``.
+With no champion (train-ranker had too few days of examples to train one, as on a short
+interaction log) the feed keeps the candidate pool's order and says so in one line; the
+export's model_version is then ``pool-order``.
 """
 import datetime as dt
 import sys
 
 from foryou.export.build import build_export, write_export
 from foryou.rerank.guards import homogenisation
-from foryou.rerank.scoring import champion, score_pool
+from foryou.ranking.registry import ChampionMissing
+from foryou.rerank.scoring import POOL_ORDER, champion, pool_order, score_pool
 from foryou.runtime import JobContext, job_main
 
 POOL = "gold.candidate_pool"
@@ -24,16 +27,23 @@ def run(ctx: JobContext) -> None:
     if not ctx.lake.exists(POOL):
         raise SystemExit(f"export: {POOL} does not exist; run `foryou build-candidates "
                          f"--run-date {ctx.run_date}` first")
-    model = champion(ctx.config)  # fails early, before any Spark work, naming train-ranker
     pool = ctx.lake.read(POOL, partitions=[ctx.run_date])
-    scored = score_pool(ctx.lake, ctx.config, pool, ctx.run_date, model)
+    try:
+        model = champion(ctx.config)
+    except ChampionMissing:
+        model = None
+        print("  export: no champion ranker (train-ranker has not trained one): the feed keeps "
+              "the candidate pool's order")
+    scored = (pool_order(pool) if model is None
+              else score_pool(ctx.lake, ctx.config, pool, ctx.run_date, model))
+    version = POOL_ORDER if model is None else model.version
     generated_at = dt.datetime.now(dt.timezone.utc)
     with ctx.metrics.timer("export.build"):
-        built = build_export(ctx.lake, ctx.config, scored, ctx.run_date, model.version, generated_at)
+        built = build_export(ctx.lake, ctx.config, scored, ctx.run_date, version, generated_at)
         write, counts = write_export(ctx.lake, built.frame, ctx.config.rerank.list_size,
                                      key=ctx.key(), force=ctx.force)
     ctx.metrics.record_write(write)
-    ctx.metrics.record("export.users", counts["users"], "users", model_version=model.version)
+    ctx.metrics.record("export.users", counts["users"], "users", model_version=version)
     for guard, rows in built.dropped.items():
         ctx.metrics.record(f"guard.dropped.{guard}", rows, "rows")
     if not write.skipped:
@@ -44,7 +54,7 @@ def run(ctx: JobContext) -> None:
         print(f"  homogenisation: top-items share {homo['top_items_share']:.3f}, "
               f"neighbour Jaccard {homo['neighbour_jaccard']:.3f}")
     print(f"  gold.user_candidates: {write.rows:,} rows for {counts['users']:,} users, model "
-          f"{model.version}, version {write.version}" + (" (already committed)" if write.skipped else ""))
+          f"{version}, version {write.version}" + (" (already committed)" if write.skipped else ""))
     # Serving reads the table by location (no JVM): for a catalog table only the catalog knows it.
     print(f"  serving reads it at {ctx.lake.location('gold.user_candidates')}")
 

@@ -149,6 +149,17 @@ def test_empty_pool_and_missing_champion(spark, config):
         champion(config)
 
 
+def test_without_a_ranker_the_pool_order_is_the_relevance(spark):
+    """No champion (too few days of examples to train one): the pool's own order ranks."""
+    from foryou.rerank.scoring import POOL_ORDER, pool_order
+
+    pool = spark.createDataFrame([("u0", "a", 3), ("u0", "b", 1), ("u0", "c", 2)],
+                                 "user_id string, content_id string, pool_rank int")
+    rows = pool_order(pool).orderBy(F.col("relevance").desc()).collect()
+    assert [r.content_id for r in rows] == ["b", "c", "a"] and rows[0].relevance == 0.0
+    assert {r.model_version for r in rows} == {POOL_ORDER}
+
+
 def test_pool_gets_the_training_example_features(spark, config):
     """Scoring reuses the feature store's point-in-time join: one example row per pool pair."""
     from foryou.rerank.scoring import scoring_frame

@@ -168,3 +168,18 @@ def test_loader_interleaves_files_so_a_shuffle_window_mixes_days(tmp_path):
     assert sum(len(x) for x in (alone, mixed)) == 2 * 8000 // 200
     assert all(share in (0.0, 1.0) for share in alone)
     assert all(0.0 < share < 1.0 for share in mixed[:10])
+
+
+def test_a_list_column_of_nulls_only_pads_to_zeros():
+    """pandas hands Arrow a column of None with no list type (scoring a pool whose items have
+    no text vector): it pads to zeros like an empty list."""
+    import pandas as pd
+    import pyarrow as pa
+
+    from foryou.ranking.data import padded
+
+    table = pa.Table.from_pandas(pd.DataFrame({"v": [None, None, None]}))
+    assert pa.types.is_null(table.column("v").type)
+    nulls = Counter()
+    assert np.array_equal(padded(table, "v", 4, np.float32, nulls), np.zeros((3, 4), np.float32))
+    assert nulls["v"] == 3

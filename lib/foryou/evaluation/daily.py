@@ -88,6 +88,11 @@ def retrieval_figures(lake: Lake, config: Config, run_date: dt.date,
         notes["beyond"] = f"no {EXPORT} or {IMPRESSIONS} to evaluate"
         return None, {}
     tables = [evaluate_retrieval(lake, run_date, k=k).assign(k=k) for k in config.evaluation.k_values]
+    if all(t.empty for t in tables):
+        # A historical log that ends before the run date has nothing after it to hold out.
+        notes["beyond"] = (f"no engagement on or after {run_date} by a user with a list: retrieval "
+                           "not measured on the next day")
+        return None, {}
     table = pd.concat(tables, ignore_index=True)
     first = tables[0]
     merged = first[first["list"] == "merged"]

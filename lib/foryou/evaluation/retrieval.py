@@ -268,6 +268,9 @@ def evaluate_retrieval(lake, as_of: dt.date, k: int = 20, holdout_days: int = 1,
              .unionByName(popularity_lists(merged, items, k).withColumn("list", F.lit("popularity"))))
     lists = lists.where(F.col(RANK) <= k).cache()  # read by every metric below
     table = ranking_metrics(lists, positives, k, group_by="list")
+    if table.empty:  # no held-out engagement of a listed user: nothing to measure
+        lists.unpersist()
+        return table
     catalogue = items.count()
     vectors = read_or_empty(lake, "gold.item_embeddings")
     latest = vectors.agg(F.max("model_version")).first()[0]

@@ -130,6 +130,8 @@ def padded(table: pa.Table, name: str, width: int, dtype, nulls: Counter | None 
     if nulls is not None:
         nulls[name] += col.null_count
     col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_null(col.type):  # every value null (a pandas column of None: no list type)
+        return np.zeros((len(col), width), dtype=dtype)
     lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False).astype(np.int64)
     flat = pc.list_flatten(col)
     flat = pc.fill_null(flat, 0).to_numpy(zero_copy_only=False).astype(dtype, copy=False)

@@ -1,4 +1,5 @@
-"""Batch scoring of the candidate pool with the MLflow ``champion`` ranker.
+"""Batch scoring of the candidate pool with the MLflow ``champion`` ranker (or, with no ranker
+trained yet, the pool's own order).
 
 The ranker was trained on gold.training_examples, so candidates get exactly those features:
 each (user, candidate) pair becomes a pseudo-impression at the start of the run date and goes
@@ -88,3 +89,16 @@ def score_pool(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date,
     rel = scored.select("user_id", "content_id", F.col(name).cast("double").alias("relevance"))
     return (pool.join(rel.dropDuplicates(["user_id", "content_id"]), ["user_id", "content_id"], "left")
             .withColumn("model_version", F.lit(model.version)))
+
+
+# model_version of a feed exported without a ranker.
+POOL_ORDER = "pool-order"
+
+
+def pool_order(pool: DataFrame) -> DataFrame:
+    """The pool with ``relevance`` from its own merged order (``-ln pool_rank``: the first
+    candidate 0, decreasing) and ``model_version`` :data:`POOL_ORDER`: the feed of a lake
+    where no ranker could be trained (an interaction log too short for a train, a validation
+    and a test day of examples). Retrieval's order is then the ranking."""
+    return (pool.withColumn("relevance", -F.log(F.greatest(F.col("pool_rank"), F.lit(1)).cast("double")))
+            .withColumn("model_version", F.lit(POOL_ORDER)))
