@@ -3,12 +3,13 @@
     foryou ingest [--format json|csv|parquet] --path WORLD_ROOT|EVENTS_DIR|FILE --run-date D
     foryou ingest --format kuairand --path DIR --run-date D
     foryou ingest --format interactions --path FILE --columns user=COL,item=COL,ts=COL[,weight=COL]
-                  [--sep SEP] [--ts-unit s|ms] --run-date D
+                  [--sep SEP] [--ts-unit s|ms] [--items FILE --item-columns item=COL,...]
+                  [--users FILE --user-columns user=COL,...] --run-date D
 
 ``json`` (default), ``csv``, ``parquet``: our app's raw events (and a world root's content/
 and users/) to bronze.events, bronze.content, bronze.users. ``kuairand``: KuaiRand's
 interaction logs and user/video side tables. ``interactions``: a generic implicit-feedback
-log. Records that cannot be parsed go to bronze.quarantine with the field named; files
+log, with an optional item catalogue and user table (``foryou.ingest.side_tables``). Records that cannot be parsed go to bronze.quarantine with the field named; files
 already ingested (bronze.ingested_files) are skipped, also under ``--force`` (which re-runs
 the job for its date; to ingest a file again, delete its row from bronze.ingested_files);
 counts go to gold.metrics. Every option has an ``ingest.*`` config default, so the pipeline
@@ -33,6 +34,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sep", help="CSV field separator, \\t for tab (default: ingest.sep)")
     parser.add_argument("--ts-unit", choices=tuple(TS_UNITS),
                         help="interactions: the ts column is epoch seconds or milliseconds")
+    parser.add_argument("--items", help="interactions: an item catalogue file or folder")
+    parser.add_argument("--item-columns", help="interactions: item=COL[,title=COL,tags=COL,"
+                                               "creator=COL,upload_ts=COL,duration_ms=COL]")
+    parser.add_argument("--users", help="interactions: a user table file or folder")
+    parser.add_argument("--user-columns", help="interactions: user=COL[,country=COL,language=COL,"
+                                               "signup_ts=COL,activity=COL]")
 
 
 def run(ctx: JobContext) -> None:
@@ -50,8 +57,11 @@ def run(ctx: JobContext) -> None:
         if not columns:
             raise IngestError("--format interactions needs --columns user=COL,item=COL,ts=COL "
                               "(or ingest.columns)")
-        reports = ingest_interactions(ctx.spark, ctx.lake, ctx.config, path, ctx.run_date,
-                                      columns, sep, args.ts_unit or settings.ts_unit)
+        reports = ingest_interactions(
+            ctx.spark, ctx.lake, ctx.config, path, ctx.run_date, columns, sep,
+            args.ts_unit or settings.ts_unit, items=args.items or settings.items,
+            item_columns=args.item_columns or settings.item_columns,
+            users=args.users or settings.users, user_columns=args.user_columns or settings.user_columns)
     else:
         reports = ingest_native(ctx.spark, ctx.lake, path, ctx.run_date, fmt, sep)
     record(ctx.metrics, reports)

@@ -285,3 +285,47 @@ def test_interactions_adapter(spark, config, tmp_path, capsys):
                    "--columns", "user=userId,item=nope,ts=timestamp", "--run-date", "2024-05-06",
                    *lake_args(config)]) == 1
     assert "column 'nope' is not in" in capsys.readouterr().err
+
+
+def test_interactions_with_an_item_catalogue_and_a_user_table(spark, config, tmp_path, capsys):
+    """MovieLens' shape: genres joined by '|', a title, users with an age group. The side
+    tables land in bronze.content / bronze.users and clean makes them silver like any catalogue."""
+    log = write_lines(tmp_path / "ratings.csv", ["userId,movieId,rating,timestamp",
+                                                 "1,31,5,1714566896", "2,1029,3,1714566897"])
+    movies = write_lines(tmp_path / "movies.csv", [
+        "movieId,title,genres,released",
+        '31,"Dangerous Minds (1995)",Drama,1995-08-11',
+        "1029,Dumbo (1941),Animation|Children|Drama,1941-10-23",
+        "1030,No Date,Comedy,someday",
+        ",Nameless,Drama,2000-01-01"])
+    users = write_lines(tmp_path / "users.csv", ["userId,gender,age,country",
+                                                 "1,F,18-24,de", "2,M,35-44,FR"])
+    run = ["ingest", "--format", "interactions", "--path", str(log), "--ts-unit", "s",
+           "--columns", "user=userId,item=movieId,ts=timestamp,weight=rating",
+           "--items", str(movies), "--item-columns", "item=movieId,title=title,tags=genres,upload_ts=released",
+           "--users", str(users), "--user-columns", "user=userId,activity=age,country=country",
+           "--run-date", "2024-05-03", *lake_args(config)]
+    assert foryou(run) == 0
+    out = capsys.readouterr().out
+    assert "bronze.content <- interactions: files 1 new / 0 skipped, records 4 = 2 accepted + 2 quarantined" in out
+    assert "bronze.users <- interactions: files 1 new / 0 skipped, records 2 = 2 accepted" in out
+    lake = Lake(spark, config)
+    reasons = sorted(r.reason for r in lake.read("bronze.quarantine").collect())
+    assert reasons == ["field 'released': unparseable timestamp 'someday'",
+                       "missing required field 'movieId'"]
+    assert foryou(["clean", "--run-date", "2024-05-03", *lake_args(config), "--set", "quality.enabled=false"]) == 0
+    content = {r.content_id: r for r in lake.read("silver.content").collect()}
+    assert content["1029"].tags == ["Animation", "Children", "Drama"]
+    assert content["31"].description == "Dangerous Minds (1995)"
+    assert content["1029"].upload_ts == dt.datetime(1941, 10, 23)
+    silver_users = lake.read("silver.users").collect()
+    assert sorted(u.activity_degree for u in silver_users) == ["18-24", "35-44"]
+    assert sorted(u.country for u in silver_users) == ["DE", "FR"]
+
+    # A side table needs its mapping, and a mapped column must exist; nothing is written.
+    assert foryou([*run[:-4], "--items", str(movies), "--item-columns", "item=movieId,tags=nope",
+                   "--run-date", "2024-05-04", *lake_args(config)]) == 1
+    assert "--item-columns tags=nope: column 'nope' is not in" in capsys.readouterr().err
+    with pytest.raises(IngestError, match="--users .* needs --user-columns"):
+        ingest_interactions(spark, lake, config, str(log), dt.date(2024, 5, 4),
+                            "user=userId,item=movieId,ts=timestamp", users=str(users))

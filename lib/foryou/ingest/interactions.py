@@ -38,6 +38,23 @@ TS_UNITS = {"s": 1_000_000, "ms": 1_000}
 _TS, _WEIGHT = "_v_ts", "_v_weight"
 
 
+def parse_roles(text: str, option: str, roles: Sequence[str], required: Sequence[str]) -> dict[str, str]:
+    """``ROLE=COLUMN,...`` to {role: column}; an error names the option and the bad part."""
+    mapped: dict[str, str] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        role, sep, column = part.partition("=")
+        role, column = role.strip(), column.strip()
+        if not sep or not column:
+            raise IngestError(f"{option}: {part!r} is not ROLE=COLUMN")
+        if role not in roles:
+            raise IngestError(f"{option}: unknown role {role!r}; roles: {', '.join(roles)}")
+        mapped[role] = column
+    missing = [r for r in required if r not in mapped]
+    if missing:
+        raise IngestError(f"{option}: role {missing[0]!r} is required (roles: {', '.join(roles)})")
+    return mapped
+
+
 @dataclass(frozen=True)
 class ColumnMap:
     """Which source column plays which role."""
@@ -50,41 +67,31 @@ class ColumnMap:
     @classmethod
     def parse(cls, text: str) -> "ColumnMap":
         """Parse ``user=COL,item=COL,ts=COL[,weight=COL]``; errors name the offending part."""
-        roles: dict[str, str] = {}
-        for part in (p.strip() for p in text.split(",") if p.strip()):
-            role, sep, column = part.partition("=")
-            role, column = role.strip(), column.strip()
-            if not sep or not column:
-                raise IngestError(f"--columns: {part!r} is not ROLE=COLUMN")
-            if role not in ROLES:
-                raise IngestError(f"--columns: unknown role {role!r}; roles: {', '.join(ROLES)}")
-            roles[role] = column
-        missing = [r for r in REQUIRED_ROLES if r not in roles]
-        if missing:
-            raise IngestError(f"--columns: role {missing[0]!r} is required "
-                              f"(give user=COL,item=COL,ts=COL[,weight=COL])")
-        return cls(**roles)
+        return cls(**parse_roles(text, "--columns", ROLES, REQUIRED_ROLES))
+
+    def roles(self) -> dict[str, str]:
+        return {r: getattr(self, r) for r in ROLES if getattr(self, r) is not None}
 
     def columns(self) -> list[str]:
-        return [c for c in (self.user, self.item, self.ts, self.weight) if c is not None]
+        return list(self.roles().values())
 
 
 def _parquet(paths: Sequence[str]) -> bool:
     return all(p.endswith(".parquet") for p in paths)
 
 
-def check_columns(spark: SparkSession, paths: Sequence[str], mapping: ColumnMap, sep: str) -> None:
-    """Raise :class:`IngestError` naming the first mapped column the files lack (reads
-    only the header or the Parquet footer)."""
+def check_columns(spark: SparkSession, paths: Sequence[str], roles: dict[str, str], sep: str,
+                  option: str = "--columns") -> None:
+    """Raise :class:`IngestError` naming the first mapped column (``{role: column}``) the
+    files lack (reads only the header or the Parquet footer)."""
     if _parquet(paths):
         have = spark.read.parquet(*paths).columns
     else:
         have = spark.read.option("header", True).option("sep", sep).csv(list(paths)).columns
-    for role in ROLES:
-        column = getattr(mapping, role)
-        if column is not None and column not in have:
+    for role, column in roles.items():
+        if column not in have:
             hint = " (is --sep right?)" if len(have) == 1 else ""
-            raise IngestError(f"--columns {role}={column}: column {column!r} is not in "
+            raise IngestError(f"{option} {role}={column}: column {column!r} is not in "
                               f"{paths[0]}; its columns are {', '.join(have)}{hint}")
 
 

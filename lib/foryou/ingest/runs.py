@@ -15,7 +15,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from foryou.config import Config
-from foryou.ingest import interactions, kuairand, native
+from foryou.ingest import interactions, kuairand, native, side_tables
 from foryou.ingest.batch import (MANIFEST, QUARANTINE, BatchReport, IngestError, ingest,
                                   ingested_identities)
 from foryou.ingest.sources import EXTENSIONS, due_by, is_folder, is_world_root, join, list_files
@@ -75,20 +75,49 @@ def ingest_kuairand(spark: SparkSession, lake: Lake, config: Config, path: str,
     return reports
 
 
+def _side_table(spark: SparkSession, path: str | None, columns: str | None, option: str) -> list:
+    """The files of an optional side table (``option`` items or users); the mapping must
+    come with the path."""
+    mapping = f"--{option[:-1]}-columns"
+    if path is None:
+        if columns:
+            raise IngestError(f"{mapping} is given without --{option}")
+        return []
+    if not columns:
+        raise IngestError(f"--{option} {path} needs {mapping} (which column is which)")
+    files = list_files(spark, path, EXTENSIONS["csv"] + EXTENSIONS["parquet"])
+    if not files:
+        raise IngestError(f"--{option} {path}: no csv, tsv, txt or parquet files")
+    return files
+
+
 def ingest_interactions(spark: SparkSession, lake: Lake, config: Config, path: str,
                         run_date: dt.date, columns: str, sep: str = ",",
-                        ts_unit: str | None = None) -> list[BatchReport]:
-    """A generic ``user, item, timestamp[, weight]`` log to bronze.events."""
+                        ts_unit: str | None = None, items: str | None = None,
+                        item_columns: str | None = None, users: str | None = None,
+                        user_columns: str | None = None) -> list[BatchReport]:
+    """A generic ``user, item, timestamp[, weight]`` log to bronze.events, and its optional
+    item catalogue and user table to bronze.content and bronze.users (``side_tables``)."""
     mapping = interactions.ColumnMap.parse(columns)
     files = list_files(spark, path, EXTENSIONS["csv"] + EXTENSIONS["parquet"])
     if not files:
         raise IngestError(f"no interaction files under {path} (csv, tsv, txt or parquet)")
     # Checked on every run, also when every file is already ingested: a wrong mapping is
-    # an error, not a silent no-op.
-    interactions.check_columns(spark, [f.path for f in files], mapping, sep)
+    # an error, not a silent no-op. Every mapping is checked before anything is written.
+    interactions.check_columns(spark, [f.path for f in files], mapping.roles(), sep)
+    side = []
+    item_files = _side_table(spark, items, item_columns, "items")
+    if item_files:
+        side.append((side_tables.catalogue_adapter(spark, [f.path for f in item_files],
+                                                   item_columns, sep), item_files))
+    user_files = _side_table(spark, users, user_columns, "users")
+    if user_files:
+        side.append((side_tables.users_adapter(spark, [f.path for f in user_files],
+                                               user_columns, sep), user_files))
+    reports = [ingest(spark, lake, adapter, found, run_date) for adapter, found in side]
     adapter = interactions.adapter(spark, mapping, sep, ts_unit,
                                    config.ingest.interactions_like_weight)
-    return [ingest(spark, lake, adapter, files, run_date)]
+    return [*reports, ingest(spark, lake, adapter, files, run_date)]
 
 
 def _extensions(fmt: str) -> tuple[str, ...]:

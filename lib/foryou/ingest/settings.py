@@ -22,6 +22,13 @@ class IngestConfig(Section):
     # timestamp shape is parsed).
     columns: str | None = None
     ts_unit: Literal["s", "ms"] | None = None
+    # interactions: optional side tables (a file or folder each) and their role mappings,
+    # item=COL[,title=COL,tags=COL,creator=COL,upload_ts=COL,duration_ms=COL] and
+    # user=COL[,country=COL,language=COL,signup_ts=COL,activity=COL] (see ingest.side_tables).
+    items: str | None = None
+    item_columns: str | None = None
+    users: str | None = None
+    user_columns: str | None = None
     # KuaiRand logs have no feed requests: a user's impressions within this many seconds
     # form one synthetic request (ordered by time, then video id, for positions).
     kuairand_request_window_s: int = Field(default=60, gt=0)
