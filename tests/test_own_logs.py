@@ -1,15 +1,17 @@
-"""A user's own interaction log, with nothing else, from ingest to a feed.
+"""A user's own interaction log, with nothing else, from ingest to a feed and its quality.
 
 The log (user, item, rating, timestamp; no text, tags, creators, impressions or sessions)
-has users with one interaction, items seen once and a few events years before the rest, and
-it ends two days before the run date, as a historical export does. One ingest and one
-pipeline run from clean must reach gold.user_candidates for every user of the log and
-evaluate, each stage that lacks an input saying so in one line.
+has users with one interaction, items seen once and a few events years before the rest.
+``foryou benchmark`` holds out its last days, and on the rest runs README "Your data"'s two
+commands (one ingest, one pipeline run from clean) in a lake of its own: every stage must
+reach gold.user_candidates for every user and evaluate, each stage that lacks an input saying
+so in one line; then the feed and three baselines are scored on the held-out days.
 """
 from __future__ import annotations
 
 import datetime as dt
 
+import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
@@ -23,19 +25,18 @@ COLUMNS = "user=userId,item=movieId,ts=timestamp,weight=rating"
 
 
 @pytest.mark.slow
-def test_an_interaction_log_runs_every_stage_to_a_feed_for_every_user(spark, tmp_path, capsys):
+def test_an_interaction_log_runs_every_stage_to_a_feed_scored_on_held_out_days(spark, tmp_path, capsys):
     log = generate_log(LogShape(users=120, items=150, recent_days=8, old_years=3, old_share=0.3,
                                 single_users=4, seed=3))
     path = log.write_csv(tmp_path / "ratings.csv", names=("userId", "movieId", "rating", "timestamp"))
     first = dt.datetime.fromtimestamp(min(r[3] for r in log.rows), dt.timezone.utc).date()
     assert (log.last_day() - first).days > 365  # a timestamp range of years
-    run_date = log.last_day() + dt.timedelta(days=2)
+    run_date = log.last_day() - dt.timedelta(days=2)          # hold out the last three days
     sets = [f"lake.root={tmp_path / 'lake'}", "features.history_days=3"]
     args = [a for s in sets for a in ("--set", s)]
 
-    assert foryou(["ingest", "--format", "interactions", "--path", str(path), "--columns", COLUMNS,
-                   "--ts-unit", "s", "--run-date", str(run_date), *args]) == 0
-    assert foryou(["pipeline", "--run-date", str(run_date), "--from", "clean", *args]) == 0
+    assert foryou(["benchmark", "--run-date", str(run_date), "--path", str(path), "--columns", COLUMNS,
+                   "--ts-unit", "s", "--k", "10", *args]) == 0
     out = capsys.readouterr().out
     assert "FAILED" not in out
     for stage in ("clean", "impressions", "sessionize", "features", "train-embeddings",
@@ -46,12 +47,27 @@ def test_an_interaction_log_runs_every_stage_to_a_feed_for_every_user(spark, tmp
     assert "ANN from ALS only" in out
     assert "history: this run's events reach back to" in out
 
+    # The protocol's table: every list on the same users, figures in [0, 1], also in gold.metrics.
+    lake_root = tmp_path / "lake"
+    [table_file] = (lake_root / "_benchmark" / str(run_date)).glob("holdout-*.csv")
+    table = pd.read_csv(table_file).set_index("list")
+    assert list(table.index) == ["feed", "popularity", "cooccurrence", "als"]
+    assert table["users"].nunique() == 1 and table["users"].iloc[0] > 20
+    assert ((table.filter(like="@10") >= 0) & (table.filter(like="@10") <= 1)).all().all()
+    assert table.loc["feed", "recall@10"] > 0 and table.loc["cooccurrence", "recall@10"] > 0
+    main = Lake(spark, load_config(overrides=sets))
+    recorded = main.read("gold.metrics").where(F.col("name").startswith("holdout.")).count()
+    assert recorded == 4 * 5
+
+    train_end = dt.datetime.combine(run_date, dt.time(), dt.timezone.utc).timestamp()
+    train_rows = [r for r in log.rows if r[3] < train_end]
+    sets = [f"lake.root={lake_root / '_benchmark' / str(run_date)}"]
     config = load_config(overrides=sets)
     lake = Lake(spark, config)
     # Nothing lost: every row is one view, and one like per rating of 4 or more.
     events = lake.read("silver.events")
-    likes = sum(1 for r in log.rows if r[2] >= 4)
-    assert events.where(F.col("event_type") == "view").count() == len(log.rows)
+    likes = sum(1 for r in train_rows if r[2] >= 4)
+    assert events.where(F.col("event_type") == "view").count() == len(train_rows)
     assert events.where(F.col("event_type") == "like").count() == likes
     assert lake.read("bronze.quarantine").count() == 0
     # Views of unknown length are real views: nobody looks like an engagement farm.
@@ -64,8 +80,8 @@ def test_an_interaction_log_runs_every_stage_to_a_feed_for_every_user(spark, tmp
     export = lake.read("gold.user_candidates")
     assert export.select("model_version").distinct().first()[0] != "pool-order"
 
-    # Every user of the log gets a feed.
-    raw = spark.createDataFrame([(u,) for u in log.user_cluster], ["user_id"])
+    # Every user of the train part gets a feed.
+    raw = spark.createDataFrame([(u,) for u in {r[0] for r in train_rows}], ["user_id"])
     users = with_pseudonyms(raw, ["user_id"], load_key(config, spark).value)
     assert users.join(export, "user_id", "left_anti").count() == 0
     assert export.groupBy("user_id").count().agg(F.min("count")).first()[0] >= 10

@@ -54,6 +54,7 @@ class InteractionLog:
     rows: list[tuple[str, str, int, int]]  # user, item, rating, epoch seconds
     user_cluster: dict[str, int]
     item_cluster: dict[str, int]
+    popularity: dict[str, float]  # an item's draw weight before the in-cluster boost
 
     def write_csv(self, path: Path | str, names: tuple[str, ...] = COLUMNS, sep: str = ",") -> Path:
         """Write the rows with a header of ``names`` (user, item, rating, timestamp roles)."""
@@ -99,4 +100,5 @@ def generate_log(shape: LogShape = LogShape()) -> InteractionLog:
             rating = int(rng.integers(4, 6)) if same[item] else int(rng.integers(1, 6))
             rows.append((user_name(u), item_name(int(item)), rating, int(ts)))
     return InteractionLog(rows, {user_name(u): int(c) for u, c in enumerate(user_cluster)},
-                          {item_name(i): int(c) for i, c in enumerate(item_cluster)})
+                          {item_name(i): int(c) for i, c in enumerate(item_cluster)},
+                          {item_name(i): float(w) for i, w in enumerate(popularity)})
