@@ -38,10 +38,9 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(args.root)
     shutil.rmtree(root, ignore_errors=True)
-    users = max(10, args.interactions // 25)
-    log = generate_log(LogShape(users=users, items=max(50, users * 3 // 4), min_per_user=5,
-                                max_per_user=45, single_users=users // 100, recent_days=90,
-                                old_years=3, old_share=0.05, seed=1))
+    shape = LogShape.sized(args.interactions, recent_days=90, seed=1)
+    users = shape.users
+    log = generate_log(shape)
     path = log.write_csv(root / "ratings.csv", names=("userId", "movieId", "rating", "timestamp"))
     run_date = log.last_day() + dt.timedelta(days=1)
     sets = ["--set", f"lake.root={root / 'lake'}", "--set", "spark.log_level=ERROR"]

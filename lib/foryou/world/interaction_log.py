@@ -46,6 +46,16 @@ class LogShape:
     end: dt.date = dt.date(2024, 3, 31)
     seed: int = 0
 
+    @classmethod
+    def sized(cls, interactions: int, recent_days: int = 90, seed: int = 0) -> "LogShape":
+        """About ``interactions`` rows: 5-45 per user (25 on average), three items for every
+        four users, 1% of users with a single interaction, 5% with one event up to three
+        years before the rest (the benches' logs)."""
+        users = max(10, interactions // 25)
+        return cls(users=users, items=max(50, users * 3 // 4), min_per_user=5, max_per_user=45,
+                   single_users=users // 100, recent_days=recent_days, old_years=3,
+                   old_share=0.05, seed=seed)
+
 
 @dataclass(frozen=True)
 class InteractionLog:
