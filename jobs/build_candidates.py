@@ -16,6 +16,9 @@ from foryou.runtime import JobContext, job_main
 
 def run(ctx: JobContext) -> None:
     result = build_day(ctx.lake, ctx.config.candidates, ctx.run_date, key=ctx.key(), force=ctx.force)
+    if result.interaction_log:
+        print("  no served impressions (an interaction log): co-occurrence over each user's history, "
+              "then ALS neighbours (candidates.interaction_log)")
     for name, write in result.writes.items():
         ctx.metrics.record_write(write)
         print(f"  {name}: {write.rows:,} rows" + (" (already committed)" if write.skipped else ""))

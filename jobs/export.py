@@ -8,12 +8,14 @@ recently exported items, reranks each user's list (exploration bonus, DPP divers
 share, creator/tag caps) and overwrites gold.user_candidates in one commit after checking it
 against docs/contract.md. Records rows, guard drops and the homogenisation metrics.
 With no champion (train-ranker had too few days of examples to train one, as on a short
-interaction log) the feed keeps the candidate pool's order and says so in one line; the
-export's model_version is then ``pool-order``.
+interaction log), and on an interaction log unless ``rerank.relevance = ranker``, the feed
+keeps the candidate pool's order and says so in one line; the export's model_version is then
+``pool-order``.
 """
 import datetime as dt
 import sys
 
+from foryou.candidates.build import interaction_log_at
 from foryou.export.build import build_export, write_export
 from foryou.rerank.guards import homogenisation
 from foryou.ranking.registry import ChampionMissing
@@ -28,12 +30,18 @@ def run(ctx: JobContext) -> None:
         raise SystemExit(f"export: {POOL} does not exist; run `foryou build-candidates "
                          f"--run-date {ctx.run_date}` first")
     pool = ctx.lake.read(POOL, partitions=[ctx.run_date])
-    try:
-        model = champion(ctx.config)
-    except ChampionMissing:
-        model = None
-        print("  export: no champion ranker (train-ranker has not trained one): the feed keeps "
-              "the candidate pool's order")
+    model = None
+    relevance = ctx.config.rerank.relevance
+    if relevance == "auto" and interaction_log_at(ctx.lake, ctx.config.candidates, ctx.run_date):
+        relevance = "pool"
+        print("  export: an interaction log (no served impressions): the feed keeps the candidate "
+              "pool's order (rerank.relevance=ranker to rank it with the champion)")
+    if relevance != "pool":
+        try:
+            model = champion(ctx.config)
+        except ChampionMissing:
+            print("  export: no champion ranker (train-ranker has not trained one): the feed keeps "
+                  "the candidate pool's order")
     scored = (pool_order(pool) if model is None
               else score_pool(ctx.lake, ctx.config, pool, ctx.run_date, model))
     version = POOL_ORDER if model is None else model.version

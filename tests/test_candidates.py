@@ -12,12 +12,14 @@ from foryou.candidates.ann_source import ann_candidates_from_lake
 from foryou.candidates.build import build_day
 from foryou.candidates.cold_start import (
     DROPPED, EXPLORING, cohorts, evidence, latest_waves, next_waves, user_interests)
-from foryou.candidates.covisit import covisit_candidates, neighbours
+from foryou.candidates.covisit import covisit_candidates, history_candidates, neighbours
 from foryou.candidates.filters import (
     apply_filters, apply_quotas, excluded_creators, negative_pairs, seen_pairs, spam_creators)
 from foryou.candidates.followed import followed_candidates
+from foryou.candidates.inputs import interaction_log
+from foryou.candidates.pool import merge
 from foryou.candidates.settings import (
-    CandidatesConfig, ColdStartConfig, CovisitConfig, FiltersConfig, TrendingConfig)
+    CandidatesConfig, ColdStartConfig, CovisitConfig, FiltersConfig, InteractionLogConfig, TrendingConfig)
 from foryou.candidates.trending import trending_candidates
 from foryou.lake import table
 
@@ -70,6 +72,57 @@ def test_covisit_neighbours_come_from_the_same_session_and_recent_ones_weigh_mor
     assert got["u3"] == ["D", "C", "B"]
     # k is respected for everyone.
     assert all(len(v) <= 3 for v in got.values())
+
+
+def test_interaction_log_pairs_across_history_with_rp3beta_and_penalises_popular_neighbours(spark):
+    day = lambda d: dt.datetime(2024, 3, d, 12)  # noqa: E731
+    engaged = spark.createDataFrame([
+        # u1 rated A and B 19 days apart: no session holds both, the history does.
+        ("u1", "A", day(1)), ("u1", "B", day(20)),
+        ("u2", "A", day(2)), ("u2", "B", day(2)), ("u2", "C", day(3)),
+        ("u3", "A", day(4)), ("u3", "P", day(5)),
+        ("u4", "B", day(4)), ("u4", "P", day(6)), ("u5", "C", day(6)), ("u5", "P", day(7)),
+        ("u6", "P", day(8)), ("u6", "X", day(8)),
+        ("u9", "A", day(9)),
+    ], "user_id string, content_id string, event_ts timestamp")
+    # Walks from A: B 1/2 (u1) + 1/3 (u2), C 1/3 (u2), P 1/2 (u3); degrees B 3, C 2, P 4.
+    flat = by_user(history_candidates(engaged, InteractionLogConfig(popularity_penalty=0.0), k=5))
+    assert flat["u9"] == ["B", "P", "C"]
+    penalised = by_user(history_candidates(engaged, InteractionLogConfig(popularity_penalty=1.0), k=5))
+    assert penalised["u9"] == ["B", "C", "P"]        # P neighbours everything: divided by 4
+    # A user's own items are never proposed back, whatever their age.
+    assert not {"A", "B"} & set(penalised["u1"])
+    assert all(len(v) <= 5 for v in penalised.values())
+
+
+def test_an_interaction_log_is_a_window_of_impressions_none_of_them_served(spark):
+    rows = lambda served: impressions(spark, [  # noqa: E731
+        {"user_id": "u1", "content_id": "A", "click": 1, "event_ts": ts(9), "has_impressions": s}
+        for s in served])
+    assert interaction_log(rows([False, False]))
+    assert not interaction_log(rows([False, True]))   # any served feed: the app's sources
+    assert not interaction_log(rows([]))              # a first day: nothing known yet
+
+
+def test_pool_interleaves_sources_by_rank_or_lists_them_in_a_given_order(spark):
+    cands = spark.createDataFrame([
+        ("u1", "X", "ann", 0.9, 1), ("u1", "Y", "ann", 0.8, 2),
+        ("u1", "Y", "covisit", 3.0, 1), ("u1", "Z", "covisit", 2.0, 2),
+    ], f"{C.USER_ID} string, {C.CONTENT_ID} string, {C.SOURCE} string, {C.SCORE} double, {C.SOURCE_RANK} int")
+    items = spark.createDataFrame([(i, "c", ["t"]) for i in "XYZ"],
+                                  f"{C.CONTENT_ID} string, {C.CREATOR_ID} string, {C.TAGS} array<string>")
+    waves = spark.createDataFrame([], f"{C.CONTENT_ID} string, wave int")
+
+    def order(**kw) -> list[str]:
+        pool = merge(cands, items, waves, AS_OF, 10, **kw)
+        return [r[C.CONTENT_ID] for r in pool.orderBy("pool_rank").collect()]
+
+    assert order() == ["X", "Y", "Z"]                            # rank 1 of each source, then rank 2
+    assert order(order=["covisit", "ann"]) == ["Y", "Z", "X"]     # covisit's list, then ann's
+    pool = merge(cands, items, waves, AS_OF, 10, order=["covisit", "ann"])
+    y = pool.where(F.col(C.CONTENT_ID) == "Y").first()
+    assert y[C.SOURCE] == "covisit" and sorted(y["sources"]) == ["ann", "covisit"]
+    assert y["source_scores"]["ann"] == pytest.approx(0.8)
 
 
 # --- trending --------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from foryou.cli import main as foryou
 from foryou.config import load_config
 from foryou.lake import Lake
 from foryou.privacy.pseudonyms import load_key, with_pseudonyms
+from foryou.ranking import registry
 from foryou.world.interaction_log import LogShape, generate_log
 
 COLUMNS = "user=userId,item=movieId,ts=timestamp,weight=rating"
@@ -77,8 +78,18 @@ def test_an_interaction_log_runs_every_stage_to_a_feed_scored_on_held_out_days(s
     examples = lake.read("gold.training_examples")
     assert examples.select("event_date").distinct().count() == 3
     assert examples.where(F.col("sampled_negative")).count() > 0
+    registry.configure(config)
+    assert registry.champion_version(config) is not None
+    # An interaction log's pool: co-occurrence over histories, then ALS (no sessions, trends
+    # or uploads to draw on); its order is the feed's (a ranker of sampled negatives scored
+    # below it in bench/offline.py).
+    assert "no served impressions (an interaction log)" in out
+    pool = lake.read("gold.candidate_pool", partitions=[run_date])
+    assert {r[0] for r in pool.select("source").distinct().collect()} <= {"covisit", "ann", "fallback"}
+    assert pool.where(F.col("source") == "covisit").count() > 0
     export = lake.read("gold.user_candidates")
-    assert export.select("model_version").distinct().first()[0] != "pool-order"
+    assert export.select("model_version").distinct().first()[0] == "pool-order"
+    assert "export: an interaction log (no served impressions)" in out
 
     # Every user of the train part gets a feed.
     raw = spark.createDataFrame([(u,) for u in {r[0] for r in train_rows}], ["user_id"])

@@ -20,12 +20,12 @@ from foryou.candidates import columns as C
 from foryou.candidates.ann_source import ann_candidates_from_lake
 from foryou.candidates.cold_start import (
     cold_start_candidates, evidence, latest_waves, new_items, next_waves, user_interests)
-from foryou.candidates.covisit import covisit_candidates
+from foryou.candidates.covisit import covisit_candidates, history_candidates
 from foryou.candidates.filters import (
     apply_filters, apply_quotas, excluded_creators, negative_pairs, seen_pairs, spam_creators)
 from foryou.candidates.followed import followed_candidates
 from foryou.candidates.inputs import (
-    all_users, bots, engaged, features_at, read_days, read_or_empty)
+    all_users, bots, engaged, features_at, interaction_log, read_days, read_or_empty)
 from foryou.candidates.pool import merge
 from foryou.candidates.settings import SOURCES, CandidatesConfig
 from foryou.candidates.topk import as_source, empty_source
@@ -60,6 +60,8 @@ class BuildResult:
     rows_by_source: dict[str, int]
     users: int
     skipped: list[str]
+    # The window held no served impression: the interaction-log sources were used.
+    interaction_log: bool = False
 
 
 def _since(df: DataFrame, as_of: dt.date, days: int) -> DataFrame:
@@ -87,20 +89,34 @@ class Inputs:
     content: DataFrame
     impressions: DataFrame
     end: dt.date
+    # No served impression in the window: an interaction log (candidates.interaction_log).
+    interaction_log: bool = False
+
+
+def _impression_days(cfg: CandidatesConfig) -> int:
+    return max(cfg.covisit.window_days, 2 * cfg.trending.window_days, cfg.cold_start.baseline_days)
+
+
+def interaction_log_at(lake: Lake, cfg: CandidatesConfig, as_of: dt.date) -> bool:
+    """Whether ``as_of``'s pool comes from :attr:`CandidatesConfig.interaction_log`: the
+    sources' impression window holds rows and none of them was served."""
+    return interaction_log(read_days(lake, C.IMPRESSIONS, window_end(lake, as_of), _impression_days(cfg)))
 
 
 def read_inputs(lake: Lake, cfg: CandidatesConfig, as_of: dt.date) -> Inputs:
     """The run date's feature partitions, users, content and the impression days any part needs."""
     user_features = features_at(lake, C.USER_FEATURES, as_of)
     end = window_end(lake, as_of)
-    impression_days = max(cfg.covisit.window_days, 2 * cfg.trending.window_days,
-                          cfg.cold_start.baseline_days)
+    impressions = read_days(lake, C.IMPRESSIONS, end, _impression_days(cfg))
+    log_only = interaction_log(impressions)
+    if log_only:
+        impressions = read_days(lake, C.IMPRESSIONS, end, cfg.interaction_log.window_days)
     return Inputs(user_features=user_features,
                   items=features_at(lake, C.ITEM_FEATURES, as_of),
                   users=all_users(read_or_empty(lake, C.USERS), user_features),
                   bot_users=bots(user_features),
                   content=read_or_empty(lake, C.CONTENT),
-                  impressions=read_days(lake, C.IMPRESSIONS, end, impression_days), end=end)
+                  impressions=impressions, end=end, interaction_log=log_only)
 
 
 def waves_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs) -> DataFrame:
@@ -113,8 +129,12 @@ def waves_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs)
 
 def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs,
                    waves: DataFrame) -> Candidates:
-    """Every source's proposals and the merged pool for ``as_of``, given the day's waves."""
+    """Every source's proposals and the merged pool for ``as_of``, given the day's waves
+    (an interaction log's: :attr:`CandidatesConfig.interaction_log`'s sources and order)."""
     spark = lake.spark
+    log_cfg = cfg.interaction_log if inputs.interaction_log else None
+    if log_cfg is not None:
+        cfg = cfg.for_interaction_log()
     user_features, items, users = inputs.user_features, inputs.items, inputs.users
     bot_users, content, impressions = inputs.bot_users, inputs.content, inputs.impressions
     end = inputs.end
@@ -126,7 +146,9 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
             skipped.append("ann")
         else:
             sources["ann"] = ann
-    if cfg.quota("covisit"):
+    if cfg.quota("covisit") and log_cfg is not None:
+        sources["covisit"] = history_candidates(engaged(impressions, bot_users), log_cfg, cfg.fetch("covisit"))
+    elif cfg.quota("covisit"):
         history = engaged(_since(impressions, end, cfg.covisit.window_days), bot_users)
         sources["covisit"] = covisit_candidates(history, end, cfg.covisit, cfg.fetch("covisit"))
     if cfg.quota("followed"):
@@ -141,7 +163,9 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
                                                       cfg.fetch("cold_start"))
 
     f = cfg.filters
-    seen = seen_pairs(read_days(lake, C.EVENTS, end, f.seen_days)) if f.seen_days \
+    # An interaction log's items are not proposed again to the user who rated or bought them.
+    seen_days = log_cfg.window_days if log_cfg is not None else f.seen_days
+    seen = seen_pairs(read_days(lake, C.EVENTS, end, seen_days)) if seen_days \
         else empty_source(spark).select(C.USER_ID, C.CONTENT_ID)
     negative = negative_pairs(read_days(lake, C.EVENTS, end, f.negative_days)
                               .where(F.col(C.EVENT_TYPE).isin(*C.NEGATIVE_EVENTS)))
@@ -168,7 +192,8 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
         sources["fallback"] = fill.drop(C.CREATOR_ID)
         kept = kept.unionByName(fill)
     quota_cut = apply_quotas(kept.drop(C.CREATOR_ID), {s: cfg.quota(s) for s in SOURCES})
-    pool = merge(quota_cut, items, waves, as_of, cfg.max_candidates)
+    pool = merge(quota_cut, items, waves, as_of, cfg.max_candidates,
+                 order=log_cfg.order if log_cfg is not None else None)
     return Candidates(sources, pool, skipped, cached)
 
 
@@ -199,4 +224,4 @@ def build_day(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, key: CommitKey 
         log.warning("candidates %s: the pool is empty (empty catalogue or no users)", as_of)
     rows = {s: int(counts.get(s, 0)) for s in SOURCES}
     rows.update({f"{s}.proposed": int(proposals.get(s, 0)) for s in SOURCES})
-    return BuildResult(writes, rows, users, day.skipped)
+    return BuildResult(writes, rows, users, day.skipped, inputs.interaction_log)

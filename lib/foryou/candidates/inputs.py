@@ -60,6 +60,15 @@ def engaged(impressions: DataFrame, bot_users: DataFrame) -> DataFrame:
             .select(C.USER_ID, C.CONTENT_ID, C.EVENT_TS))
 
 
+def interaction_log(impressions: DataFrame) -> bool:
+    """True when ``impressions`` (silver.impressions rows) come from a log without served
+    impressions only: rows exist and none has ``has_impressions``. An empty window is not
+    such a log (a new deployment's first day keeps the served-feed sources)."""
+    if impressions.limit(1).count() == 0:
+        return False
+    return impressions.where(F.coalesce(F.col("has_impressions"), F.lit(False))).limit(1).count() == 0
+
+
 def all_users(users: DataFrame, user_features: DataFrame) -> DataFrame:
     """Every known user (silver.users and the feature store) with country and language."""
     known = users.select(C.USER_ID, "country", "language")

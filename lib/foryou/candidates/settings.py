@@ -87,6 +87,41 @@ class FiltersConfig(Section):
     spam_days: int = Field(default=14, ge=1)
 
 
+class InteractionLogConfig(Section):
+    """Candidates of a log without served impressions (an interaction log: one row per
+    rating, purchase or play; no sessions, no feeds served, often no uploads or follows).
+
+    Chosen per run date when silver.impressions holds no served impression in the sources'
+    window (:func:`foryou.candidates.inputs.served`). Sessions, trends by segment and new
+    uploads do not exist in such a log, so the pool comes from item-to-item co-occurrence
+    over each user's whole history (RP3beta: Paudel et al. 2017; Dacrema et al. 2019 found it
+    at or above the neural recommenders of its day on such logs) and ALS neighbours, listed
+    one source after the other, not interleaved. ``bench/offline.py`` measures the choice.
+    """
+
+    # History read for co-occurrence, seeds and the seen filter (days before the window end).
+    window_days: int = Field(default=730, ge=1)
+    # A user's most recent distinct items that pair (bounds pairs per user to max_items²).
+    max_items: int = Field(default=100, ge=2)
+    neighbours_per_item: int = Field(default=100, ge=1)
+    # A user's most recent items whose neighbours are summed.
+    seed_items: int = Field(default=50, ge=1)
+    # RP3beta's beta: a neighbour's score is divided by its popularity ** beta.
+    popularity_penalty: float = Field(default=0.3, ge=0)
+    # Candidates kept per user and source (replaces candidates.quotas for such a log).
+    quotas: dict[str, int] = Field(default_factory=lambda: {"covisit": 150, "ann": 100, "fallback": 20})
+    # The pool lists the sources in this order, each by its own rank (an item proposed by
+    # several takes its earliest place).
+    order: list[str] = Field(default_factory=lambda: ["covisit", "ann", "fallback"])
+
+    @model_validator(mode="after")
+    def _known(self) -> "InteractionLogConfig":
+        unknown = sorted((set(self.quotas) | set(self.order)) - set(SOURCES))
+        if unknown:
+            raise ValueError(f"candidates.interaction_log: unknown source(s) {unknown}; known: {list(SOURCES)}")
+        return self
+
+
 class CandidatesConfig(Section):
     """Per-user candidate sources, their quotas, filters and the merged pool."""
 
@@ -103,6 +138,7 @@ class CandidatesConfig(Section):
     followed: FollowedConfig = Field(default_factory=FollowedConfig)
     cold_start: ColdStartConfig = Field(default_factory=ColdStartConfig)
     filters: FiltersConfig = Field(default_factory=FiltersConfig)
+    interaction_log: InteractionLogConfig = Field(default_factory=InteractionLogConfig)
 
     @model_validator(mode="after")
     def _known_sources(self) -> "CandidatesConfig":
@@ -113,6 +149,10 @@ class CandidatesConfig(Section):
         if bad:
             raise ValueError(f"candidates.quotas: negative quota for {bad}")
         return self
+
+    def for_interaction_log(self) -> "CandidatesConfig":
+        """These settings with :attr:`interaction_log`'s quotas (every other source off)."""
+        return self.model_copy(update={"quotas": dict(self.interaction_log.quotas)})
 
     def quota(self, source: str) -> int:
         """Candidates kept per user from ``source`` (0: the source is off)."""

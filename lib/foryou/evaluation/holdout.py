@@ -73,7 +73,7 @@ def holdout_lists(train: DataFrame, export: DataFrame, pool: DataFrame, k: int) 
     Args:
         train: the train part's interactions (user_id, content_id, event_ts).
         export: gold.user_candidates (user_id, rank, content_id).
-        pool: gold.candidate_pool of the run date (user_id, content_id, source, source_rank).
+        pool: gold.candidate_pool of the run date (user_id, content_id, sources, source_scores).
     """
     users = export.select(USER_ID).distinct()
     seen = train.select(USER_ID, CONTENT_ID).distinct()
@@ -82,7 +82,9 @@ def holdout_lists(train: DataFrame, export: DataFrame, pool: DataFrame, k: int) 
         "feed": export.select(USER_ID, CONTENT_ID, (-F.col(RANK)).alias("_s")),
         "popularity": popularity(train, users, k, fetch),
         "cooccurrence": cooccurrence(train, users),
-        "als": pool.where(F.col("source") == "ann").select(USER_ID, CONTENT_ID, (-F.col("source_rank")).alias("_s")),
+        # The ANN source's own score, also where another source is the row's primary one.
+        "als": pool.where(F.array_contains("sources", "ann"))
+                   .select(USER_ID, CONTENT_ID, F.col("source_scores")["ann"].alias("_s")),
     }
     out = None
     for name in LISTS:

@@ -47,6 +47,11 @@ class GuardsConfig(Section):
 class RerankConfig(Section):
     """Scoring, diversity (DPP), exploration, novelty and guards of ``foryou export``."""
 
+    # What orders the pool before diversification: the champion ranker, the pool's own order,
+    # or auto: the ranker where users were served feeds, the pool's order on an interaction
+    # log (its ranker only learned interactions from random popular items, not one candidate
+    # from another; bench/offline.py measures both).
+    relevance: Literal["auto", "ranker", "pool"] = "auto"
     # Items per user in gold.user_candidates.
     list_size: int = Field(default=50, ge=1)
     # DPP trade-off (Chen et al. 2018, eq. 12): 1 = relevance only, 0 = diversity only.
