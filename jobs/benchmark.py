@@ -11,8 +11,8 @@ The train part is ingested, as a Parquet copy of its rows, into a lake of its ow
 --run-date T --from clean`` runs there: the same commands as README "Your data", so the feed
 scored is the feed a user would get. Then :func:`foryou.evaluation.holdout.holdout_table`
 scores every list on the same users with train-seen items removed. The table is printed,
-written as CSV next to the benchmark lake, and recorded in this lake's gold.metrics
-(``holdout.<list>.<metric>``). A split by time, not per user at random: every stage is
+written as CSV and as an HTML report (``reports/benchmark-<T>.html``) in the benchmark lake,
+and recorded in this lake's gold.metrics (``holdout.<list>.<metric>``). A split by time, not per user at random: every stage is
 point-in-time, so only a time split trains on nothing the test part knows.
 """
 import datetime as dt
@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
 from foryou.config import overlay
+from foryou.evaluation import report
 from foryou.evaluation.holdout import holdout_table
 from foryou.ingest import interactions
 from foryou.ingest.batch import REASON, IngestError
@@ -103,6 +104,10 @@ def _report(ctx: JobContext, table: pd.DataFrame, k: int, root: str, start: dt.d
         path = Path(root.removeprefix("file:")) / f"holdout-{start}.csv"
         shown.to_csv(path, index=False)
         print(f"  table: {path}")
+        page = report.write(report.ReportData(run_date=start, title="foryou benchmark", holdout=table,
+                                              holdout_k=k),
+                            report.report_dir(root, None), report.BENCHMARK_SECTIONS, stem="benchmark")
+        print(f"  report: {page}")
     print(f"  benchmark lake: {root}")
     for row in table.itertuples(index=False):
         for metric in ("ndcg", "precision", "recall", "map", "coverage"):

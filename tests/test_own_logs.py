@@ -51,6 +51,8 @@ def test_an_interaction_log_runs_every_stage_to_a_feed_scored_on_held_out_days(s
     # The protocol's table: every list on the same users, figures in [0, 1], also in gold.metrics.
     lake_root = tmp_path / "lake"
     [table_file] = (lake_root / "_benchmark" / str(run_date)).glob("holdout-*.csv")
+    page = lake_root / "_benchmark" / str(run_date) / "reports" / f"benchmark-{run_date}.html"
+    assert f"  report: {page}" in out and "Hold-out nDCG@10" in page.read_text()
     table = pd.read_csv(table_file).set_index("list")
     assert list(table.index) == ["feed", "popularity", "cooccurrence", "als"]
     assert table["users"].nunique() == 1 and table["users"].iloc[0] > 20

@@ -159,3 +159,20 @@ def test_evaluate_job_writes_report_metrics_and_prometheus_file(spark, config, c
     ctr = effects["effect.ctr"]
     assert ctr["n_control"] + ctr["n_treatment"] == lake.read("silver.impressions").count()
     assert ctr["ci_low"] <= ctr["diff"] <= ctr["ci_high"] and 0 <= ctr["p_value"] <= 1
+
+
+def test_benchmark_report_shows_the_holdout_table_alone(tmp_path):
+    table = pd.DataFrame({"list": ["feed", "popularity", "cooccurrence", "als"],
+                          "recall": [0.15, 0.07, 0.14, 0.08], "precision": [0.05, 0.02, 0.05, 0.03],
+                          "ndcg": [0.11, 0.05, 0.11, 0.06], "map": [0.07, 0.03, 0.06, 0.03],
+                          "users": [1067.0] * 4, "coverage": [0.3, 0.02, 0.4, 0.8]})
+    path = report.write(report.ReportData(run_date=DAYS[0], title="foryou benchmark", holdout=table),
+                        tmp_path, report.BENCHMARK_SECTIONS, stem="benchmark")
+    assert path == tmp_path / f"benchmark-{DAYS[0]}.html"
+    text = path.read_text()
+    assert [m.group(1) for m in IMG.finditer(text)] == ["Hold-out nDCG@10"]
+    assert "ndcg@10" in text and "cooccurrence" in text
+    assert "Business metrics" not in text and "Skipped" not in text
+    # The daily report keeps its sections; a benchmark report without a table says so.
+    assert "Skipped: no hold-out table" in report.render(report.ReportData(run_date=DAYS[0]),
+                                                         report.BENCHMARK_SECTIONS)

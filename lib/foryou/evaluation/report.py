@@ -40,6 +40,8 @@ class ReportData:
     retention: pd.DataFrame | None = None       # lag, rate (cohort-weighted curve)
     trends: pd.DataFrame | None = None          # kind, subject, recent, baseline, growth, z
     simulator: pd.DataFrame | None = None       # policy, metrics with their CIs
+    holdout: pd.DataFrame | None = None         # list, ndcg, precision, recall, map, users, coverage
+    holdout_k: int = 10
     alerts: list[dict] = field(default_factory=list)
     decision: dict | None = None
     notes: dict[str, str] = field(default_factory=dict)   # section -> why its input is absent
@@ -213,6 +215,19 @@ def _trending(data: ReportData) -> str:
     return table_html(data.trends)
 
 
+def _holdout(data: ReportData) -> str:
+    table = data.holdout
+    if table is None or table.empty:
+        return _skipped(data.notes.get("holdout", "no hold-out table (foryou benchmark makes one)"))
+    k = data.holdout_k
+    fig, ax = plt.subplots(figsize=(6, 0.8 + 0.45 * len(table)))
+    ax.barh(table["list"][::-1], table["ndcg"][::-1], color="tab:blue")
+    ax.set_xlabel(f"nDCG@{k}")
+    ax.set_title(f"Hold-out nDCG@{k} per list ({int(table['users'].iloc[0]):,} users)")
+    shown = table.rename(columns={m: f"{m}@{k}" for m in ("ndcg", "precision", "recall", "map")})
+    return figure_html(fig, f"Hold-out nDCG@{k}") + table_html(shown)
+
+
 SECTIONS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
     ("Metric trends across runs", _trend_figures),
     ("Ranker: scores and calibration", _calibration),
@@ -224,6 +239,10 @@ SECTIONS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
     ("Feed simulator: champion against baselines", _simulator),
     ("Monitoring", _monitoring),
 )
+# ``foryou benchmark``'s report: the offline hold-out protocol's table alone.
+BENCHMARK_SECTIONS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
+    ("Offline hold-out: the feed against baselines", _holdout),
+)
 
 STYLE = """body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}
@@ -231,14 +250,15 @@ th{background:#f3f3f3}.skipped{color:#a33;font-style:italic}figure{margin:.5em 0
 figcaption{font-size:12px;color:#666}img{max-width:100%}"""
 
 
-def render(data: ReportData) -> str:
-    """The report as one HTML document."""
+def render(data: ReportData, sections=SECTIONS) -> str:
+    """The report as one HTML document: the business metrics, then each of ``sections``."""
     body = [f"<h1>{html.escape(data.title)}: run date {data.run_date}</h1>",
-            f"<p>Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}.</p>",
-            "<h2>Business metrics</h2>",
-            table_html(data.business) if data.business else _skipped(
-                data.notes.get("business", "no silver.events for the run date"))]
-    for title, section in SECTIONS:
+            f"<p>Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}.</p>"]
+    if sections is SECTIONS:
+        body += ["<h2>Business metrics</h2>",
+                 table_html(data.business) if data.business else _skipped(
+                     data.notes.get("business", "no silver.events for the run date"))]
+    for title, section in sections:
         try:
             content = section(data)
         except Exception as exc:  # a broken input must not lose the rest of the report
@@ -248,13 +268,13 @@ def render(data: ReportData) -> str:
             f"{data.run_date}</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
 
 
-def write(data: ReportData, folder: str | Path) -> Path:
-    """Render and write ``<folder>/report-<run_date>.html`` (atomically); returns its path."""
+def write(data: ReportData, folder: str | Path, sections=SECTIONS, stem: str = "report") -> Path:
+    """Render and write ``<folder>/<stem>-<run_date>.html`` (atomically); returns its path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"report-{data.run_date}.html"
+    path = folder / f"{stem}-{data.run_date}.html"
     tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(render(data), encoding="utf-8")
+    tmp.write_text(render(data, sections), encoding="utf-8")
     tmp.replace(path)
     return path
 
