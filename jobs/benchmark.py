@@ -12,8 +12,9 @@ The train part is ingested, as a Parquet copy of its rows, into a lake of its ow
 scored is the feed a user would get. Then :func:`foryou.evaluation.holdout.holdout_table`
 scores every list on the same users with train-seen items removed. The table is printed,
 written as CSV and as an HTML report (``reports/benchmark-<T>.html``) in the benchmark lake,
-and recorded in this lake's gold.metrics (``holdout.<list>.<metric>``). A split by time, not per user at random: every stage is
-point-in-time, so only a time split trains on nothing the test part knows.
+and recorded in this lake's gold.metrics (``holdout.<list>.<metric>``). A split by time, not
+per user at random: every stage is point-in-time, so only a time split trains on nothing the
+test part knows.
 """
 import datetime as dt
 import sys

@@ -92,7 +92,7 @@ class InteractionLogConfig(Section):
     rating, purchase or play; no sessions, no feeds served, often no uploads or follows).
 
     Chosen per run date when silver.impressions holds no served impression in the sources'
-    window (:func:`foryou.candidates.inputs.served`). Sessions, trends by segment and new
+    window (:func:`foryou.candidates.inputs.interaction_log`). Sessions, trends by segment and new
     uploads do not exist in such a log, so the pool comes from item-to-item co-occurrence
     over each user's whole history (RP3beta: Paudel et al. 2017; Dacrema et al. 2019 found it
     at or above the neural recommenders of its day on such logs) and ALS neighbours, listed
