@@ -164,9 +164,12 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
 
     f = cfg.filters
     # An interaction log's items are not proposed again to the user who rated or bought them.
-    seen_days = log_cfg.window_days if log_cfg is not None else f.seen_days
-    seen = seen_pairs(read_days(lake, C.EVENTS, end, seen_days)) if seen_days \
-        else empty_source(spark).select(C.USER_ID, C.CONTENT_ID)
+    if log_cfg is not None:
+        seen = seen_pairs(read_days(lake, C.EVENTS, end, log_cfg.window_days))
+    elif f.seen_days:
+        seen = seen_pairs(read_days(lake, C.EVENTS, end, f.seen_days))
+    else:
+        seen = empty_source(spark).select(C.USER_ID, C.CONTENT_ID)
     negative = negative_pairs(read_days(lake, C.EVENTS, end, f.negative_days)
                               .where(F.col(C.EVENT_TYPE).isin(*C.NEGATIVE_EVENTS)))
     spam = spam_creators(read_days(lake, C.EVENTS, end, f.spam_days)

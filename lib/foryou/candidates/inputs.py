@@ -30,8 +30,11 @@ def read_or_empty(lake: Lake, name: str, partitions: list | None = None) -> Data
     return lake.read(name, partitions=partitions)
 
 
-def read_days(lake: Lake, name: str, as_of: dt.date, days: int) -> DataFrame:
-    """A date-partitioned table's rows of the ``days`` days before ``as_of``."""
+def read_days(lake: Lake, name: str, as_of: dt.date, days: int | None) -> DataFrame:
+    """A date-partitioned table's rows of the ``days`` days before ``as_of`` (None: every
+    day before it)."""
+    if days is None:
+        return read_or_empty(lake, name).where(F.col(C.EVENT_DATE) < F.lit(as_of))
     return read_or_empty(lake, name, days_before(as_of, days))
 
 

@@ -99,8 +99,10 @@ class InteractionLogConfig(Section):
     one source after the other, not interleaved. ``bench/offline.py`` measures the choice.
     """
 
-    # History read for co-occurrence, seeds and the seen filter (days before the window end).
-    window_days: int = Field(default=730, ge=1)
+    # History read for co-occurrence, seeds and the seen filter: the N days before the window
+    # end, or (null) the whole log before it, as SAR and the hold-out baseline read it (a
+    # MovieLens log spans years, and most of its pairs are old).
+    window_days: int | None = Field(default=None, ge=1)
     # A user's most recent distinct items that pair (bounds pairs per user to max_items²).
     max_items: int = Field(default=100, ge=2)
     neighbours_per_item: int = Field(default=100, ge=1)
