@@ -173,6 +173,6 @@ def test_benchmark_report_shows_the_holdout_table_alone(tmp_path):
     assert [m.group(1) for m in IMG.finditer(text)] == ["Hold-out nDCG@10"]
     assert "ndcg@10" in text and "cooccurrence" in text
     assert "Business metrics" not in text and "Skipped" not in text
-    # The daily report keeps its sections; a benchmark report without a table says so.
+    # A benchmark report without a table says so.
     assert "Skipped: no hold-out table" in report.render(report.ReportData(run_date=DAYS[0]),
                                                          report.BENCHMARK_SECTIONS)
