@@ -59,6 +59,8 @@ def run(ctx: JobContext) -> None:
         ctx.metrics.record("registered_version", None, "version", message=outcome.message)
         return
     record(ctx.metrics, outcome.report)
+    if outcome.unbiased is not None:
+        record(ctx.metrics, outcome.unbiased, scope="unbiased.")
     for name, value, detail in gate_metrics(outcome.history):
         ctx.metrics.record(name, value, "nats", **detail)
     ctx.metrics.record("registered_version", float(outcome.registered.version), "version",

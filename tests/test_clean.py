@@ -103,7 +103,7 @@ def test_quarantine_reasons_name_the_field_and_missing_value_policy(spark, confi
     lake = Lake(spark, config)
     write_bronze(spark, lake, [
         event("ok", " VIEW ", user_id=" u7 ", device_type=None, os=" iOS ", country="de ",
-              language="pt-BR", platform=" ", app_version=""),
+              language="pt-BR", platform=" ", app_version="", exposure=" Random "),
         event("neg", watch_ms=-5),
         event("huge", watch_ms=10 ** 9),
         event("future", event_ts="2024-05-03T00:00:00"),
@@ -115,6 +115,7 @@ def test_quarantine_reasons_name_the_field_and_missing_value_policy(spark, confi
         event("twice", "teleport", watch_ms=-1),
         event("follow-ok", "follow", content_id=None, creator_id="a1", watch_ms=None),
         event("follow-bad", "unfollow", content_id=None, watch_ms=None),
+        event("noexposure", exposure="sometimes"),
     ])
     assert clean(config, D1, *NO_GX) == 0
     reasons = {r.record_ref.split("=", 1)[1]: r.reason
@@ -129,8 +130,9 @@ def test_quarantine_reasons_name_the_field_and_missing_value_policy(spark, confi
     assert reasons["nouser"] == "user_id: missing"
     assert reasons["twice"] == "event_type: unknown value 'teleport'; watch_ms: -1 is negative"
     assert reasons["follow-bad"].startswith("creator_id: missing")
+    assert reasons["noexposure"] == "exposure: unknown value 'sometimes' (expected policy or random)"
     quarantine = lake.read("bronze.quarantine")
-    assert quarantine.where("rejected_by = 'clean' AND ingest_date = '2024-05-01'").count() == 10
+    assert quarantine.where("rejected_by = 'clean' AND ingest_date = '2024-05-01'").count() == 11
     assert quarantine.where("record_ref LIKE '%=neg'").first().user_id == "u1"
 
     rows = {r.event_id: r for r in lake.read("silver.events").collect()}
@@ -138,11 +140,12 @@ def test_quarantine_reasons_name_the_field_and_missing_value_policy(spark, confi
     ok = rows["ok"]
     assert (ok.event_type, ok.device_type, ok.os, ok.network_type) == ("view", "unknown", "ios", "unknown")
     assert (ok.country, ok.language, ok.platform, ok.app_version) == ("DE", "pt", None, None)
+    assert ok.exposure == "random" and rows["follow-ok"].exposure is None
     # Pseudonymised (with the demo key: no key set), raw ids nowhere in silver.
     assert ok.user_id == pseudonymise("u7", DEMO_KEY)
     assert lake.read("silver.events").where(F.col("user_id").isin("u1", "u7", " u7 ")).count() == 0
     m = metric_values(lake, D1)
-    assert m["silver.events.input"] == 12 and m["silver.events.quarantined"] == 10
+    assert m["silver.events.input"] == 13 and m["silver.events.quarantined"] == 11
     assert m["pseudonym_key_is_demo"] == 1
 
 

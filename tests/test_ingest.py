@@ -243,6 +243,9 @@ def test_kuairand_full_log_labels_become_events(spark, config, tmp_path):
     assert first["impression"].event_ts == dt.datetime(2022, 5, 1)
     assert all(e.event_ts > first["impression"].event_ts for k, e in first.items() if k != "impression")
     assert set(by_row[("1", "11")]) == {"impression", "hide"}
+    # is_rand: every event of a randomly exposed row says so (the unbiased test set).
+    assert {e.exposure for e in first.values()} == {"random"}
+    assert by_row[("2", "10")]["impression"].exposure == "policy"
     # User 1's two impressions 5 s apart share a request; user 2's is another request.
     assert by_row[("1", "10")]["impression"].request_id == by_row[("1", "11")]["impression"].request_id
     assert [by_row[("1", v)]["impression"].position for v in ("10", "11")] == [0, 1]

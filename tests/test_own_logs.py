@@ -6,10 +6,15 @@ has users with one interaction, items seen once and a few events years before th
 commands (one ingest, one pipeline run from clean) in a lake of its own: every stage must
 reach gold.user_candidates for every user and evaluate, each stage that lacks an input saying
 so in one line; then the feed and three baselines are scored on the held-out days.
+
+A KuaiRand log (``tests/data/kuairand``, KuaiRand-Pure's layout) runs the same two commands
+with impressions, watch time and side tables, and its random exposures reach train-ranker's
+unbiased figures.
 """
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -98,3 +103,52 @@ def test_an_interaction_log_runs_every_stage_to_a_feed_scored_on_held_out_days(s
     users = with_pseudonyms(raw, ["user_id"], load_key(config, spark).value)
     assert users.join(export, "user_id", "left_anti").count() == 0
     assert export.groupBy("user_id").count().agg(F.min("count")).first()[0] >= 10
+
+
+KUAIRAND_SAMPLE = Path(__file__).resolve().parent / "data" / "kuairand"
+
+
+@pytest.mark.slow
+def test_a_kuairand_log_runs_to_a_feed_and_its_random_exposures_are_an_unbiased_test_set(
+        spark, tmp_path, capsys):
+    """KuaiRand's two logs (``log_standard_*``: the app's policy; ``log_random_*``: videos shown
+    uniformly at random) with its user and video tables, as README "Your data" runs them."""
+    run_date = "2022-05-08"
+    sets = [f"lake.root={tmp_path / 'lake'}", "features.history_days=3"]
+    args = [a for s in sets for a in ("--set", s)]
+    assert foryou(["ingest", "--format", "kuairand", "--path", str(KUAIRAND_SAMPLE),
+                   "--run-date", run_date, *args]) == 0
+    assert foryou(["pipeline", "--run-date", run_date, "--from", "clean", *args]) == 0
+    out = capsys.readouterr().out
+    assert "FAILED" not in out
+    for stage in ("clean", "impressions", "features", "train-ranker", "build-candidates",
+                  "export", "evaluate"):
+        assert f"{stage:<18}done" in out, stage
+
+    config = load_config(overrides=sets)
+    lake = Lake(spark, config)
+    # Every log row is one impression; the random log's keep their exposure to the end.
+    logs = {name: pd.read_csv(KUAIRAND_SAMPLE / f"log_{name}_4_22_to_5_08_pure.csv")
+            for name in ("standard", "random")}
+    impressions = lake.read("silver.impressions")
+    by_exposure = {r[0]: r[1] for r in impressions.groupBy("exposure").count().collect()}
+    assert by_exposure == {"policy": len(logs["standard"]), "random": len(logs["random"])}
+    assert lake.read("bronze.quarantine").count() == 0
+    examples = lake.read("gold.training_examples")
+    assert examples.where(F.col("exposure") == "random").count() > 0
+
+    # train-ranker scores the test day's random exposures on their own, beside the same rows'
+    # baselines, and records them as unbiased.*.
+    assert "random exposures only (unbiased" in out
+    metrics = {r.name: r.value for r in lake.read("gold.metrics")
+               .where((F.col("stage") == "train-ranker") & F.col("name").startswith("unbiased."))
+               .collect()}
+    test_day = dt.date.fromisoformat(run_date)
+    random_test_rows = logs["random"][logs["random"]["date"] == int(test_day.strftime("%Y%m%d"))]
+    assert len(random_test_rows) > 0
+    assert 0 <= metrics["unbiased.auc.click"] <= 1
+    assert "unbiased.popularity.auc.click" in metrics
+
+    # Every user of the log gets a feed.
+    export = lake.read("gold.user_candidates")
+    assert export.select("user_id").distinct().count() == logs["standard"]["user_id"].nunique()

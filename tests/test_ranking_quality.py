@@ -56,6 +56,23 @@ def test_rmse_spearman_calibration():
     assert M.expected_calibration_error(table) == pytest.approx(np.mean(np.abs(table["predicted"] - 0.5)))
 
 
+def test_random_exposures_are_read_alone_and_older_files_have_none(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from foryou.ranking import quality as Q
+
+    new, old = str(tmp_path / "new.parquet"), str(tmp_path / "old.parquet")
+    pq.write_table(pa.table({"user_id": ["a", "a", "b", "c"], "click": [1, 0, 1, 0],
+                             "exposure": ["random", "policy", "random", None]}), new)
+    pq.write_table(pa.table({"user_id": ["d"], "click": [1]}), old)
+    shown = Q.random_exposures([old, new], max_rows=100)
+    assert sorted(shown["user_id"]) == ["a", "b"] and set(shown["exposure"]) == {"random"}
+    # A bounded sample keeps whole users, counted among the random rows alone.
+    assert len(Q.random_exposures([new], max_rows=1, seed=1)) <= 2
+    assert Q.random_exposures([old], max_rows=100).empty
+
+
 # --- the trained ranker on the tiny world ---------------------------------------------------
 
 # The tiny world (120 users, 5 days, 1.5k items) is small: training on days 1-3 (~9k

@@ -67,14 +67,15 @@ def test_report_notes_absent_inputs_visibly(tmp_path):
 
 def test_ranker_metrics_parse_from_gold_metrics_rows():
     rows = pd.DataFrame({
-        "run_date": [DAYS[0]] * 5, "stage": ["train-ranker"] * 5,
+        "run_date": [DAYS[0]] * 7, "stage": ["train-ranker"] * 7,
         "name": ["auc.click", "calibration.click", "calibration.like", "gate_utilisation.click",
-                 "gate_utilisation.like.0"],
-        "value": [0.7, 0.01, 0.02, None, 0.6],
+                 "gate_utilisation.like.0", "unbiased.auc.click", "unbiased.popularity.auc.click"],
+        "value": [0.7, 0.01, 0.02, None, 0.6, 0.8, 0.6],
         "detail": [None, json.dumps({"bins": [{"predicted": 0.1, "observed": 0.2, "count": 5}]}),
                    json.dumps({"mean_pred": [0.1, 0.2], "mean_label": [0.1, 0.3]}),
-                   json.dumps({"experts": [0.25, 0.75]}), None]})
-    assert ranker.scores(rows) == {"auc.click": 0.7}
+                   json.dumps({"experts": [0.25, 0.75]}), None, None, None]})
+    # The ranker's own figures, on all held-out rows and on random exposures alone.
+    assert ranker.scores(rows) == {"auc.click": 0.7, "unbiased.auc.click": 0.8}
     curves = ranker.calibration_curves(rows)
     assert curves["click"].to_dict("records") == [{"predicted": 0.1, "observed": 0.2, "count": 5}]
     assert list(curves["like"]["observed"]) == [0.1, 0.3]

@@ -2,9 +2,10 @@
 
 Read, not recomputed: ``foryou train-ranker`` evaluates on its held-out split and records,
 per task, ``auc.<task>``, ``gauc.<task>``, ``calibration.<task>`` (detail: the reliability
-bins) and ``gate_utilisation.<task>`` (detail: the mean gate weight per expert). The parsers
-accept the detail shapes below, so a format change shows up as a skipped report section, not
-a crash:
+bins) and ``gate_utilisation.<task>`` (detail: the mean gate weight per expert); with random
+exposures in its held-out days, the same figures on them alone as ``unbiased.auc.<task>``,
+... The parsers accept the detail shapes below, so a format change shows up as a skipped
+report section, not a crash:
 
 - calibration detail: ``{"bins": [{"predicted": p, "observed": o, "count": n}, ...]}`` or
   ``{"predicted": [...], "observed": [...], "count": [...]}`` (``mean_pred``/``mean_label``
@@ -38,8 +39,9 @@ def latest_run(history: pd.DataFrame) -> pd.DataFrame:
 
 
 def scores(rows: pd.DataFrame) -> dict[str, float]:
-    """``{"auc.<task>": v, "gauc.<task>": v, ...}`` of a train-ranker run."""
-    keep = rows[rows["name"].str.match(r"^(auc|gauc|logloss|rmse|ece)\.")]
+    """``{"auc.<task>": v, "gauc.<task>": v, ..., "unbiased.auc.<task>": v, ...}`` of a
+    train-ranker run."""
+    keep = rows[rows["name"].str.match(r"^(unbiased\.)?(auc|gauc|logloss|rmse|ece)\.")]
     return {r.name: float(r.value) for r in keep.itertuples() if r.value is not None}
 
 

@@ -21,6 +21,7 @@ carry min/max stats for ``ingest_id``, so other ingests' row groups are skipped 
 | ``position`` | optional → null; negative → quarantine |
 | ``request_id``, ``app_version``, ``reason``, ``comment_text`` | optional: trimmed, empty → null |
 | ``platform`` | optional: trimmed, lower-cased, empty → null |
+| ``exposure`` | optional: trimmed, lower-cased, empty → null (read as ``policy``); not ``policy`` or ``random`` → quarantine |
 | ``device_type``, ``os``, ``network_type`` | optional context: trimmed, lower-cased, missing → ``"unknown"`` |
 | ``country`` | optional: trimmed, upper-cased; not two letters (ISO 3166-1 alpha-2) → null |
 | ``language`` | optional: primary subtag (``en-US`` → ``en``), lower-cased; not 2-3 letters → null |
@@ -60,7 +61,7 @@ from pyspark.sql import functions as F
 from foryou.events.vocabulary import (
     ACTIVITY_DEGREE, APP_VERSION, COMMENT_TEXT, CONTENT_ID, CONTENT_TARGETED, COUNTRY,
     CREATOR_ID, CREATOR_TARGETED, DESCRIPTION, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID,
-    EVENT_TS, EVENT_TYPE, EVENT_TYPES, FOLLOW_COUNT, FOLLOWER_COUNT, INGEST_DATE, INGEST_ID,
+    EVENT_TS, EVENT_TYPE, EVENT_TYPES, EXPOSURE, EXPOSURES, FOLLOW_COUNT, FOLLOWER_COUNT, INGEST_DATE, INGEST_ID,
     INGESTED_AT, INTERACTION_LOG, LANGUAGE, NETWORK_TYPE, OS, PAYLOAD, PLATFORM, POSITION, QUARANTINE_REASON,
     REASON, RECEIVED_AT, RECORD_REF, REJECTED_BY, REQUEST_ID, SIGNUP_TS, SOURCE, TAGS, UNKNOWN,
     UPDATED_AT, UPLOAD_TS, USER_ID, WATCH_MS, WATCH_TIME_REQUIRED,
@@ -186,6 +187,7 @@ def normalise_events(bronze: DataFrame) -> DataFrame:
         _text(REQUEST_ID).alias(REQUEST_ID),
         F.col(POSITION).cast("int").alias(POSITION),
         F.col(WATCH_MS).cast("long").alias(WATCH_MS),
+        _lower(EXPOSURE).alias(EXPOSURE),
         _lower(PLATFORM).alias(PLATFORM),
         _text(REASON).alias(REASON),
         _text(COMMENT_TEXT).alias(COMMENT_TEXT),
@@ -259,6 +261,9 @@ def event_rejections(df: DataFrame, config: "Config", run_date: dt.date | None =
                   F.lit(f" exceeds the maximum {clean.max_watch_ms}"))),
         (F.col(POSITION) < 0,
          F.concat(F.lit("position: "), F.col(POSITION).cast("string"), F.lit(" is negative"))),
+        (F.col(EXPOSURE).isNotNull() & ~F.col(EXPOSURE).isin(*EXPOSURES),
+         F.concat(F.lit("exposure: unknown value '"), F.col(EXPOSURE),
+                  F.lit(f"' (expected {' or '.join(EXPOSURES)})"))),
     ])
 
 

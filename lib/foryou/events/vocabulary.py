@@ -20,6 +20,11 @@ WATCH_TIME_REQUIRED = frozenset({"view"})
 # The source of events read from a plain interaction log (user, item, time[, weight]): its
 # views carry no watch time and it has no impressions, so those rules do not apply to it.
 INTERACTION_LOG = "interactions"
+# How a served item was chosen: by the serving policy, or uniformly at random (KuaiRand's
+# log_random, exploration traffic). Random exposures are an unbiased test set: the policy's
+# choices did not select them, so a ranker's figures on them hold for any item it may score.
+POLICY_EXPOSURE, RANDOM_EXPOSURE = "policy", "random"
+EXPOSURES = (POLICY_EXPOSURE, RANDOM_EXPOSURE)
 
 # Columns (catalog contracts).
 EVENT_ID = "event_id"
@@ -32,6 +37,7 @@ CREATOR_ID = "creator_id"
 REQUEST_ID = "request_id"
 POSITION = "position"
 WATCH_MS = "watch_ms"
+EXPOSURE = "exposure"
 PLATFORM = "platform"
 REASON = "reason"
 COMMENT_TEXT = "comment_text"

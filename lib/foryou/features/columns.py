@@ -57,6 +57,7 @@ KIND, KEY = "kind", "key"
 TAG_KIND, CREATOR_KIND = "tag", "creator"
 SPLIT = "split"
 SAMPLED_NEGATIVE = "sampled_negative"
+EXPOSURE = "exposure"
 
 # Vocabulary kinds and the example column each one fills.
 VOCAB_KINDS = ("user", "item", "creator", "tag", "device", "os", "network")

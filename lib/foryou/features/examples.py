@@ -95,7 +95,8 @@ def sample_negatives(positives: DataFrame, items: DataFrame, users: DataFrame,
         F.concat(F.col(C.REQUEST_ID), F.lit("#neg"), F.col("_r").cast("string")).alias(C.REQUEST_ID),
         C.POSITION, C.USER_ID, C.CONTENT_ID, C.CREATOR_ID, C.EVENT_TS, *zeros,
         F.lit(False).alias(C.HAS_IMPRESSIONS), F.lit(True).alias(C.SAMPLED_NEGATIVE),
-        C.DEVICE_TYPE, C.OS, C.NETWORK_TYPE, C.EVENT_DATE)
+        F.lit(None).cast("string").alias(C.EXPOSURE), C.DEVICE_TYPE, C.OS, C.NETWORK_TYPE,
+        C.EVENT_DATE)
 
 
 def _per_token(df: DataFrame, key: str, array_col: str, values: DataFrame,
@@ -196,8 +197,8 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
     served = (day.withColumn(C.HAS_IMPRESSIONS, F.coalesce(C.HAS_IMPRESSIONS, F.lit(True)))
               .withColumn(C.SAMPLED_NEGATIVE, F.lit(False)))
     keep = [C.REQUEST_ID, C.POSITION, C.USER_ID, C.CONTENT_ID, C.CREATOR_ID, C.EVENT_TS,
-            *C.LABEL_COLUMNS, C.HAS_IMPRESSIONS, C.SAMPLED_NEGATIVE, C.DEVICE_TYPE, C.OS,
-            C.NETWORK_TYPE, C.EVENT_DATE]
+            *C.LABEL_COLUMNS, C.HAS_IMPRESSIONS, C.SAMPLED_NEGATIVE, C.EXPOSURE, C.DEVICE_TYPE,
+            C.OS, C.NETWORK_TYPE, C.EVENT_DATE]
     served = served.select(*keep)
     negatives = sample_negatives(served.where(~F.col(C.HAS_IMPRESSIONS)), items, users, cfg)
     rows = served.unionByName(negatives.select(*keep))

@@ -50,7 +50,7 @@ from pyspark.sql import functions as F
 
 from foryou.events.vocabulary import (
     CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
-    INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
+    EXPOSURE, INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
     WATCH_MS,
 )
 from foryou.events.arrivals import day_start, reopened_dates
@@ -138,7 +138,7 @@ def anchors(events: DataFrame) -> tuple[DataFrame, DataFrame]:
                     .withColumn(POSITION, F.lit(0))
                     .withColumn(HAS_IMPRESSIONS, F.lit(False)))
     cols = [REQUEST_ID, POSITION, USER_ID, CONTENT_ID, CREATOR_ID, EVENT_TS, *CONTEXT,
-            EVENT_DATE, SOURCE, HAS_IMPRESSIONS]
+            EVENT_DATE, SOURCE, HAS_IMPRESSIONS, EXPOSURE]
     return dedup.select(*cols).unionByName(interactions.select(*cols)), rejects
 
 
@@ -219,7 +219,7 @@ def label(rows: DataFrame, attributed: DataFrame, durations: DataFrame | None) -
         .cast("int").alias(COMPLETE),
         watch.alias(WATCH_MS),
         F.when(known, watch / duration).cast("double").alias(WATCH_RATIO),
-        *flags, HAS_IMPRESSIONS, *CONTEXT, EVENT_DATE, DURATION_MS, SOURCE,
+        *flags, HAS_IMPRESSIONS, EXPOSURE, *CONTEXT, EVENT_DATE, DURATION_MS, SOURCE,
     )
 
 

@@ -16,6 +16,11 @@ The log maps 1:1 onto our events. Each log row (an impression) becomes:
 * ``like``, ``follow``, ``comment``, ``share``, ``hide`` for ``is_like``, ``is_follow``,
   ``is_comment``, ``is_forward``, ``is_hate``.
 
+Every event of a row carries its ``exposure``: ``random`` when ``is_rand`` is 1 (the
+``log_random_*`` files: videos shown uniformly at random, KuaiRand's unbiased test set),
+``policy`` when it is 0, null when the log has no ``is_rand`` column. train-ranker reports
+its figures on the random exposures of its held-out days on their own (``unbiased.*``).
+
 Outcome events follow the impression: ``view`` 1 ms after it, the others at the end of the
 play, so any later stage sees them in the order they happened. Every event id is a hash of
 (user, video, time, type): ingesting the same log again yields the same ids, which the
@@ -32,6 +37,7 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from foryou.events.vocabulary import POLICY_EXPOSURE, RANDOM_EXPOSURE
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter
 from foryou.ingest.records import PAYLOAD, read_csv
@@ -48,13 +54,14 @@ USERS_PATTERN, VIDEOS_PATTERN = "user_features", "video_features_basic"
 USER_ID, VIDEO_ID = "user_id", "video_id"
 TIME_MS, DATE, HOURMIN = "time_ms", "date", "hourmin"
 PLAY_MS, DURATION_MS, IS_CLICK = "play_time_ms", "duration_ms", "is_click"
+IS_RAND = "is_rand"
 # Label column -> the event it produces when 1.
 OUTCOMES: dict[str, str] = {
     "is_like": "like", "is_follow": "follow", "is_comment": "comment",
     "is_forward": "share", "is_hate": "hide",
 }
 INTEGER_COLUMNS = (TIME_MS, DATE, HOURMIN, IS_CLICK, *OUTCOMES, "long_view", PLAY_MS,
-                   DURATION_MS, "is_rand", "tab")
+                   DURATION_MS, IS_RAND, "tab")
 # Epoch milliseconds beyond this (year 5138) cannot be a time; they would overflow as micros.
 MAX_EPOCH_MS = 10 ** 14
 # KuaiRand's valid-play rule: short videos must be watched to the end, others 7 s.
@@ -159,6 +166,14 @@ def _value(frame: DataFrame, col: str) -> Column:
     return F.col(f"_v_{col}") if _has(frame, f"_v_{col}") else F.lit(None).cast("long")
 
 
+def exposure(frame: DataFrame) -> Column:
+    """``random`` / ``policy`` from ``is_rand``; null without that column (or value)."""
+    if not _has(frame, f"_v_{IS_RAND}"):
+        return F.lit(None).cast("string")
+    flag = F.col(f"_v_{IS_RAND}")
+    return F.when(flag == 1, F.lit(RANDOM_EXPOSURE)).when(flag == 0, F.lit(POLICY_EXPOSURE))
+
+
 def emit_log(frame: DataFrame, request_window_s: int, creators: DataFrame | None = None) -> DataFrame:
     """Accepted log rows as bronze.events rows: an impression plus its outcome events."""
     play, duration = _value(frame, PLAY_MS), _value(frame, DURATION_MS)
@@ -200,6 +215,7 @@ def emit_log(frame: DataFrame, request_window_s: int, creators: DataFrame | None
         event_id.alias("event_id"), F.col("_event.event_type").alias("event_type"),
         F.col(USER_ID).alias("user_id"), event_ts.alias("event_ts"),
         F.col(VIDEO_ID).alias("content_id"),
+        exposure(frame).alias("exposure"),
         (F.col("creator_id") if creators is not None else F.lit(None).cast("string")).alias("creator_id"),
         "request_id", "position", F.col("_event.watch_ms").alias("watch_ms"),
         PAYLOAD, INGEST_ID, SOURCE_COL, INGESTED_AT, fld.utc_date(event_ts).alias("event_date"),

@@ -32,7 +32,7 @@ ID, TEXT, TS, INT, LONG, TAGS = "id", "text", "timestamp", "int", "long", "tags"
 EVENT_FIELDS: dict[str, str] = {
     "event_id": ID, "event_type": ID, "user_id": ID, "event_ts": TS,
     "content_id": ID, "creator_id": ID, "request_id": ID, "position": INT, "watch_ms": LONG,
-    "platform": TEXT, "reason": TEXT, "comment_text": TEXT,
+    "exposure": TEXT, "platform": TEXT, "reason": TEXT, "comment_text": TEXT,
     "device_type": TEXT, "os": TEXT, "network_type": TEXT, "app_version": TEXT,
     "country": TEXT, "language": TEXT, "received_at": TS,
 }

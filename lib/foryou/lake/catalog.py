@@ -91,6 +91,10 @@ CONTEXT = (
     _c("language", S, "ISO language code"),
 )
 
+EXPOSURE_DOC = ("how the item was chosen: 'random' (uniformly at random, e.g. KuaiRand's "
+                "log_random: an unbiased test set) or 'policy' (by the serving policy); "
+                "null: not stated, read as policy")
+
 # Optional event fields, present as the event type needs them.
 EVENT_FIELDS = (
     _c("content_id", S, "the item the event is about"),
@@ -98,6 +102,7 @@ EVENT_FIELDS = (
     _c("request_id", S, "feed request that served the item"),
     _c("position", I, "0-based position in the served feed"),
     _c("watch_ms", L, "watch time in milliseconds (view events)"),
+    _c("exposure", S, EXPOSURE_DOC),
     _c("platform", S, "share target platform"),
     _c("reason", S, "report/hide reason"),
     _c("comment_text", S, "comment body"),
@@ -276,6 +281,7 @@ TRAINING_EXAMPLES = (
     *LABELS,
     _c("has_impressions", B, "false: from a log without impressions"),
     _c("sampled_negative", B, "true: a negative drawn by popularity for such a log"),
+    _c("exposure", S, EXPOSURE_DOC + " (sampled negatives: null)"),
     _c("user_index", I, "vocabulary index (0 = out of vocabulary)"),
     _c("item_index", I, "vocabulary index"),
     _c("creator_index", I, "vocabulary index"),
@@ -444,6 +450,7 @@ TABLES: tuple[TableSpec, ...] = (
             _c("event_ts", TS, "impression time (UTC)", True),
             *(c for c in LABELS),
             _c("has_impressions", B, "false for logs without impression events (sampled later)"),
+            _c("exposure", S, EXPOSURE_DOC),
             *CONTEXT[:3],
             _c("event_date", DT, "UTC date of the impression", True),
             _c("replay", I, "replayed"),

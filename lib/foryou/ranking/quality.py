@@ -6,6 +6,10 @@ the sample is streamed from the Delta snapshot's Parquet files with ``pyarrow`` 
 but the sample is materialised). Every model (the new ranker, the champion, baselines, the
 oracle) scores the same rows, so their figures compare.
 
+Random exposures (``exposure = 'random'``, e.g. KuaiRand's ``log_random``) are also scored
+on their own (:data:`RANDOM_EXPOSURES`): the serving policy did not choose them, so figures on
+them are free of its selection bias, the unbiased test set such logs are published for.
+
 Metrics per binary task: ``auc_<task>``, ``gauc_<task>``, ``ece_<task>`` (calibration error by
 decile); for watch time ``rmse_watch`` and ``spearman_watch`` (on the spec's watch target,
 log1p seconds or watch ratio); ``mean_gauc`` over the tasks every compared model predicts.
@@ -26,22 +30,26 @@ from foryou.ranking.pyfunc import WATCH_COLUMN, probability_column
 
 Scorer = Callable[[pd.DataFrame], pd.DataFrame]
 HASH_BUCKETS = 1_000_000
+RANDOM_EXPOSURE = "random"
+# The rows shown uniformly at random: the unbiased test set.
+RANDOM_EXPOSURES = ds.field(C.EXPOSURE) == RANDOM_EXPOSURE
 
 
 def user_sample(files: list[str], max_rows: int, columns: list[str] | None = None,
-                seed: int = 0) -> pd.DataFrame:
+                seed: int = 0, where: ds.Expression | None = None) -> pd.DataFrame:
     """Rows of whole users from ``files``, about ``max_rows`` of them (all when fewer).
 
     The fraction of users kept is ``max_rows / total rows`` (total from the Parquet
     footers); a user is kept when a seeded hash of its id falls below that fraction.
+    ``where`` keeps only the rows it selects, before sampling.
     """
     if not files:
         return pd.DataFrame(columns=columns or [])
     dataset = ds.dataset(files, format="parquet")
-    total = dataset.count_rows()
+    total = dataset.count_rows(filter=where)
     keep = 1.0 if total <= max_rows else max_rows / total
     parts = []
-    for batch in dataset.to_batches(columns=columns, batch_size=65536):
+    for batch in dataset.to_batches(columns=columns, filter=where, batch_size=65536):
         frame = batch.to_pandas()
         if keep < 1.0:
             h = pd.util.hash_array(frame[C.USER_ID].astype(str).to_numpy(), hash_key=f"{seed:016d}")
@@ -49,6 +57,13 @@ def user_sample(files: list[str], max_rows: int, columns: list[str] | None = Non
         parts.append(frame)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns or [])
     return out
+
+
+def random_exposures(files: list[str], max_rows: int, seed: int = 0) -> pd.DataFrame:
+    """:func:`user_sample` of the rows shown uniformly at random (none in files written
+    before ``exposure`` existed, or in logs that never say how an item was chosen)."""
+    files = [f for f in files if C.EXPOSURE in ds.dataset(f, format="parquet").schema.names]
+    return user_sample(files, max_rows, seed=seed, where=RANDOM_EXPOSURES)
 
 
 def task_scores(frame: pd.DataFrame, preds: pd.DataFrame, tasks: list[str],
@@ -151,16 +166,17 @@ def watch_target_of(spec) -> Callable[[pd.DataFrame], np.ndarray] | None:
     return target
 
 
-def record(metrics, report: QualityReport, model: str = "mmoe") -> None:
+def record(metrics, report: QualityReport, model: str = "mmoe", scope: str = "") -> None:
     """Write the report to ``gold.metrics`` (``ctx.metrics``).
 
     The ranker's own figures are ``auc.<task>``, ``gauc.<task>``, ``ece.<task>``,
     ``calibration.<task>`` (detail: the decile bins), ``rmse.watch``, ``spearman.watch``,
     ``mean_gauc``; every other model's are ``<model>.<metric>`` (e.g. ``popularity.auc.click``),
-    and ``normalised_auc.<task>`` when there is an oracle.
+    and ``normalised_auc.<task>`` when there is an oracle. ``scope`` prefixes every name
+    (``unbiased.`` for the figures on random exposures, e.g. ``unbiased.auc.click``).
     """
     for name in report.table.index:
-        prefix = "" if name == model else f"{name}."
+        prefix = scope + ("" if name == model else f"{name}.")
         for metric, value in report.table.loc[name].items():
             if pd.isna(value):
                 continue
@@ -171,10 +187,10 @@ def record(metrics, report: QualityReport, model: str = "mmoe") -> None:
     for task, table in report.calibration.get(model, {}).items():
         bins = [{"predicted": float(r.predicted), "observed": float(r.observed),
                  "count": int(r.count)} for r in table.itertuples()]
-        metrics.record(f"calibration.{task}", report.metric(model, f"ece_{task}"), "ece",
+        metrics.record(f"{scope}calibration.{task}", report.metric(model, f"ece_{task}"), "ece",
                        bins=bins)
     if "oracle" in report.table.index:
         for task in [c.removeprefix("auc_") for c in report.table.columns if c.startswith("auc_")]:
             value = report.normalised_auc(model, task)
             if value is not None:
-                metrics.record(f"normalised_auc.{task}", value, "ratio")
+                metrics.record(f"{scope}normalised_auc.{task}", value, "ratio")

@@ -69,6 +69,8 @@ class TrainOutcome:
     split: dict[str, list[dt.date]]
     history: list[dict] = field(default_factory=list)
     message: str = ""
+    # The same comparison on the held-out rows shown uniformly at random (None: there are none).
+    unbiased: Q.QualityReport | None = None
 
 
 def _local_dir(config: Config, *parts: str) -> Path:
@@ -176,9 +178,15 @@ def train_ranker(lake: Lake, config: Config, run_date: dt.date,
             config, ranker_pyfunc(model, spec, cfg), spec.to_json(), state_dict=result.state_dict,
             vocabulary_version=spec.vocabulary_as_of, examples_version=version,
             tags={"run_date": str(run_date), "train_end": str(split[D.TRAIN][-1])})
-        report = evaluate(lake, config, spec, model, files, split, eval_key, checkpoints, options)
+        report, unbiased = evaluate(lake, config, spec, model, files, split, eval_key,
+                                    checkpoints, options)
         mlflow.log_metrics({f"{eval_key}.{m}.{k}": v for m, row in report.table.iterrows()
                             for k, v in row.items() if pd.notna(v)})
+        if unbiased is not None:
+            mlflow.log_metrics({f"{eval_key}.unbiased.{m}.{k}": v
+                                for m, row in unbiased.table.iterrows()
+                                for k, v in row.items() if pd.notna(v)})
+            mlflow.log_text(unbiased.text(), "quality_unbiased.txt")
         mlflow.log_text(report.text(), "quality.txt")
         mlflow.log_text(report.table.to_csv(), "quality.csv")
         mlflow.log_dict({m: {t: tab.to_dict(orient="list") for t, tab in tables.items()}
@@ -188,7 +196,7 @@ def train_ranker(lake: Lake, config: Config, run_date: dt.date,
     decision = registry.promote_or_keep(
         config, registered.version, report.metric("mmoe", metric),
         report.metric("champion", metric) if "champion" in report.table.index else None)
-    return TrainOutcome(registered, decision, report, split, result.history)
+    return TrainOutcome(registered, decision, report, split, result.history, unbiased=unbiased)
 
 
 def _respec(spec: FeatureSpec, new_days: list[dt.date], version: int | None) -> FeatureSpec:
@@ -200,8 +208,10 @@ def _respec(spec: FeatureSpec, new_days: list[dt.date], version: int | None) -> 
 
 
 def evaluate(lake: Lake, config: Config, spec: FeatureSpec, model, files, split, eval_key: str,
-             checkpoints: Path, options: TrainOptions) -> Q.QualityReport:
-    """The quality table of the new model, the champion, the baselines and the oracle."""
+             checkpoints: Path, options: TrainOptions
+             ) -> tuple[Q.QualityReport, Q.QualityReport | None]:
+    """The quality table of the new model, the champion, the baselines and the oracle, on a
+    sample of the held-out rows and (when there are any) on their random exposures alone."""
     frame = Q.user_sample(files[eval_key], options.eval_rows, seed=config.ranking.seed)
     if frame.empty:
         raise ValueError(f"no {eval_key} rows to evaluate on (dates {split[eval_key]})")
@@ -228,7 +238,11 @@ def evaluate(lake: Lake, config: Config, spec: FeatureSpec, model, files, split,
     truth = options.truth or default_truth(config)
     if truth:
         scorers["oracle"] = B.Oracle(truth, spec.tasks)
-    return Q.compare(frame, scorers, spec.tasks, Q.watch_target_of(spec))
+    report = Q.compare(frame, scorers, spec.tasks, Q.watch_target_of(spec))
+    shown_at_random = Q.random_exposures(files[eval_key], options.eval_rows, seed=config.ranking.seed)
+    unbiased = (None if shown_at_random.empty else
+                Q.compare(shown_at_random, scorers, spec.tasks, Q.watch_target_of(spec)))
+    return report, unbiased
 
 
 def summary(outcome: TrainOutcome) -> str:
@@ -240,6 +254,9 @@ def summary(outcome: TrainOutcome) -> str:
              f"promotion: {'PROMOTED to champion' if outcome.decision.promoted else 'not promoted'}"
              f" - {outcome.decision.reason}",
              outcome.report.text()]
+    if outcome.unbiased is not None:
+        lines.append("random exposures only (unbiased: the serving policy did not choose them): "
+                     + outcome.unbiased.text())
     return "\n".join(lines)
 
 
