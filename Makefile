@@ -30,8 +30,8 @@ $(STAMP): setup.py
 # Spark's JVM connectors (Delta) from Maven Central, once; offline afterwards. When Maven cannot
 # be reached this says so in one line and set-up goes on: the delta-rs bridge needs no JARs.
 JARS := $(VENV)/.jars
-$(JARS): $(STAMP) lib/foryou/spark/connectors.py
-	@$(PY) -m foryou.spark.connectors fetch && touch $@ || true
+$(JARS): $(STAMP) lib/foryou/connectors.py
+	@$(PY) -m foryou.connectors fetch && touch $@ || true
 
 setup: check-java $(STAMP) $(JARS)
 
@@ -57,7 +57,7 @@ CLUSTER_SET  ?= --set world.days=4
 CLUSTER_BACKEND ?= native
 cluster-demo: setup
 	PYTHONSAFEPATH=1 $(VENV)/bin/spark-submit --master 'local-cluster[2,1,1024]' \
-	  $(if $(filter native,$(CLUSTER_BACKEND)),$$($(PY) -m foryou.spark.connectors submit-args delta)) \
+	  $(if $(filter native,$(CLUSTER_BACKEND)),$$($(PY) -m foryou.connectors submit-args delta)) \
 	  --conf spark.ui.enabled=false lib/foryou/demo.py --size $(CLUSTER_SIZE) \
 	  --set lake.root=lakehouse/cluster-$(CLUSTER_BACKEND) --set lake.backend=$(CLUSTER_BACKEND) \
 	  --set ingest.path=landing/cluster-$(CLUSTER_SIZE) $(CLUSTER_SET)

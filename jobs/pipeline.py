@@ -11,7 +11,8 @@ traceback goes to the log) and the next run resumes at the failed stage.
 import datetime as dt
 import sys
 
-from foryou.pipeline import available_stages, date_range, run_pipeline, select
+from foryou.pipeline import date_range, run_pipeline, select
+from foryou.stages import STAGES
 from foryou.runtime import operator_main
 
 
@@ -30,7 +31,7 @@ def add_arguments(parser) -> None:
 def main(argv=None) -> int:
     def body(config, spark, lake, args) -> int:
         try:
-            stages = select(available_stages(), args.start, args.until, args.synthetic)
+            stages = select(STAGES, args.start, args.until, args.synthetic)
             dates = date_range(*args.backfill) if args.backfill else [args.run_date]
         except ValueError as exc:
             print(f"foryou pipeline: {exc}", file=sys.stderr)

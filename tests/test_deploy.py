@@ -3,18 +3,21 @@
 Airflow itself is not installed in the test venv: apache-airflow 3.3 resolves beside the pinned
 stack only by pulling ``pyspark-client`` (a second distribution of the ``pyspark`` package,
 which would overwrite pyspark's files) and downgrading fastapi under MLflow. So the DAG is
-checked by parsing it and by testing the task list it builds (``foryou.deploy.airflow_tasks``).
+checked by parsing it, by testing the task list it builds (``foryou.deploy.airflow_tasks``),
+and by importing what it imports from foryou where Spark, PyTorch and MLflow cannot be imported.
 """
 import ast
 import glob
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
 
 from foryou.cli import commands
 from foryou.config import load_config
-from foryou.deploy import airflow_tasks, databricks_job, production_stages, render_databricks_job
-from foryou.pipeline import STAGES
+from foryou.deploy import airflow_tasks, databricks_job, render_databricks_job
+from foryou.stages import STAGES, production_stages
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "deploy" / "databricks"
@@ -77,6 +80,30 @@ def test_airflow_dag_builds_one_spark_submit_per_stage():
         assert Path(task["application"]).exists(), task["application"]
         assert task["application_args"][-2:] == ["--run-date", "{{ ds }}"]
         assert "DeltaSparkSessionExtension" in task["conf"]["spark.sql.extensions"]
+
+
+def test_a_scheduler_parses_the_dag_without_the_pipeline_stack():
+    """The DAG's foryou imports load with Spark, PyTorch, MLflow and pandas unimportable, as on
+    an Airflow scheduler that has Airflow and its Spark provider alone."""
+    tree = ast.parse((REPO / "deploy" / "airflow" / "foryou_daily.py").read_text())
+    modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    ours = sorted(m for m in modules if m.startswith("foryou"))
+    assert ours == ["foryou.deploy", "foryou.stages"]
+    blocked = ("pyspark", "torch", "mlflow", "pandas", "numpy", "deltalake", "pydantic")
+    script = "\n".join([
+        "import sys",
+        *[f"sys.modules[{m!r}] = None" for m in blocked],
+        *[f"import {m}" for m in ours],
+        "from foryou.deploy import airflow_tasks",
+        "from foryou.stages import production_stages",
+        "tasks = airflow_tasks(production_stages(), 'conf/cluster.yaml', 'jobs')",
+        "print(len(tasks), sorted(m for m in sys.modules if m.startswith('foryou')))",
+    ])
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    count, loaded = proc.stdout.split(" ", 1)
+    assert int(count) == len(production_stages())
+    assert ast.literal_eval(loaded) == ["foryou", "foryou.connectors", "foryou.deploy", "foryou.stages"]
 
 
 def test_k8s_manifests_are_generated_and_run_existing_jobs():

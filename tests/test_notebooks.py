@@ -3,8 +3,7 @@
 A notebook is split at its ``# COMMAND ----------`` markers; ``# MAGIC`` (markdown) cells are
 skipped and the Python cells run in one namespace whose ``spark`` is the test session, as on
 Databricks. The stages a notebook reads beyond the fixture's (features) are run first through
-``foryou <stage>``, the way the pipeline runs them; a notebook whose stage is not built yet is
-skipped with the missing stage named, never silently passed.
+``foryou <stage>``, the way the pipeline runs them.
 """
 from __future__ import annotations
 
@@ -12,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from foryou.cli import commands, main as foryou
+from foryou.cli import main as foryou
 from foryou.notebook import HEADER, SEPARATOR, cells, run_notebook
-from foryou.pipeline import stage_names
+from foryou.stages import stage_names
 from worlds import FEED_STAGES
 
 pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
@@ -22,16 +21,16 @@ pytestmark = [pytest.mark.notebooks, pytest.mark.spark]
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
 
-# The stages each notebook reads beyond what the gold_world fixture built (through features):
-# (required: skipped while one is not built, optional: run first when built). The fed_world
-# fixture has run the UPSTREAM stages already; the others run here on the notebooks' copy.
+# The stages each notebook reads beyond what the gold_world fixture built (through features),
+# run first. The fed_world fixture has run the UPSTREAM stages already; the others run here on
+# the notebooks' copy.
 UPSTREAM = FEED_STAGES
-NEEDS: dict[str, tuple[list[str], list[str]]] = {
-    "01_explore_events_and_sessions.py": ([], []),
-    "02_features.py": ([], []),
-    "03_train_and_inspect_ranker.py": (["train-ranker"], []),
-    "04_user_candidates.py": (UPSTREAM, []),
-    "05_evaluation.py": (["evaluate"], UPSTREAM),
+NEEDS: dict[str, list[str]] = {
+    "01_explore_events_and_sessions.py": [],
+    "02_features.py": [],
+    "03_train_and_inspect_ranker.py": ["train-ranker"],
+    "04_user_candidates.py": list(UPSTREAM),
+    "05_evaluation.py": ["evaluate", *UPSTREAM],
 }
 # Kept small for speed: the simulator section of evaluate is the slowest part, and no notebook
 # reads it (tests/test_simulator.py runs evaluate with it).
@@ -114,14 +113,10 @@ def notebook_lake(fed_world, tmp_path_factory):
     return {"world": fed_world, "root": root / "lake", "lake": lake, "ran": set(FEED_STAGES)}
 
 
-def _prepare(notebook_lake, required: list[str], optional: list[str]) -> None:
-    built = set(commands())
-    missing = [s for s in required if s not in built]
-    if missing:
-        pytest.skip(f"stage(s) not built yet: {', '.join(missing)}")
+def _prepare(notebook_lake, needs: list[str]) -> None:
     world = notebook_lake["world"]
     run_date = str(world.dates[-1])
-    wanted = {s for s in [*required, *optional] if s in built}
+    wanted = set(needs)
     for stage in [s for s in stage_names() if s in wanted]:  # pipeline order
         if stage in notebook_lake["ran"]:
             continue
@@ -132,7 +127,7 @@ def _prepare(notebook_lake, required: list[str], optional: list[str]) -> None:
 
 @pytest.mark.parametrize("name", sorted(NEEDS))
 def test_notebook_runs(name, spark, notebook_lake, monkeypatch, capsys):
-    _prepare(notebook_lake, *NEEDS[name])
+    _prepare(notebook_lake, NEEDS[name])
     world = notebook_lake["world"]
     # The notebook's parameters, as a job or a person would set them off Databricks.
     monkeypatch.setenv("FORYOU_SET", ";".join(world.overrides(notebook_lake["root"])))

@@ -3,7 +3,8 @@ import datetime as dt
 
 import pytest
 
-from foryou.pipeline import STAGES, date_range, one_line, select
+from foryou.pipeline import date_range, one_line, select
+from foryou.stages import STAGES
 
 
 def test_from_until_select_an_inclusive_slice_in_dependency_order():

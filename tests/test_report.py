@@ -58,11 +58,11 @@ def test_report_renders_every_plot_as_an_embedded_png(tmp_path):
 
 
 def test_report_notes_absent_inputs_visibly(tmp_path):
-    data = report.ReportData(run_date=DAYS[0], notes={"simulator": "no simulator in this build"})
+    data = report.ReportData(run_date=DAYS[0], notes={"simulator": "no synthetic world truth at /lake/truth"})
     text = report.render(data)
     assert not IMG.search(text)
     assert text.count('class="skipped"') == 9
-    assert "Skipped: no simulator in this build" in text
+    assert "Skipped: no synthetic world truth at /lake/truth" in text
 
 
 def test_ranker_metrics_parse_from_gold_metrics_rows():

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 from airflow import DAG
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
-from foryou.deploy import airflow_tasks, production_stages
+from foryou.deploy import airflow_tasks
+from foryou.stages import production_stages
 
 FORYOU_HOME = os.environ.get("FORYOU_HOME", "/opt/foryou")
 FORYOU_CONF = os.environ.get("FORYOU_CONF", f"{FORYOU_HOME}/conf/cluster.yaml")

@@ -1,7 +1,4 @@
-"""``make demo``: a synthetic world through every pipeline stage that exists, then a summary.
-
-Stages that are not built yet are listed as such; the demo never pretends to run them.
-"""
+"""``make demo``: a synthetic world through every pipeline stage, then a summary."""
 from __future__ import annotations
 
 import argparse
@@ -18,11 +15,11 @@ from foryou.cli import main as foryou
 from foryou.config import load_config
 from foryou.lake import Lake
 from foryou.lake.report import tables_text
-from foryou.pipeline import available_stages, stage_names
 from foryou.spark import get_spark
+from foryou.stages import stage_names
 from foryou.world import preset
+from foryou.world.params import SIZES
 
-SIZES = {"small": "small", "large": "large", "tiny": "tiny"}
 EXPORT = "gold.user_candidates"
 
 
@@ -115,24 +112,23 @@ def main(argv: list[str] | None = None) -> int:
     base = load_config(args.conf, args.overrides)
     landing = base.ingest.path or os.path.join(
         os.path.dirname(os.path.abspath(base.lake.root)), "landing", args.size)
-    overrides = _world_overrides(SIZES[args.size]) + [f"ingest.path={landing}", *args.overrides]
+    overrides = _world_overrides(args.size) + [f"ingest.path={landing}", *args.overrides]
     config = load_config(args.conf, overrides)
     common = [a for c in args.conf for a in ("--conf", c)] + [a for s in overrides for a in ("--set", s)]
 
     started = time.perf_counter()
-    built = [s.name for s in available_stages()]
-    missing = [n for n in stage_names() if n not in built]
+    stages = stage_names()
     world = config.world
     print(f"foryou demo: a {args.size} synthetic world ({world.n_users:,} users, {world.days} days "
-          f"from {world.start_date}) through the stages that exist: {', '.join(built)}")
+          f"from {world.start_date}) through every stage: {', '.join(stages)}")
     # Every day of the world through the daily stages (the feature store day by day, so the
     # ranker has examples of every day), then the model and feed stages once, the day after
     # the world ends: features as of that day see every event.
     feed_day = world.end_date + dt.timedelta(days=1)
-    daily = [n for n in built if stage_names().index(n) <= stage_names().index("features")]
+    daily = stages[:stages.index("features") + 1]
     code = foryou(["pipeline", "--synthetic", "--backfill", str(world.start_date), str(feed_day),
                    "--until", daily[-1], *common])
-    later = [n for n in built if n not in daily]
+    later = [n for n in stages if n not in daily]
     if code == 0 and later:
         code = foryou(["pipeline", "--run-date", str(feed_day), "--from", later[0], *common])
     if code:
@@ -149,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
     if code:
         print(f"foryou demo: forget-users failed (exit {code})")
         return code
-    if missing:
-        print(f"\nNot built yet, so not run: {', '.join(missing)} (see the open issues).")
     print(f"\nDemo finished in {time.perf_counter() - started:.0f}s.")
     root = os.path.abspath(config.lake.root)
     print(f"Delta tables:      {root}")

@@ -11,59 +11,16 @@ import json
 import logging
 import re
 import time
-from dataclasses import dataclass
 from typing import Sequence
 
 from pyspark.sql import functions as F
 
-from foryou.cli import commands, main as run_command
-
-log = logging.getLogger("foryou.pipeline")
+from foryou.cli import main as run_command
 from foryou.lake import CommitKey, Lake
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
+from foryou.stages import Stage, stage_names
 
-
-@dataclass(frozen=True)
-class Stage:
-    """One pipeline stage: a job that takes everything but its run date from the config.
-
-    ``synthetic`` stages only make sense on a generated world (not scheduled in production);
-    ``gpu`` stages run on GPU nodes when deployed.
-    """
-
-    name: str
-    synthetic: bool = False
-    gpu: bool = False
-
-    @property
-    def module(self) -> str:
-        return self.name.replace("-", "_")
-
-
-# The data flow of DESIGN.md, in dependency order.
-STAGES: tuple[Stage, ...] = (
-    Stage("generate", synthetic=True),
-    Stage("ingest"),
-    Stage("clean"),
-    Stage("impressions"),
-    Stage("sessionize"),
-    Stage("features"),
-    Stage("train-embeddings"),
-    Stage("train-ranker", gpu=True),
-    Stage("build-candidates"),
-    Stage("export"),
-    Stage("evaluate"),
-)
-
-
-def stage_names() -> list[str]:
-    return [s.name for s in STAGES]
-
-
-def available_stages() -> list[Stage]:
-    """The stages whose job exists in this build."""
-    have = set(commands())
-    return [s for s in STAGES if s.name in have]
+log = logging.getLogger("foryou.pipeline")
 
 
 def select(stages: Sequence[Stage], start: str | None, until: str | None,
@@ -120,9 +77,6 @@ def _fmt(value: float | None) -> str:
 def run_pipeline(lake: Lake, run_dates: Sequence[dt.date], stages: Sequence[Stage],
                  passthrough: Sequence[str] = (), force: bool = False) -> int:
     """Run ``stages`` for each run date in order; stop at the first failure (exit code)."""
-    missing = [n for n in stage_names() if n not in {s.name for s in available_stages()}]
-    if missing:
-        print(f"pipeline: not built yet, skipped: {', '.join(missing)}")
     for run_date in run_dates:
         metrics = Metrics(f"pipeline-{run_date}-{int(time.time())}", "pipeline", run_date)
         print(f"pipeline: run date {run_date}")

@@ -24,7 +24,6 @@ AGE_DAYS, DURATION_BUCKET = "age_days", "duration_bucket"
 # Every source yields rows of (user_id, content_id, source, score, source_rank):
 # score is the source's own relevance (higher is better), source_rank is 1.. per user.
 SOURCE, SCORE, SOURCE_RANK = "source", "score", "source_rank"
-SOURCE_COLUMNS = (USER_ID, CONTENT_ID, SOURCE, SCORE, SOURCE_RANK)
 
 # Outcome labels of silver.impressions that count as positive engagement, and negative ones.
 POSITIVE_LABELS = ("long_view", "like", "comment", "share", "save")

@@ -20,10 +20,14 @@ from pyspark.sql import DataFrame, functions as F
 from foryou.config import Config
 from foryou.evaluation import business, ranker, report
 from foryou.evaluation.history import COLUMNS, metric_history
+from foryou.evaluation.retrieval import evaluate_retrieval
 from foryou.evaluation.trends import trending
 from foryou.lake import CommitKey, Lake
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
+from foryou.privacy.pseudonyms import load_key
 from foryou.runtime.metrics import Metrics
+from foryou.simulator import (load_world, oracle_policy, popularity_policy, random_policy,
+                              simulate_policies)
 
 EVENTS, IMPRESSIONS, SESSIONS, CONTENT = ("silver.events", "silver.impressions",
                                           "silver.sessions", "silver.content")
@@ -79,11 +83,6 @@ def retrieval_figures(lake: Lake, config: Config, run_date: dt.date,
     Returns ``(table with a k column, {coverage, intra_list_diversity, novelty, creator_gini}
     of the merged export)``.
     """
-    try:
-        from foryou.evaluation.retrieval import evaluate_retrieval
-    except ImportError:
-        notes["beyond"] = "foryou.evaluation.retrieval is not available in this build"
-        return None, {}
     if not lake.exists(EXPORT) or not lake.exists(IMPRESSIONS):
         notes["beyond"] = f"no {EXPORT} or {IMPRESSIONS} to evaluate"
         return None, {}
@@ -120,13 +119,6 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
     (``<ingest.path>/truth``): on real logs there is no user model to simulate. Without a
     champion or a candidate pool the ablations are skipped with a note.
     """
-    try:
-        from foryou.simulator import (load_world, oracle_policy, popularity_policy, random_policy,
-                                      simulate_policies)
-    except ImportError:
-        notes["simulator"] = "foryou.simulator is not available in this build"
-        return None
-    from foryou.privacy.pseudonyms import load_key
 
     truth = Path(config.ingest.path or "") / "truth"
     if not config.ingest.path or not truth.is_dir():

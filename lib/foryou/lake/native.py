@@ -37,7 +37,7 @@ from foryou.lake.expiry import LOG_DIR, NO_RETENTION, RETENTION_PROPERTY, entrie
 from foryou.lake.history import KEY_FIELD, Commit, commit_from_spark
 from foryou.lake.keys import CommitKey, TableInfo, WriteResult
 from foryou.lake.snapshot import Snapshot, local_path, snapshot_from_uris
-from foryou.spark.connectors import DELTA_EXTENSION
+from foryou.connectors import DELTA_EXTENSION
 
 # Where Delta's log classes live: open source Delta, and the Databricks runtime's own build.
 DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog",

@@ -16,11 +16,6 @@ def arrow_schema(schema: StructType) -> pa.Schema:
     return to_arrow_schema(schema, timezone="UTC")
 
 
-def _strip_nullability(dtype):
-    """Compare types ignoring nullability flags, which Parquet round-trips loosely."""
-    return StructType.fromJson(dtype.jsonValue()) if isinstance(dtype, StructType) else dtype
-
-
 def _same_type(a, b) -> bool:
     if type(a) is not type(b):
         return False

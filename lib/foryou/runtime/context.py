@@ -22,7 +22,7 @@ from foryou.config import Config, ConfigError, load_config
 from foryou.lake import CommitKey, Lake, LakeError
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
 from foryou.spark import get_spark
-from foryou.spark.connectors import ConnectorError
+from foryou.connectors import ConnectorError
 
 log = logging.getLogger("foryou")
 

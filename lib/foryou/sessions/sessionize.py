@@ -63,7 +63,6 @@ ENGAGEMENT_TYPES = ("like", "comment", "share", "follow", "save")
 # Internal columns of the segment pass.
 _IS_VIEW = "_is_view"
 _IS_ENGAGEMENT = "_is_engagement"
-_CHUNK = "_chunk"
 _SEG_START = "_seg_start"
 _SEG_END = "_seg_end"
 _NEW = "_new_session"

@@ -8,6 +8,7 @@ from pyspark import SparkConf, SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from foryou.config import Config
+from foryou.connectors import DELTA_EXTENSION, SESSION_CONFS, ConnectorError, jars
 
 # Confs the lake layer and the jobs rely on. They are defaults: a value set by
 # spark-submit, a cluster policy or a notebook always wins.
@@ -40,9 +41,6 @@ def _delta_defaults(config: Config, launcher: SparkConf | None) -> dict[str, str
     """Delta's JARs, extension and catalog for ``lake.backend: native`` (``auto`` and
     ``bridge`` add nothing: a laptop session stays as plain as Spark's own). A launcher that
     set Delta's extension brought its JARs too (``--packages``) and is left alone."""
-    # Imported here: `python -m foryou.spark.connectors` must not find it imported already.
-    from foryou.spark.connectors import DELTA_EXTENSION, SESSION_CONFS, ConnectorError, jars
-
     if config.lake.backend != "native":
         return {}
     parallelism = str(config.spark.shuffle_partitions)
@@ -59,7 +57,7 @@ def _delta_defaults(config: Config, launcher: SparkConf | None) -> dict[str, str
         # The driver JVM is already running: JARs named now would reach executors only.
         raise ConnectorError(
             "lake.backend=native under spark-submit needs Delta on its command line: "
-            "$(python -m foryou.spark.connectors submit-args delta), or --packages "
+            "$(python -m foryou.connectors submit-args delta), or --packages "
             "io.delta:delta-spark_4.2_2.13:4.4.0 with Delta's extension and catalog confs")
     found = jars("delta")
     if not found:

@@ -16,9 +16,9 @@ builds from it); 4.4.0 is the newest Delta JAR built for Spark 4.2, and the 4.4.
 drives it.
 
 Example:
-    python -m foryou.spark.connectors fetch          # every connector, once
-    python -m foryou.spark.connectors classpath delta  # comma-separated JARs for --jars
-    spark-submit $(python -m foryou.spark.connectors submit-args delta) jobs/clean.py ...
+    python -m foryou.connectors fetch          # every connector, once
+    python -m foryou.connectors classpath delta  # comma-separated JARs for --jars
+    spark-submit $(python -m foryou.connectors submit-args delta) jobs/clean.py ...
 """
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def fetch(name: str, force: bool = False, mvn: str = "mvn") -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m foryou.spark.connectors",
+    parser = argparse.ArgumentParser(prog="python -m foryou.connectors",
                                      description="Fetch or list Spark's JVM connectors.")
     sub = parser.add_subparsers(dest="command", required=True)
     get = sub.add_parser("fetch", help="fetch connectors' JARs from Maven (once)")
