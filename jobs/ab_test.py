@@ -10,12 +10,14 @@ the user into ``evaluation.ab_test.buckets`` buckets (on one policy's logs that 
 it should find nothing). Prints and records (stage ``ab-test``) each metric's effect, CI and
 p-value.
 """
+import datetime as dt
 import sys
 
 from pyspark.sql import functions as F
 
 from foryou.evaluation.abtest import VARIANT, compare, hash_buckets
-from foryou.evaluation.daily import IMPRESSIONS, SESSIONS, dates_ending
+from foryou.evaluation.daily import IMPRESSIONS, SESSIONS
+from foryou.lake.days import days_before
 from foryou.runtime import JobContext, job_main
 
 
@@ -30,7 +32,8 @@ def add_arguments(parser) -> None:
 
 def run(ctx: JobContext) -> None:
     cfg = ctx.config.evaluation.ab_test
-    days = dates_ending(ctx.run_date, ctx.args.days or cfg.days)
+    # The days ending at the run date.
+    days = days_before(ctx.run_date + dt.timedelta(days=1), ctx.args.days or cfg.days)
     impressions = ctx.lake.read(IMPRESSIONS, partitions=days)
     sessions = ctx.lake.read(SESSIONS, partitions=days) if ctx.lake.exists(SESSIONS) else None
     control, treatment = ctx.args.control, ctx.args.treatment

@@ -11,7 +11,8 @@ traceback goes to the log) and the next run resumes at the failed stage.
 import datetime as dt
 import sys
 
-from foryou.pipeline import date_range, run_pipeline, select
+from foryou.lake.days import date_range
+from foryou.pipeline import run_pipeline, select
 from foryou.stages import STAGES
 from foryou.runtime import operator_main
 

@@ -3,7 +3,8 @@ import datetime as dt
 
 import pytest
 
-from foryou.pipeline import date_range, one_line, select
+from foryou.lake.days import date_range
+from foryou.pipeline import one_line, select
 from foryou.stages import STAGES
 
 

@@ -40,12 +40,6 @@ def select(stages: Sequence[Stage], start: str | None, until: str | None,
             and (synthetic or not s.synthetic or s.name == start)]
 
 
-def date_range(start: dt.date, end: dt.date) -> list[dt.date]:
-    if end < start:
-        raise ValueError(f"--backfill {start} {end}: the end is before the start")
-    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-
-
 def _stage_figures(lake: Lake, stage: str, run_date: dt.date) -> dict[str, float | None]:
     """rows_in, rows_out and seconds of the stage's latest succeeded run for that date."""
     rows = (lake.read(METRICS_TABLE, partitions=[run_date])

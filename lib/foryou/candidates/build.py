@@ -25,7 +25,7 @@ from foryou.candidates.filters import (
     apply_filters, apply_quotas, excluded_creators, negative_pairs, seen_pairs, spam_creators)
 from foryou.candidates.followed import followed_candidates
 from foryou.candidates.inputs import (
-    all_users, bots, engaged, features_at, interaction_log, read_days, read_or_empty)
+    all_users, bots, engaged, features_at, interaction_log, read_days)
 from foryou.candidates.pool import merge
 from foryou.candidates.settings import SOURCES, CandidatesConfig
 from foryou.candidates.topk import as_source, empty_source
@@ -113,9 +113,9 @@ def read_inputs(lake: Lake, cfg: CandidatesConfig, as_of: dt.date) -> Inputs:
         impressions = read_days(lake, C.IMPRESSIONS, end, cfg.interaction_log.window_days)
     return Inputs(user_features=user_features,
                   items=features_at(lake, C.ITEM_FEATURES, as_of),
-                  users=all_users(read_or_empty(lake, C.USERS), user_features),
+                  users=all_users(lake.read_or_empty(C.USERS), user_features),
                   bot_users=bots(user_features),
-                  content=read_or_empty(lake, C.CONTENT),
+                  content=lake.read_or_empty(C.CONTENT),
                   impressions=impressions, end=end, interaction_log=log_only)
 
 

@@ -6,41 +6,26 @@ date D use events of D-1 and earlier and the features with ``as_of_date = D``.
 from __future__ import annotations
 
 import datetime as dt
-import logging
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.lake import Lake, table
-
-log = logging.getLogger("foryou.candidates")
-
-
-def days_before(as_of: dt.date, days: int) -> list[dt.date]:
-    """The ``days`` dates before ``as_of`` (as_of excluded), oldest first."""
-    return [as_of - dt.timedelta(days=i) for i in range(days, 0, -1)]
-
-
-def read_or_empty(lake: Lake, name: str, partitions: list | None = None) -> DataFrame:
-    """The table (pruned to ``partitions``), or an empty frame of its schema if it does not exist."""
-    if not lake.exists(name):
-        log.warning("%s does not exist yet: read as empty", name)
-        return lake.spark.createDataFrame([], table(name).schema)
-    return lake.read(name, partitions=partitions)
+from foryou.lake import Lake
+from foryou.lake.days import days_before
 
 
 def read_days(lake: Lake, name: str, as_of: dt.date, days: int | None) -> DataFrame:
     """A date-partitioned table's rows of the ``days`` days before ``as_of`` (None: every
     day before it)."""
     if days is None:
-        return read_or_empty(lake, name).where(F.col(C.EVENT_DATE) < F.lit(as_of))
-    return read_or_empty(lake, name, days_before(as_of, days))
+        return lake.read_or_empty(name).where(F.col(C.EVENT_DATE) < F.lit(as_of))
+    return lake.read_or_empty(name, days_before(as_of, days))
 
 
 def features_at(lake: Lake, name: str, as_of: dt.date) -> DataFrame:
     """One as_of_date partition of a feature table."""
-    return read_or_empty(lake, name, [as_of])
+    return lake.read_or_empty(name, [as_of])
 
 
 def bots(user_features: DataFrame) -> DataFrame:

@@ -33,7 +33,8 @@ from foryou.embeddings.content import fit_projection, project
 from foryou.embeddings.settings import EmbeddingsConfig
 from foryou.embeddings.strength import pair_strength
 from foryou.events.arrivals import window_end
-from foryou.lake import Lake, WriteResult, table
+from foryou.lake import Lake, WriteResult
+from foryou.lake.days import days_before
 from foryou.lake.keys import CommitKey
 
 log = logging.getLogger("foryou.embeddings")
@@ -60,17 +61,6 @@ class EmbeddingsResult:
     cached: tuple[DataFrame, ...] = ()
 
 
-def _days_before(as_of: dt.date, days: int) -> list[dt.date]:
-    return [as_of - dt.timedelta(days=i) for i in range(days, 0, -1)]
-
-
-def _read(lake: Lake, name: str, partitions: list) -> DataFrame:
-    if not lake.exists(name):
-        log.warning("embeddings: %s does not exist yet: read as empty", name)
-        return lake.spark.createDataFrame([], table(name).schema)
-    return lake.read(name, partitions=partitions)
-
-
 def model_version(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> str:
     """``als-<run date>-<hash>``: the hash covers the training settings and the input table
     versions, so the same inputs and settings give the same version (idempotent re-runs)."""
@@ -84,7 +74,8 @@ def model_version(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> str:
 def training_pairs(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> DataFrame:
     """(user_id, content_id, strength > 0) from the impressions of the window before ``as_of``
     (see :func:`foryou.events.arrivals.window_end`), bots left out."""
-    impressions = _read(lake, C.IMPRESSIONS, _days_before(window_end(lake, as_of), cfg.window_days))
+    window = days_before(window_end(lake, as_of), cfg.window_days)
+    impressions = lake.read_or_empty(C.IMPRESSIONS, window)
     pairs = pair_strength(impressions, cfg)
     if cfg.exclude_bots and lake.exists(C.USER_FEATURES):
         bots = (lake.read(C.USER_FEATURES, partitions=[as_of])
@@ -95,7 +86,7 @@ def training_pairs(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> DataFra
 
 def content_vectors(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> DataFrame:
     """(content_id, content vector) of the items with features as of ``as_of``."""
-    features = _read(lake, C.ITEM_FEATURES, [as_of])
+    features = lake.read_or_empty(C.ITEM_FEATURES, [as_of])
     if cfg.content_column not in features.columns:
         raise EmbeddingsError(f"embeddings.content_column: {cfg.content_column!r} is not a column "
                               f"of {C.ITEM_FEATURES}")

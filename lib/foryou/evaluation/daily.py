@@ -23,6 +23,7 @@ from foryou.evaluation.history import COLUMNS, metric_history
 from foryou.evaluation.retrieval import evaluate_retrieval
 from foryou.evaluation.trends import trending
 from foryou.lake import CommitKey, Lake
+from foryou.lake.days import days_before
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
 from foryou.privacy.pseudonyms import load_key
 from foryou.runtime.metrics import Metrics
@@ -44,11 +45,6 @@ class Evaluation:
     data: report.ReportData | None = None
     retrain: bool | None = None
     reason: str = ""
-
-
-def dates_ending(end: dt.date, days: int) -> list[dt.date]:
-    """The ``days`` dates ending at ``end``, oldest first (partitions to read)."""
-    return [end - dt.timedelta(days=i) for i in range(days)][::-1]
 
 
 def _read(lake: Lake, name: str, partitions=None) -> DataFrame | None:
@@ -220,7 +216,7 @@ def _logs(lake: Lake, cfg, run_date: dt.date, metrics: Metrics, data: report.Rep
     if not lake.exists(EVENTS):
         notes["business"] = notes["retention"] = notes["trending"] = f"no {EVENTS} table"
         return
-    parts = None if cfg.retention_cohort == "new" else dates_ending(run_date, lookback + 1)
+    parts = None if cfg.retention_cohort == "new" else days_before(run_date + dt.timedelta(days=1), lookback + 1)
     events = (lake.read(EVENTS, partitions=parts).select(business.USER_ID, business.EVENT_DATE)
               .where(F.col(business.EVENT_DATE) <= F.lit(run_date)).distinct().cache())
     try:
@@ -229,7 +225,7 @@ def _logs(lake: Lake, cfg, run_date: dt.date, metrics: Metrics, data: report.Rep
                 f"no {EVENTS} rows for {run_date}"
             return
         trend_days = cfg.trend_recent_days + cfg.trend_window_days
-        impressions = _read(lake, IMPRESSIONS, dates_ending(run_date, trend_days))
+        impressions = _read(lake, IMPRESSIONS, days_before(run_date + dt.timedelta(days=1), trend_days))
         sessions = _read(lake, SESSIONS, [run_date])
         data.business = business.daily_business_metrics(events, impressions, sessions, run_date,
                                                         cfg.retention_days, cfg.retention_cohort)

@@ -251,14 +251,12 @@ def evaluate_retrieval(lake, as_of: dt.date, k: int = 20, holdout_days: int = 1,
     ``popularity`` (the most viewed items for everyone). Columns: recall, precision, ndcg,
     map at ``k``, users; coverage, intra_list_diversity, novelty and creator gini.
     """
-    from foryou.candidates.inputs import read_or_empty
-
-    positives = held_out_positives(read_or_empty(lake, "silver.impressions"), as_of, holdout_days)
-    items = read_or_empty(lake, "gold.item_features", [as_of])
+    positives = held_out_positives(lake.read_or_empty("silver.impressions"), as_of, holdout_days)
+    items = lake.read_or_empty("gold.item_features", [as_of])
     if export is None:
-        export = read_or_empty(lake, "gold.user_candidates")
+        export = lake.read_or_empty("gold.user_candidates")
     merged = export.select(USER_ID, RANK, CONTENT_ID)
-    pool = read_or_empty(lake, "gold.candidate_pool", [as_of])
+    pool = lake.read_or_empty("gold.candidate_pool", [as_of])
     per_source = pool.select(USER_ID, CONTENT_ID, F.col("source").alias("list"),
                              F.row_number().over(W.partitionBy(USER_ID, "source")
                                                  .orderBy("source_rank", CONTENT_ID)).alias(RANK))
@@ -272,10 +270,10 @@ def evaluate_retrieval(lake, as_of: dt.date, k: int = 20, holdout_days: int = 1,
         lists.unpersist()
         return table
     catalogue = items.count()
-    vectors = read_or_empty(lake, "gold.item_embeddings")
+    vectors = lake.read_or_empty("gold.item_embeddings")
     latest = vectors.agg(F.max("model_version")).first()[0]
     vectors = vectors.where(F.col("model_version") == latest).select(CONTENT_ID, "vector")
-    history = read_or_empty(lake, "silver.impressions").where(F.col("event_date") < F.lit(as_of))
+    history = lake.read_or_empty("silver.impressions").where(F.col("event_date") < F.lit(as_of))
     interactions = held_out_positives(history, dt.date(1970, 1, 1), (as_of - dt.date(1970, 1, 1)).days)
     cov = coverage(lists, catalogue, k, "list")
     div = intra_list_diversity(lists, vectors, k, "list")

@@ -138,9 +138,7 @@ def _like_prefix(prefix: str) -> str:
 
 def read_batch(lake: Lake, name: str, run_date: dt.date | str, config: "Config") -> DataFrame:
     """The rows of bronze table ``name`` that the run date's ingests wrote (empty if none)."""
-    if not lake.exists(name):
-        return lake.spark.createDataFrame([], table(name).schema)
-    return lake.read(name).where(F.col(INGEST_ID).startswith(ingest_prefix(run_date, config)))
+    return lake.read_or_empty(name).where(F.col(INGEST_ID).startswith(ingest_prefix(run_date, config)))
 
 
 # -- normalisation --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from foryou.config import Config, overlay
 from foryou.candidates.filters import negative_pairs
-from foryou.candidates.inputs import read_days, read_or_empty
+from foryou.candidates.inputs import read_days
 from foryou.events.arrivals import window_end
 from foryou.export.contract import EXPORT, check_contract
 from foryou.lake import CommitKey, Lake, WriteResult, table
@@ -43,7 +43,7 @@ def item_vectors(lake: Lake, version: str | None) -> DataFrame:
     """(content_id, vector) of one item-embedding model_version (default: the greatest, as
     versions are time-ordered); empty when no embeddings exist (DPP and LinUCB then treat every
     item as vectorless)."""
-    emb = read_or_empty(lake, ITEM_EMBEDDINGS)
+    emb = lake.read_or_empty(ITEM_EMBEDDINGS)
     if version is None:
         latest = emb.agg(F.max("model_version")).first()[0]
         if latest is None:
@@ -95,11 +95,11 @@ def rerank_inputs(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date
     for c in ("user_id", "content_id", "creator_id", "source", "relevance"):
         if c not in scored.columns:
             raise ValueError(f"export: the scored pool lacks column {c!r}")
-    users = read_or_empty(lake, USER_FEATURES, [as_of])
+    users = lake.read_or_empty(USER_FEATURES, [as_of])
     vectors = item_vectors(lake, cfg.embedding_version)
     guarded, dropped = guard_pool(lake, config, scored, as_of, users)
     if "tags" not in guarded.columns:
-        items = read_or_empty(lake, ITEM_FEATURES, [as_of]).select("content_id", "tags")
+        items = lake.read_or_empty(ITEM_FEATURES, [as_of]).select("content_id", "tags")
         guarded = guarded.join(items, "content_id", "left")
     cands = (guarded.join(vectors, "content_id", "left")
              .join(interests(users), "user_id", "left")

@@ -113,8 +113,7 @@ def history_dates(lake: Lake, as_of: dt.date, arrived: list[dt.date], days: int)
 
 def examples_of(lake: Lake, state: State, date: dt.date, cfg: FeaturesConfig) -> DataFrame:
     """The training examples of ``date`` from its impressions and the state of as_of ``date``."""
-    day = (lake.read(C.IMPRESSIONS, partitions=[date]) if lake.exists(C.IMPRESSIONS)
-           else lake.spark.createDataFrame([], lake.spec(C.IMPRESSIONS).schema))
+    day = lake.read_or_empty(C.IMPRESSIONS, [date])
     return build_examples(day, state.users, state.items, state.affinities, state.vocab, date, cfg)
 
 

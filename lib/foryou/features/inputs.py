@@ -8,7 +8,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.features import columns as C
-from foryou.lake import Lake, table
+from foryou.lake import Lake
+from foryou.lake.days import days_before
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class Window:
         """The event dates read, or None for 'every date before as_of'."""
         if self.since is None:
             return None
-        return [self.since + dt.timedelta(days=i) for i in range(self.shift)]
+        return days_before(self.as_of, self.shift)
 
     def age(self, date_col: str = C.EVENT_DATE):
         """Age in days of a row's date against as_of."""
@@ -52,12 +53,6 @@ class Inputs:
     content: DataFrame
 
 
-def _read(lake: Lake, name: str, partitions: list | None) -> DataFrame:
-    if not lake.exists(name):
-        return lake.spark.createDataFrame([], table(name).schema)
-    return lake.read(name, partitions=partitions)
-
-
 def read_inputs(lake: Lake, window: Window, session_max_days: int = 1) -> Inputs:
     """Read the window's events, impressions and sessions, and the known content.
 
@@ -66,13 +61,13 @@ def read_inputs(lake: Lake, window: Window, session_max_days: int = 1) -> Inputs
     """
     dates = window.dates()
     before = F.col(C.EVENT_DATE) < F.lit(window.as_of)
-    events = _read(lake, C.EVENTS, dates).where(before)
-    impressions = _read(lake, C.IMPRESSIONS, dates).where(before)
+    events = lake.read_or_empty(C.EVENTS, dates).where(before)
+    impressions = lake.read_or_empty(C.IMPRESSIONS, dates).where(before)
     session_dates = None
     if dates is not None:
-        session_dates = [dates[0] - dt.timedelta(days=i) for i in range(session_max_days, 0, -1)] + dates
+        session_dates = days_before(dates[0], session_max_days) + dates
     end_date = F.to_date(C.SESSION_END)
-    sessions = _read(lake, C.SESSIONS, session_dates).where(end_date < F.lit(window.as_of))
+    sessions = lake.read_or_empty(C.SESSIONS, session_dates).where(end_date < F.lit(window.as_of))
     if window.since is not None:
         sessions = sessions.where(end_date >= F.lit(window.since))
     return Inputs(events, impressions, sessions, read_content(lake, window.as_of))
@@ -80,5 +75,5 @@ def read_inputs(lake: Lake, window: Window, session_max_days: int = 1) -> Inputs
 
 def read_content(lake: Lake, as_of: dt.date) -> DataFrame:
     """Content known at as_of: uploaded before it (or of unknown upload time)."""
-    content = _read(lake, C.CONTENT, None)
+    content = lake.read_or_empty(C.CONTENT)
     return content.where(F.col(C.UPLOAD_TS).isNull() | (F.to_date(C.UPLOAD_TS) < F.lit(as_of)))

@@ -1,6 +1,7 @@
 """The lake: one small API over Delta tables, whichever backend the session allows."""
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
@@ -15,6 +16,8 @@ from foryou.lake.keys import CommitKey, TableInfo, WriteResult
 from foryou.lake.native import NativeBackend, session_has_delta
 from foryou.lake.schema import conform
 from foryou.lake.snapshot import Snapshot
+
+log = logging.getLogger("foryou.lake")
 
 
 class Lake:
@@ -90,6 +93,14 @@ class Lake:
         if not missing:
             return df
         return df.select("*", *[F.lit(None).cast(f.dataType).alias(f.name) for f in missing])
+
+    def read_or_empty(self, name: str, partitions: Sequence | None = None) -> DataFrame:
+        """:meth:`read`, or an empty frame of the declared schema while the table does not
+        exist yet (a first run, before anything upstream has written it)."""
+        if not self.exists(name):
+            log.info("%s does not exist yet: read as empty", name)
+            return self.spark.createDataFrame([], table(name).schema)
+        return self.read(name, partitions=partitions)
 
     def create(self, name: str) -> int:
         """Create the table empty with its declared schema (no-op if it exists)."""

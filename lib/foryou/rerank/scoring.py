@@ -67,10 +67,9 @@ def pseudo_impressions(pool: DataFrame, as_of: dt.date) -> DataFrame:
 
 def scoring_frame(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date) -> DataFrame:
     """The pool as gold.training_examples rows (point-in-time features as of ``as_of``)."""
-    from foryou.candidates.inputs import read_or_empty
 
     def at(name: str) -> DataFrame:
-        return read_or_empty(lake, name, [as_of])
+        return lake.read_or_empty(name, [as_of])
 
     return build_examples(pseudo_impressions(pool, as_of), at("gold.user_features"),
                           at("gold.item_features"), at("gold.user_affinities"),
