@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from foryou.evaluation.settings import EvaluationConfig, KpiRule, MonitoringConfig
+from foryou.monitoring.settings import KpiRule, MonitoringConfig
 from foryou.lake import Lake
 from foryou.monitoring.alerts import Alert, Gauge, prometheus_text, write_textfile
 from foryou.monitoring.checks import freshness, kpi_alerts, rowcount_anomalies, rows_per_run
@@ -87,12 +87,12 @@ def test_kpi_rules_fire_on_degradation_and_bounds():
 
 
 def test_psi_drift_alert_and_retrain_decision(drift_lake):
-    cfg = EvaluationConfig(kpi_rules=[], monitoring=MonitoringConfig(
-        freshness_tables=["gold.user_features"], drift_tables=["gold.user_features"]))
+    cfg = MonitoringConfig(freshness_tables=["gold.user_features"],
+                           drift_tables=["gold.user_features"])
     history = pd.DataFrame({"run_date": [PREV], "stage": ["train-ranker"], "name": ["seconds"],
                             "value": [3.0], "unit": ["s"], "detail": ['{"status": "succeeded"}'],
                             "run_id": ["r"], "recorded_at": [None]})
-    result = run_monitoring(drift_lake, cfg, DAY, history)
+    result = run_monitoring(drift_lake, cfg, [], DAY, history)
     assert result.drift_reference == {"gold.user_features": str(PREV)}
     psi = result.drift["gold.user_features"]
     assert psi["events"] > 0.25 and psi["engagement"] < 0.1
@@ -114,9 +114,9 @@ def test_retrain_decision_reasons():
 
 
 def test_prometheus_file_format_and_atomic_write(drift_lake, tmp_path):
-    cfg = EvaluationConfig(kpi_rules=[], monitoring=MonitoringConfig(
-        freshness_tables=["gold.user_features"], drift_tables=["gold.user_features"]))
-    result = run_monitoring(drift_lake, cfg, DAY, pd.DataFrame(
+    cfg = MonitoringConfig(freshness_tables=["gold.user_features"],
+                           drift_tables=["gold.user_features"])
+    result = run_monitoring(drift_lake, cfg, [], DAY, pd.DataFrame(
         columns=["run_date", "stage", "name", "value", "unit", "detail", "run_id", "recorded_at"]))
     metrics = Metrics("run-1", "monitor", DAY)
     path = prometheus_path(drift_lake.config.lake.root, cfg)

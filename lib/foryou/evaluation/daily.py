@@ -195,9 +195,10 @@ def evaluate_day(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics
         earlier = ~((history["stage"] == "evaluate") & (history["run_date"] == run_date))
         frames = [f for f in (history[earlier], _rows_frame(metrics)) if not f.empty]
         history = pd.concat(frames, ignore_index=True) if frames else history
-        result = run_monitoring(lake, cfg, run_date, history)
+        result = run_monitoring(lake, cfg.monitoring, cfg.kpi_rules, run_date, history)
         monitor = Metrics(metrics.run_id, "monitor", run_date)
-        prom = publish(result, monitor, data.business, prometheus_path(config.lake.root, cfg))
+        prom = publish(result, monitor, data.business,
+                       prometheus_path(config.lake.root, cfg.monitoring))
         monitor.flush(lake.spark, lake, CommitKey("evaluate", run_date, "monitor"), force)
     data.alerts = [{"kind": a.kind, "subject": a.subject, "message": a.message} for a in result.alerts]
     data.decision = {"retrain": result.decision.retrain, "reason": result.decision.reason}

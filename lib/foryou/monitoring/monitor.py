@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from foryou.evaluation.settings import EvaluationConfig
 from foryou.lake import Lake
 from foryou.monitoring.alerts import Alert, Gauge, record_alerts, write_textfile
 from foryou.monitoring.checks import (drift_alerts, freshness, kpi_alerts, rowcount_anomalies,
                                       rows_per_run)
 from foryou.monitoring.decision import Decision, retrain_decision
 from foryou.monitoring.drift import table_drift
+from foryou.monitoring.settings import KpiRule, MonitoringConfig
 from foryou.runtime.metrics import Metrics
 
 RANKER_STAGE = "train-ranker"
@@ -32,10 +32,10 @@ class MonitorResult:
     decision: Decision | None = None
 
 
-def prometheus_path(lake_root: str, config: EvaluationConfig) -> Path:
+def prometheus_path(lake_root: str, config: MonitoringConfig) -> Path:
     """``monitoring.prometheus_file``, else ``<lake.root>/monitoring/foryou.prom``."""
-    if config.monitoring.prometheus_file:
-        return Path(config.monitoring.prometheus_file)
+    if config.prometheus_file:
+        return Path(config.prometheus_file)
     root = lake_root[len("file://"):] if lake_root.startswith("file://") else lake_root
     return Path(root) / "monitoring" / "foryou.prom"
 
@@ -48,15 +48,16 @@ def last_trained(history: pd.DataFrame, run_date: dt.date) -> dt.date | None:
     return None if runs.empty else max(runs["run_date"])
 
 
-def run_monitoring(lake: Lake, config: EvaluationConfig, run_date: dt.date,
-                   history: pd.DataFrame, now: dt.datetime | None = None) -> MonitorResult:
+def run_monitoring(lake: Lake, mon: MonitoringConfig, kpi_rules: list[KpiRule],
+                   run_date: dt.date, history: pd.DataFrame,
+                   now: dt.datetime | None = None) -> MonitorResult:
     """Freshness, row counts, drift and KPI rules for ``run_date``, then the retrain decision.
 
     Args:
+        mon: ``evaluation.monitoring``; kpi_rules: ``evaluation.kpi_rules``.
         history: gold.metrics rows of the recent run dates (:func:`metric_history`), with this
             run's evaluate metrics already in it (the KPI rules read them).
     """
-    mon = config.monitoring
     result = MonitorResult(run_date)
     result.ages_h, alerts = freshness(lake, mon.freshness_tables, mon.freshness_hours, now)
     result.alerts += alerts
@@ -69,7 +70,7 @@ def run_monitoring(lake: Lake, config: EvaluationConfig, run_date: dt.date,
             result.drift[table] = psi
             result.drift_reference[table] = str(prev)
     result.alerts += drift_alerts(result.drift, mon)
-    result.alerts += kpi_alerts(history[history["stage"] == "evaluate"], config.kpi_rules, run_date)
+    result.alerts += kpi_alerts(history[history["stage"] == "evaluate"], kpi_rules, run_date)
     result.decision = retrain_decision(result.alerts, result.drift, last_trained(history, run_date),
                                        run_date, mon)
     return result
