@@ -38,7 +38,7 @@ import pyarrow.dataset as ds  # noqa: E402
 
 from common import save, session  # noqa: E402
 from foryou.config import load_config  # noqa: E402
-from foryou.evaluation.metrics import auc  # noqa: E402
+from foryou.ranking.metrics import auc  # noqa: E402
 from foryou.features import columns as C  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
 from foryou.privacy.pseudonyms import load_key, pseudonymise  # noqa: E402

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 from common import save  # noqa: E402
-from foryou.evaluation.metrics import auc  # noqa: E402
+from foryou.ranking.metrics import auc  # noqa: E402
 from foryou.world import preset  # noqa: E402
 from foryou.world.generate import build_spec  # noqa: E402
 from foryou.world.model import Items  # noqa: E402

@@ -17,7 +17,7 @@ import pandas as pd
 
 from foryou import notebook as nb
 from foryou.evaluation import ranker as recorded
-from foryou.evaluation.metrics import expected_calibration_error, spark_gauc
+from foryou.ranking.metrics import expected_calibration_error, spark_gauc
 from foryou.ranking.pyfunc import probability_column, score_frame
 from foryou.ranking.settings import BINARY_TASKS
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from foryou.evaluation import metrics as M
+from foryou.ranking import metrics as M
 
 # --- metric functions ---------------------------------------------------------------------
 

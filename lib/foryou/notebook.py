@@ -366,7 +366,7 @@ def calibration_bins(scored: DataFrame, label: str, probability: str,
                      bins: int = 10) -> pd.DataFrame:
     """Reliability table by Spark: per equal-width bin of ``probability``, the mean prediction,
     the observed rate of ``label`` and the count (the shape of
-    :func:`foryou.evaluation.metrics.calibration_table`). Rows with a null label are left out."""
+    :func:`foryou.ranking.metrics.calibration_table`). Rows with a null label are left out."""
     b = F.least(F.floor(F.col(probability) * bins), F.lit(bins - 1)).cast("int")
     return (scored.where(F.col(label).isNotNull()).groupBy(b.alias("bin"))
             .agg(F.avg(probability).alias("predicted"), F.avg(F.col(label).cast("double"))

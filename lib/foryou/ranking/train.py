@@ -22,6 +22,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from foryou.ranking import metrics as M
 from foryou.ranking.data import iter_batches, shard_rows
 from foryou.ranking.model import MultiTaskRanker
 from foryou.ranking.settings import RankingConfig, WATCH_TASK
@@ -62,14 +63,6 @@ def head_losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor])
 
 def _to(batch, device):
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-
-
-def _auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
-    if labels.size == 0 or labels.min() == labels.max():
-        return None
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores))
 
 
 def default_device(cfg: RankingConfig) -> torch.device:
@@ -246,9 +239,9 @@ def evaluate(model: MultiTaskRanker, spec: FeatureSpec, files: list[str], cfg: R
     if sums[-1] > 0:
         out["val_loss"] = total
     for h in spec.tasks:
-        auc = _auc(np.concatenate(scores[h]) if scores[h] else np.array([]),
-                   np.concatenate(labels[h]) if labels[h] else np.array([]))
-        if auc is not None:
+        auc = M.auc(np.concatenate(labels[h]) if labels[h] else np.array([]),
+                    np.concatenate(scores[h]) if scores[h] else np.array([]))
+        if not math.isnan(auc):
             out[f"val_auc_{h}"] = auc
     if gates is not None and sums[-1] > 0:
         for i, h in enumerate(heads):
