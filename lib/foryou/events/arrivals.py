@@ -23,7 +23,7 @@ import logging
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from foryou.events.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
+from foryou.lake.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
 from foryou.lake import Lake
 
 log = logging.getLogger("foryou.events")

@@ -58,7 +58,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from foryou.events.vocabulary import (
+from foryou.lake.vocabulary import (
     ACTIVITY_DEGREE, APP_VERSION, COMMENT_TEXT, CONTENT_ID, CONTENT_TARGETED, COUNTRY,
     CREATOR_ID, CREATOR_TARGETED, DESCRIPTION, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID,
     EVENT_TS, EVENT_TYPE, EVENT_TYPES, EXPOSURE, EXPOSURES, FOLLOW_COUNT, FOLLOWER_COUNT, INGEST_DATE, INGEST_ID,

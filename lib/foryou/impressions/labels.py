@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from foryou.events.vocabulary import (
+from foryou.lake.vocabulary import (
     CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
     EXPOSURE, INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
     WATCH_MS,
@@ -63,7 +63,7 @@ CONTENT_TABLE = "silver.content"
 IMPRESSIONS_TABLE = "silver.impressions"
 QUARANTINE_TABLE = "bronze.quarantine"
 
-# Columns (catalog contracts) come from foryou.events.vocabulary, shared with cleaning.
+# Columns (catalog contracts) come from foryou.lake.vocabulary, shared with cleaning.
 
 HAS_IMPRESSIONS = "has_impressions"
 CONTEXT = (DEVICE_TYPE, OS, NETWORK_TYPE)

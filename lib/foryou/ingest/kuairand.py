@@ -37,7 +37,7 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from foryou.events.vocabulary import POLICY_EXPOSURE, RANDOM_EXPOSURE
+from foryou.lake.vocabulary import POLICY_EXPOSURE, RANDOM_EXPOSURE
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter
 from foryou.ingest.records import PAYLOAD, read_csv

@@ -33,7 +33,7 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from foryou.events.vocabulary import INTERACTION_LOG, USER_ID
+from foryou.lake.vocabulary import INTERACTION_LOG, USER_ID
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter
 from foryou.ingest.interactions import check_columns, parse_roles

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from foryou.events.vocabulary import PAYLOAD, USER_ID
+from foryou.lake.vocabulary import PAYLOAD, USER_ID
 from foryou.lake import Lake, TableSpec
 from foryou.lake.catalog import TABLES
 from foryou.privacy.pseudonyms import pseudonymise

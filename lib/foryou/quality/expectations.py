@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyspark.sql import DataFrame
 
-from foryou.events.vocabulary import (
+from foryou.lake.vocabulary import (
     CONTENT_ID, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE, EVENT_TYPES, FOLLOW_COUNT,
     FOLLOWER_COUNT, INGEST_ID, POSITION, UPDATED_AT, USER_ID, WATCH_MS,
 )

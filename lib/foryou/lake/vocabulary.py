@@ -1,7 +1,9 @@
 """The event vocabulary: known event types, what each needs, and column names.
 
 Event types come from the product's event log (DESIGN.md). Column names are the catalog's
-contracts; code refers to them through these constants.
+contracts (:mod:`foryou.lake.catalog`, beside this module); code refers to them through these
+constants. It sits in the lake layer, below every stage, so that ingest, clean, privacy and
+the data-quality checks share it without importing each other.
 """
 from __future__ import annotations
 
