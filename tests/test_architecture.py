@@ -1,0 +1,120 @@
+"""Dependencies point down: the import graph of ``lib/foryou`` between its packages and
+top-level modules follows the layers below, bottom first (DESIGN.md's layout; STYLE.md).
+
+An import is read from the source (``import foryou.x`` / ``from foryou.x import ...``; those
+under ``if TYPE_CHECKING:`` are for type checkers only and are not followed). A unit may import
+units of lower layers, and units of its own layer only on the top one (entry points). A new
+package must be placed in a layer here.
+"""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LIB = Path(__file__).resolve().parents[1] / "lib" / "foryou"
+
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("world", "stages", "connectors"),     # leaves: the synthetic world, the stage list, JARs
+    ("config",),
+    ("spark",),
+    ("lake",),
+    ("runtime", "privacy"),
+    ("quality",),
+    ("ingest", "events"),                 # the stages, in the data flow's order
+    ("impressions",),
+    ("sessions",),
+    ("features",),
+    ("embeddings",),
+    ("ranking",),
+    ("candidates",),
+    ("rerank",),
+    ("export",),
+    ("serving", "simulator"),
+    ("monitoring",),
+    ("evaluation",),
+    ("cli", "pipeline", "demo", "deploy", "notebook"),  # entry points
+)
+LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
+
+# Upward edges that remain, each with why; the test fails when one disappears (delete it
+# here) or a new one appears. config assembles every stage's settings section (issue #25:
+# each stage should take its own section, and the sections move down with config).
+KNOWN_UPWARD = {
+    ("config", stage) for stage in (
+        "candidates", "embeddings", "evaluation", "events", "features", "ingest", "privacy",
+        "quality", "ranking", "rerank", "sessions")
+}
+
+
+def _unit(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if parts[0] == "foryou" and len(parts) > 1 else None
+
+
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    skipped = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skipped.update(id(n) for child in node.body for n in ast.walk(child))
+    return skipped
+
+
+def edges() -> dict[tuple[str, str], list[str]]:
+    """(importing unit, imported unit) -> the files that make the edge."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for path in sorted(LIB.rglob("*.py")):
+        rel = path.relative_to(LIB)
+        source = rel.parts[0].removesuffix(".py")
+        if source == "__init__":
+            continue
+        tree = ast.parse(path.read_text())
+        skipped = _type_checking_only(tree)
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.ImportFrom) and node.module:
+                targets = ([_unit(f"{node.module}.{a.name}") for a in node.names]
+                           if node.module == "foryou" else [_unit(node.module)])
+            elif isinstance(node, ast.Import):
+                targets = [_unit(a.name) for a in node.names]
+            else:
+                continue
+            for target in targets:
+                if target and target != source and target != "__version__":
+                    found.setdefault((source, target), []).append(str(rel))
+    return found
+
+
+def test_every_package_has_a_layer():
+    units = {p.name.removesuffix(".py") for p in LIB.iterdir()
+             if (p.is_dir() and (p / "__init__.py").exists()) or p.suffix == ".py"}
+    assert units - {"__init__"} == set(LAYER), "place the new package in LAYERS"
+
+
+def test_imports_point_down():
+    wrong = {}
+    for (source, target), files in edges().items():
+        top = source in LAYERS[-1] and target in LAYERS[-1]
+        if LAYER[target] < LAYER[source] or top:
+            continue
+        wrong[(source, target)] = sorted(set(files))
+    new = {edge: files for edge, files in wrong.items() if edge not in KNOWN_UPWARD}
+    gone = KNOWN_UPWARD - set(wrong)
+    assert not new, "imports that run up or sideways:\n" + "\n".join(
+        f"  {s} -> {t}: {', '.join(f)}" for (s, t), f in sorted(new.items()))
+    assert not gone, f"no longer upward, remove from KNOWN_UPWARD: {sorted(gone)}"
+
+
+def test_entry_points_form_no_cycle():
+    graph: dict[str, set[str]] = {}
+    for source, target in edges():
+        graph.setdefault(source, set()).add(target)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == goal or (nxt not in seen and reaches(nxt, goal, seen | {nxt})):
+                return True
+        return False
+
+    cycles = [u for u in LAYERS[-1] if reaches(u, u, {u})]
+    assert not cycles, f"import cycles through {cycles}"
