@@ -45,7 +45,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from common import save, session, timed  # noqa: E402
 from foryou.candidates.ann import ann_candidates, build_index, index_kind, item_matrix, search  # noqa: E402
-from foryou.embeddings.settings import AnnConfig  # noqa: E402
+from foryou.config.embeddings import AnnConfig  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
 from foryou.serving import FeedReader  # noqa: E402
 

@@ -10,7 +10,7 @@ from foryou.candidates.ann import (
     FLAT, HNSW, IVF, ann_candidates, build_index, index_bytes, index_kind, item_matrix, ivf_lists,
     search, write_index,
 )
-from foryou.embeddings.settings import AnnConfig
+from foryou.config.embeddings import AnnConfig
 
 
 def clustered(n: int, d: int, centres: int, seed: int) -> np.ndarray:

@@ -15,7 +15,7 @@ LIB = Path(__file__).resolve().parents[1] / "lib" / "foryou"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("world", "stages", "connectors"),     # leaves: the synthetic world, the stage list, JARs
-    ("config",),
+    ("config",),                          # every stage's settings section, and their assembly
     ("spark",),
     ("lake",),
     ("runtime", "privacy"),
@@ -35,16 +35,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "pipeline", "demo", "deploy", "notebook"),  # entry points
 )
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
-
-# Upward edges that remain, each with why; the test fails when one disappears (delete it
-# here) or a new one appears. config assembles every stage's settings section (issue #25:
-# each stage should take its own section, and the sections move down with config).
-KNOWN_UPWARD = {
-    ("config", stage) for stage in (
-        "candidates", "embeddings", "evaluation", "events", "features", "ingest", "privacy",
-        "quality", "ranking", "rerank", "sessions")
-}
-
 
 def _unit(module: str) -> str | None:
     parts = module.split(".")
@@ -98,11 +88,8 @@ def test_imports_point_down():
         if LAYER[target] < LAYER[source] or top:
             continue
         wrong[(source, target)] = sorted(set(files))
-    new = {edge: files for edge, files in wrong.items() if edge not in KNOWN_UPWARD}
-    gone = KNOWN_UPWARD - set(wrong)
-    assert not new, "imports that run up or sideways:\n" + "\n".join(
-        f"  {s} -> {t}: {', '.join(f)}" for (s, t), f in sorted(new.items()))
-    assert not gone, f"no longer upward, remove from KNOWN_UPWARD: {sorted(gone)}"
+    assert not wrong, "imports that run up or sideways:\n" + "\n".join(
+        f"  {s} -> {t}: {', '.join(f)}" for (s, t), f in sorted(wrong.items()))
 
 
 def test_entry_points_form_no_cycle():

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from foryou.monitoring.settings import KpiRule, MonitoringConfig
+from foryou.config.monitoring import KpiRule, MonitoringConfig
 from foryou.lake import Lake
 from foryou.monitoring.alerts import Alert, Gauge, prometheus_text, write_textfile
 from foryou.monitoring.checks import freshness, kpi_alerts, rowcount_anomalies, rows_per_run

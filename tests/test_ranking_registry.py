@@ -18,7 +18,7 @@ from foryou.ranking import registry
 from foryou.ranking.model import MultiTaskRanker
 from foryou.ranking.pyfunc import RankerPyfunc, frame_to_batch, ranker_pyfunc, score_frame
 from foryou.ranking.score import feed_score, predict
-from foryou.ranking.settings import BINARY_TASKS, RankingConfig
+from foryou.config.ranking import BINARY_TASKS, RankingConfig
 from foryou.ranking import spec as S
 from foryou.ranking.spec import LOG_DENSE, MULTI_HOT, PLAIN_DENSE, VECTOR, FeatureSpec
 

@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from foryou.world import WorldConfig, generate_world, ground_truth
+from foryou.world import WorldConfig, ground_truth
+from foryou.world.generate import generate_world
 from foryou.world.calibration import load_calibration
 from foryou.world.dirty import DIRTY_KINDS
 from foryou.world.ids import IdFormat, hex_ids

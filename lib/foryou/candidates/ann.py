@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import FloatType, IntegerType, StringType, StructField, StructType
 
-from foryou.embeddings.settings import AnnConfig
+from foryou.config.embeddings import AnnConfig
 
 USER_ID, CONTENT_ID, SCORE, RANK, VECTOR = "user_id", "content_id", "score", "rank", "vector"
 RESULT_SCHEMA = StructType([StructField(USER_ID, StringType(), False),

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from foryou.candidates import columns as C
 from foryou.candidates.ann import ann_candidates, build_index, item_matrix
 from foryou.candidates.topk import ranked_source
-from foryou.embeddings.settings import AnnConfig
+from foryou.config.embeddings import AnnConfig
 from foryou.embeddings.train import latest_version
 from foryou.lake import Lake
 

@@ -27,7 +27,7 @@ from foryou.candidates.followed import followed_candidates
 from foryou.candidates.inputs import (
     all_users, bots, engaged, features_at, interaction_log, read_days)
 from foryou.candidates.pool import merge
-from foryou.candidates.settings import SOURCES, CandidatesConfig
+from foryou.config.candidates import SOURCES, CandidatesConfig
 from foryou.candidates.topk import as_source, empty_source
 from foryou.candidates.trending import trending_candidates
 from foryou.events.arrivals import window_end

@@ -27,7 +27,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.settings import ColdStartConfig
+from foryou.config.candidates import ColdStartConfig
 from foryou.candidates.topk import as_source, top_k
 from foryou.lake import table
 

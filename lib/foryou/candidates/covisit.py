@@ -21,7 +21,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.settings import CovisitConfig, InteractionLogConfig
+from foryou.config.candidates import CovisitConfig, InteractionLogConfig
 from foryou.candidates.topk import as_source, top_k
 
 

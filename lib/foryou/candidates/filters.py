@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.settings import FiltersConfig
+from foryou.config.candidates import FiltersConfig
 from foryou.candidates.topk import top_k
 
 

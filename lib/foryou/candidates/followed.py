@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.settings import FollowedConfig
+from foryou.config.candidates import FollowedConfig
 from foryou.candidates.topk import as_source
 
 

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.settings import SOURCES
+from foryou.config.candidates import SOURCES
 from foryou.candidates.topk import top_k
 from foryou.lake import table
 

@@ -15,7 +15,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.settings import TrendingConfig
+from foryou.config.candidates import TrendingConfig
 from foryou.candidates.topk import top_k
 
 GLOBAL = "__global__"

@@ -5,18 +5,18 @@ from typing import Literal
 
 from pydantic import Field
 
-from foryou.candidates.settings import CandidatesConfig
+from foryou.config.candidates import CandidatesConfig
 from foryou.config.section import Section
-from foryou.embeddings.settings import EmbeddingsConfig
-from foryou.evaluation.settings import EvaluationConfig
-from foryou.events.settings import CleanConfig
-from foryou.features.settings import FeaturesConfig
-from foryou.ingest.settings import IngestConfig
-from foryou.privacy.settings import PrivacyConfig
-from foryou.quality.settings import QualityConfig
-from foryou.ranking.settings import RankingConfig
-from foryou.rerank.settings import RerankConfig
-from foryou.sessions.settings import SessionsConfig
+from foryou.config.embeddings import EmbeddingsConfig
+from foryou.config.evaluation import EvaluationConfig
+from foryou.config.clean import CleanConfig
+from foryou.config.features import FeaturesConfig
+from foryou.config.ingest import IngestConfig
+from foryou.config.privacy import PrivacyConfig
+from foryou.config.quality import QualityConfig
+from foryou.config.ranking import RankingConfig
+from foryou.config.rerank import RerankConfig
+from foryou.config.sessions import SessionsConfig
 from foryou.world.params import WorldConfig
 
 

@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from foryou.embeddings import columns as C
-from foryou.embeddings.settings import EmbeddingsConfig
+from foryou.config.embeddings import EmbeddingsConfig
 
 
 def impression_strength(cfg: EmbeddingsConfig, available: set[str]) -> Column:

@@ -30,7 +30,7 @@ from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
 from foryou.embeddings import columns as C
 from foryou.embeddings.content import fit_projection, project
-from foryou.embeddings.settings import EmbeddingsConfig
+from foryou.config.embeddings import EmbeddingsConfig
 from foryou.embeddings.strength import pair_strength
 from foryou.events.arrivals import window_end
 from foryou.lake import Lake, WriteResult

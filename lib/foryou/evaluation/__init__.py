@@ -1,6 +1,6 @@
 """Evaluation: how good the feed is, offline and in the logs.
 
-Modules: ``metrics`` (ranker metrics: AUC, GAUC, calibration), ``retrieval`` (recall/NDCG@K,
+Modules: ``retrieval`` (recall/NDCG@K,
 coverage, diversity, novelty, Gini), ``business`` (DAU, retention, time spent, CTR, engagement
 and follow conversion from the silver logs), ``trends`` (anomalous engagement growth),
 ``abtest`` (two-policy comparison with effect sizes, CIs and p-values), ``history`` (earlier

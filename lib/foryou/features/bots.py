@@ -16,7 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from foryou.features import columns as C
-from foryou.features.settings import BotConfig
+from foryou.config.features import BotConfig
 
 SUSPECTED_BOT = "suspected_bot"
 ANOMALY_SCORE = "anomaly_score"

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from foryou.features import columns as C
 from foryou.features.inputs import Window
-from foryou.features.settings import FeaturesConfig
+from foryou.config.features import FeaturesConfig
 from foryou.lake import table
 
 SUMMED = ("impressions", *C.ITEM_COUNTERS, "watch_ms", "watch_ratio_sum")

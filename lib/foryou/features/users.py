@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from foryou.features import bots
 from foryou.features import columns as C
 from foryou.features.inputs import Window
-from foryou.features.settings import FeaturesConfig
+from foryou.config.features import FeaturesConfig
 from foryou.lake import table
 
 # Additive columns of gold.user_features, merged by sum.

@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 
 from foryou.features import columns as C
 from foryou.features.inputs import Window
-from foryou.features.settings import FeaturesConfig
+from foryou.config.features import FeaturesConfig
 from foryou.lake import table
 
 # Context kinds: counted from the window's events (not held in any feature state).

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from foryou.monitoring.settings import KpiRule, MonitoringConfig
+from foryou.config.monitoring import KpiRule, MonitoringConfig
 from foryou.lake import Lake
 from foryou.monitoring.alerts import Alert
 

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Sequence
 
-from foryou.monitoring.settings import MonitoringConfig
+from foryou.config.monitoring import MonitoringConfig
 from foryou.monitoring.alerts import Alert
 
 

@@ -13,7 +13,7 @@ from foryou.monitoring.checks import (drift_alerts, freshness, kpi_alerts, rowco
                                       rows_per_run)
 from foryou.monitoring.decision import Decision, retrain_decision
 from foryou.monitoring.drift import table_drift
-from foryou.monitoring.settings import KpiRule, MonitoringConfig
+from foryou.config.monitoring import KpiRule, MonitoringConfig
 from foryou.runtime.metrics import Metrics
 
 RANKER_STAGE = "train-ranker"

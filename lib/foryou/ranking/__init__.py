@@ -12,7 +12,7 @@ from foryou.ranking.data import MissingColumnError, example_files, iter_batches,
 from foryou.ranking.distributed import train_distributed
 from foryou.ranking.model import MultiTaskRanker, gate_health
 from foryou.ranking.score import feed_score, predict
-from foryou.ranking.settings import BINARY_TASKS, WATCH_TASK, RankingConfig
+from foryou.config.ranking import BINARY_TASKS, WATCH_TASK, RankingConfig
 from foryou.ranking.spec import FeatureSpec
 from foryou.ranking.train import FitResult, fit
 

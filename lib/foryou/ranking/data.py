@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 import torch
 
 from foryou.features import columns as C
-from foryou.ranking.settings import RankingConfig, WATCH_TASK
+from foryou.config.ranking import RankingConfig, WATCH_TASK
 
 if TYPE_CHECKING:  # pragma: no cover
     from foryou.lake import Lake

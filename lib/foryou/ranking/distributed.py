@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from foryou.ranking.settings import RankingConfig
+from foryou.config.ranking import RankingConfig
 from foryou.ranking.spec import FeatureSpec
 from foryou.ranking.train import FitResult, fit
 
@@ -45,7 +45,7 @@ def _worker(spec_json: str, cfg_json: str, train_files, val_files, checkpoint_di
     getting rank 0's."""
     import torch.distributed as dist
 
-    from foryou.ranking.settings import RankingConfig as Cfg
+    from foryou.config.ranking import RankingConfig as Cfg
     from foryou.ranking.spec import FeatureSpec as Spec
 
     rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))

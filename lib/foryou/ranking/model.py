@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from foryou.ranking.data import DENSE, POSITION
-from foryou.ranking.settings import RankingConfig
+from foryou.config.ranking import RankingConfig
 from foryou.ranking.spec import FeatureSpec
 
 

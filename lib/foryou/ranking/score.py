@@ -6,7 +6,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from foryou.ranking.settings import WATCH_TASK
+from foryou.config.ranking import WATCH_TASK
 
 FATIGUE = "fatigue"
 

@@ -24,7 +24,7 @@ import pyarrow.dataset as ds
 
 from foryou.features import columns as C
 from foryou.ranking import data as D
-from foryou.ranking.settings import RankingConfig
+from foryou.config.ranking import RankingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from foryou.config import Config

@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from foryou.rerank.settings import ExplorationConfig
+from foryou.config.rerank import ExplorationConfig
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

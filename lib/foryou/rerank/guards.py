@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, Window as W
 from pyspark.sql import functions as F
 
 from foryou.lake import Lake
-from foryou.rerank.settings import GuardsConfig
+from foryou.config.rerank import GuardsConfig
 
 USER_ID, CONTENT_ID, CREATOR_ID = "user_id", "content_id", "creator_id"
 EXPORT = "gold.user_candidates"

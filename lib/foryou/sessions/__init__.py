@@ -2,6 +2,5 @@
 
 :mod:`foryou.sessions.sessionize` holds the distributed, skew-safe cut of an event frame into
 sessions; :mod:`foryou.sessions.daily` runs it incrementally, one run date at a time, so a
-session crossing midnight stays one session. This package's top level imports nothing heavy
-so the config model can import its settings.
+session crossing midnight stays one session; its settings are :mod:`foryou.config.sessions`.
 """

@@ -52,7 +52,7 @@ from foryou.sessions.sessionize import (
     WATCH_MS,
     sessionize,
 )
-from foryou.sessions.settings import SessionsConfig
+from foryou.config.sessions import SessionsConfig
 
 EVENTS_TABLE = "silver.events"
 SESSIONS_TABLE = "silver.sessions"

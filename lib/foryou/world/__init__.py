@@ -15,19 +15,11 @@ Modules:
     ground_truth the truth of impressions and dirty records, written per block by its task.
     generate     ``generate_world(spark, cfg, out)``: the Spark entry point.
 
-Only the light modules are imported here; ``generate_world`` is loaded on first use so that
-importing the config or the user model does not import pyspark.
+Only the light modules are imported here, so that importing the config or the user model does
+not import pyspark: ``generate_world`` is imported from :mod:`foryou.world.generate`.
 """
 from __future__ import annotations
 
 from foryou.world.params import WorldConfig, preset
 
-__all__ = ["WorldConfig", "preset", "generate_world"]
-
-
-def __getattr__(name: str):
-    if name == "generate_world":
-        from foryou.world.generate import generate_world
-
-        return generate_world
-    raise AttributeError(f"module 'foryou.world' has no attribute {name!r}")
+__all__ = ["WorldConfig", "preset"]

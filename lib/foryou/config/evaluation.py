@@ -1,5 +1,5 @@
 """Settings of ``foryou evaluate`` and ``foryou ab-test`` (the ``evaluation`` section, which also
-holds monitoring's: :mod:`foryou.monitoring.settings`)."""
+holds monitoring's: :mod:`foryou.config.monitoring`)."""
 from __future__ import annotations
 
 from typing import Literal
@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from foryou.config.section import Section
-from foryou.monitoring.settings import KpiRule, MonitoringConfig, default_rules
+from foryou.config.monitoring import KpiRule, MonitoringConfig, default_rules
 
 
 class AbTestConfig(Section):
