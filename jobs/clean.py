@@ -2,14 +2,14 @@
 
     foryou clean --run-date YYYY-MM-DD [--force]
 
-Takes the bronze rows of the run date's ingests (see ``foryou.events.cleaning``), quarantines
+Takes the bronze rows of the run date's ingests (see ``foryou.clean``), quarantines
 invalid records with a reason naming the field, dedups events by event_id, pseudonymises user
 ids, validates each silver batch with its Great Expectations suite and records where every
 input row went (input = accepted + quarantined + duplicates) in gold.metrics.
 """
 import sys
 
-from foryou.events.cleaning import CountMismatch, run_clean
+from foryou.clean.run import CountMismatch, run_clean
 from foryou.quality.expectations import QualityError
 from foryou.runtime import JobContext, job_main
 

@@ -19,8 +19,7 @@ from pyspark.sql import functions as F
 
 from foryou.features import columns as C
 from foryou.features.bots import detection_quality
-from foryou.events.arrivals import reopened_dates
-from foryou.events.cleaning import ingest_prefix
+from foryou.runtime.arrivals import ingest_prefix, reopened_dates
 from foryou.features.build import build_day, history_dates
 from foryou.features.inputs import read_content
 from foryou.privacy.pseudonyms import load_key, with_pseudonyms

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("lake",),
     ("runtime", "privacy"),
     ("quality",),
-    ("ingest", "events"),                 # the stages, in the data flow's order
+    ("ingest", "clean"),                  # the stages, in the data flow's order
     ("impressions",),
     ("sessions",),
     ("features",),

@@ -1,4 +1,4 @@
-"""Logical time, late data and where the log ends (``foryou.events.arrivals``), on a replay of
+"""Logical time, late data and where the log ends (``foryou.runtime.arrivals``), on a replay of
 two dated folders.
 
 A 2024 landing zone replayed in 2026, day by day as the live deployment saw it: the run for
@@ -15,7 +15,7 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
-from foryou.events.arrivals import window_end
+from foryou.runtime.arrivals import window_end
 from foryou.lake import Lake
 
 from test_clean import NO_GX

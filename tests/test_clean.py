@@ -9,7 +9,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
-from foryou.events.cleaning import CleanCounts, CountMismatch, run_clean
+from foryou.clean.run import CleanCounts, CountMismatch, run_clean
 from foryou.lake import Lake, table
 from foryou.privacy import pseudonymise
 from foryou.privacy.pseudonyms import DEMO_KEY, KEY_ENV

@@ -3,7 +3,7 @@
 Writes ``as_of_date = run date`` of ``gold.candidate_pool`` and ``gold.cold_start_waves``.
 Inputs are the run date's feature partitions and the silver days each part needs (counted
 back from the day after the log's last event when a historical log ends before the run date:
-:func:`foryou.events.arrivals.window_end`); nothing is collected to the driver except the ANN
+:func:`foryou.runtime.arrivals.window_end`); nothing is collected to the driver except the ANN
 index's item vectors.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from foryou.candidates.pool import merge
 from foryou.config.candidates import SOURCES, CandidatesConfig
 from foryou.candidates.topk import as_source, empty_source
 from foryou.candidates.trending import trending_candidates
-from foryou.events.arrivals import window_end
+from foryou.runtime.arrivals import window_end
 from foryou.lake import CommitKey, Lake, WriteResult
 
 log = logging.getLogger("foryou.candidates")

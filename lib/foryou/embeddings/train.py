@@ -3,7 +3,7 @@ content vectors for items without interactions, all under one ``model_version``.
 
 Inputs are "strictly before the run date" like the feature store: impressions of the
 ``window_days`` days before it (before the day after the log's last event, when a historical
-log ends earlier: :func:`foryou.events.arrivals.window_end`) and the item features with
+log ends earlier: :func:`foryou.runtime.arrivals.window_end`) and the item features with
 ``as_of_date`` = run date.
 
 Fallbacks (each is logged and reported in ``EmbeddingsResult.fallback``):
@@ -32,7 +32,7 @@ from foryou.embeddings import columns as C
 from foryou.embeddings.content import fit_projection, project
 from foryou.config.embeddings import EmbeddingsConfig
 from foryou.embeddings.strength import pair_strength
-from foryou.events.arrivals import window_end
+from foryou.runtime.arrivals import window_end
 from foryou.lake import Lake, WriteResult
 from foryou.lake.days import days_before
 from foryou.lake.keys import CommitKey
@@ -73,7 +73,7 @@ def model_version(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> str:
 
 def training_pairs(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> DataFrame:
     """(user_id, content_id, strength > 0) from the impressions of the window before ``as_of``
-    (see :func:`foryou.events.arrivals.window_end`), bots left out."""
+    (see :func:`foryou.runtime.arrivals.window_end`), bots left out."""
     window = days_before(window_end(lake, as_of), cfg.window_days)
     impressions = lake.read_or_empty(C.IMPRESSIONS, window)
     pairs = pair_strength(impressions, cfg)

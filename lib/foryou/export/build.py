@@ -19,7 +19,7 @@ from pyspark.sql import functions as F
 from foryou.config import Config, overlay
 from foryou.candidates.filters import negative_pairs
 from foryou.candidates.inputs import read_days
-from foryou.events.arrivals import window_end
+from foryou.runtime.arrivals import window_end
 from foryou.export.contract import EXPORT, check_contract
 from foryou.lake import CommitKey, Lake, WriteResult, table
 from foryou.rerank import guards

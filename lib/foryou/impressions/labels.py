@@ -17,7 +17,7 @@ impression event, else from silver.content). Outcomes of interaction logs only c
 interaction rows, and outcomes of impression logs only for impression rows. Outcomes after
 midnight are read from the next day's partition (impressions of 23:50 get their 00:05 views):
 the run for D+1 rebuilds D's partition when D+1's clean brought events of D or of D+1's
-first window (:mod:`foryou.events.arrivals`), and any earlier date a late event landed in.
+first window (:mod:`foryou.runtime.arrivals`), and any earlier date a late event landed in.
 Unattributed outcomes are counted in gold.metrics.
 
 **Labels** (KuaiRand definitions, so real KuaiRand logs map 1:1):
@@ -53,8 +53,7 @@ from foryou.lake.vocabulary import (
     EXPOSURE, INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
     WATCH_MS,
 )
-from foryou.events.arrivals import day_start, reopened_dates
-from foryou.events.cleaning import ingest_prefix
+from foryou.runtime.arrivals import day_start, ingest_prefix, reopened_dates
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
 

@@ -37,8 +37,7 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from foryou.events.arrivals import reopened_dates
-from foryou.events.cleaning import ingest_prefix
+from foryou.runtime.arrivals import ingest_prefix, reopened_dates
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
 from foryou.sessions.sessionize import (
@@ -181,7 +180,7 @@ def run_sessionize(ctx: JobContext) -> tuple[WriteResult, DayPlan]:
     """The body of ``foryou sessionize``: compute, replace the partitions, record counts.
 
     When the run date's clean brought events of earlier dates (late events, or a history
-    ingested at once; :func:`~foryou.events.arrivals.reopened_dates`), every day from the
+    ingested at once; :func:`~foryou.runtime.arrivals.reopened_dates`), every day from the
     earliest of them to D is sessionized afresh in the same pass and commit."""
     settings = ctx.config.sessions
     reopened = reopened_dates(ctx.lake, ctx.run_date, ingest_prefix(ctx.run_date, ctx.config))

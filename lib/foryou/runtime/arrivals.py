@@ -1,4 +1,5 @@
-"""Event dates against run dates: which earlier dates late data reopened, and where the log ends.
+"""Event dates against run dates: what a run's ingests brought, which earlier dates late data
+reopened, and where the log ends.
 
 The daily run for D cleans what arrived on D. Most of it is dated D, but events also arrive
 after their day: a phone offline overnight, a client retry, the views just after midnight
@@ -23,10 +24,18 @@ import logging
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from foryou.lake.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
+from foryou.config import Config
 from foryou.lake import Lake
+from foryou.lake.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
 
-log = logging.getLogger("foryou.events")
+log = logging.getLogger("foryou.arrivals")
+
+
+def ingest_prefix(run_date: dt.date | str, config: Config) -> str:
+    """The ``ingest_id`` prefix of the ingests a run for ``run_date`` takes (clean reads those
+    bronze rows; the later stages find what the run's clean wrote by it)."""
+    return config.clean.ingest_id_prefix.format(run_date=run_date)
+
 
 EVENTS_TABLE = "silver.events"
 
