@@ -38,12 +38,12 @@ import pyarrow.dataset as ds  # noqa: E402
 
 from common import save, session  # noqa: E402
 from foryou.config import load_config  # noqa: E402
-from foryou.ranking.metrics import auc  # noqa: E402
 from foryou.features import columns as C  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
 from foryou.privacy.pseudonyms import load_key, pseudonymise  # noqa: E402
 from foryou.ranking import quality as Q  # noqa: E402
 from foryou.ranking.baselines import Oracle, dense_matrix  # noqa: E402
+from foryou.ranking.metrics import auc  # noqa: E402
 from foryou.ranking.spec import FeatureSpec  # noqa: E402
 from foryou.world import preset  # noqa: E402
 from foryou.world.model import tag_affinity  # noqa: E402

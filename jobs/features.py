@@ -19,11 +19,11 @@ from pyspark.sql import functions as F
 
 from foryou.features import columns as C
 from foryou.features.bots import detection_quality
-from foryou.runtime.arrivals import ingest_prefix, reopened_dates
 from foryou.features.build import build_day, history_dates
 from foryou.features.inputs import read_content
 from foryou.privacy.pseudonyms import load_key, with_pseudonyms
 from foryou.runtime import JobContext, job_main
+from foryou.runtime.arrivals import ingest_prefix, reopened_dates
 
 
 def add_arguments(parser) -> None:

@@ -13,8 +13,8 @@ import sys
 
 from foryou.lake.days import date_range
 from foryou.pipeline import run_pipeline, select
-from foryou.stages import STAGES
 from foryou.runtime import operator_main
+from foryou.stages import STAGES
 
 
 def add_arguments(parser) -> None:

@@ -16,10 +16,10 @@
 import pandas as pd
 
 from foryou import notebook as nb
+from foryou.config.ranking import BINARY_TASKS
 from foryou.evaluation import ranker as recorded
 from foryou.ranking.metrics import expected_calibration_error, spark_gauc
 from foryou.ranking.pyfunc import probability_column, score_frame
-from foryou.config.ranking import BINARY_TASKS
 
 spark, lake, config, run_date = nb.session_and_lake(globals())
 as_of = run_date or nb.latest_date(lake, "gold.user_features")

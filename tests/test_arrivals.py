@@ -15,8 +15,8 @@ import datetime as dt
 from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
-from foryou.runtime.arrivals import window_end
 from foryou.lake import Lake
+from foryou.runtime.arrivals import window_end
 
 from test_clean import NO_GX
 from test_hostile import jsonl

@@ -18,9 +18,9 @@ from foryou.candidates.filters import (
 from foryou.candidates.followed import followed_candidates
 from foryou.candidates.inputs import interaction_log
 from foryou.candidates.pool import merge
+from foryou.candidates.trending import trending_candidates
 from foryou.config.candidates import (
     CandidatesConfig, ColdStartConfig, CovisitConfig, FiltersConfig, InteractionLogConfig, TrendingConfig)
-from foryou.candidates.trending import trending_candidates
 from foryou.lake import table
 
 AS_OF = dt.date(2024, 5, 10)

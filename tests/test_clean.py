@@ -8,8 +8,8 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from foryou.cli import main as foryou
 from foryou.clean.run import CleanCounts, CountMismatch, run_clean
+from foryou.cli import main as foryou
 from foryou.lake import Lake, table
 from foryou.privacy import pseudonymise
 from foryou.privacy.pseudonyms import DEMO_KEY, KEY_ENV

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
+from foryou.config.embeddings import EmbeddingsConfig
 from foryou.embeddings import columns as C
 from foryou.embeddings.content import fit_projection, project
-from foryou.config.embeddings import EmbeddingsConfig
 from foryou.embeddings.strength import pair_strength
 from foryou.embeddings.train import EmbeddingsError, train_embeddings
 from foryou.lake import Lake

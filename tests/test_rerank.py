@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from foryou.config.rerank import ExplorationConfig, GuardsConfig, RerankConfig
 from foryou.rerank import dpp, exploration, novelty
 from foryou.rerank.feed import rerank, rerank_user
 from foryou.rerank.guards import apply_caps, farmed_items, homogenisation
-from foryou.config.rerank import ExplorationConfig, GuardsConfig, RerankConfig
 
 
 def _clusters(n_clusters=4, per=6, dim=8, seed=0):

@@ -12,9 +12,9 @@ import pytest
 from pydantic import ValidationError
 
 from foryou.world import WorldConfig, ground_truth
-from foryou.world.generate import generate_world
 from foryou.world.calibration import load_calibration
 from foryou.world.dirty import DIRTY_KINDS
+from foryou.world.generate import generate_world
 from foryou.world.ids import IdFormat, hex_ids
 from foryou.world.model import Items, UserModel
 from foryou.world.vocabulary import EVENT_TYPES

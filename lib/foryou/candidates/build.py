@@ -27,11 +27,11 @@ from foryou.candidates.followed import followed_candidates
 from foryou.candidates.inputs import (
     all_users, bots, engaged, features_at, interaction_log, read_days)
 from foryou.candidates.pool import merge
-from foryou.config.candidates import SOURCES, CandidatesConfig
 from foryou.candidates.topk import as_source, empty_source
 from foryou.candidates.trending import trending_candidates
-from foryou.runtime.arrivals import window_end
+from foryou.config.candidates import SOURCES, CandidatesConfig
 from foryou.lake import CommitKey, Lake, WriteResult
+from foryou.runtime.arrivals import window_end
 
 log = logging.getLogger("foryou.candidates")
 

@@ -27,8 +27,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.config.candidates import ColdStartConfig
 from foryou.candidates.topk import as_source, top_k
+from foryou.config.candidates import ColdStartConfig
 from foryou.lake import table
 
 EXPLORING, DROPPED, GRADUATED = "exploring", "dropped", "graduated"

@@ -21,8 +21,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.config.candidates import CovisitConfig, InteractionLogConfig
 from foryou.candidates.topk import as_source, top_k
+from foryou.config.candidates import CovisitConfig, InteractionLogConfig
 
 
 def _age_days(ts: Column, as_of: dt.date) -> Column:

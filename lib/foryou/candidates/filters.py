@@ -11,8 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.config.candidates import FiltersConfig
 from foryou.candidates.topk import top_k
+from foryou.config.candidates import FiltersConfig
 
 
 def seen_pairs(events: DataFrame) -> DataFrame:

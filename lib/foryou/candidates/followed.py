@@ -11,8 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.config.candidates import FollowedConfig
 from foryou.candidates.topk import as_source
+from foryou.config.candidates import FollowedConfig
 
 
 def followed_candidates(user_features: DataFrame, content: DataFrame, as_of: dt.date,

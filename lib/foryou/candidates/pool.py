@@ -14,8 +14,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.config.candidates import SOURCES
 from foryou.candidates.topk import top_k
+from foryou.config.candidates import SOURCES
 from foryou.lake import table
 
 

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from foryou.config.section import Section
 from foryou.config.monitoring import KpiRule, MonitoringConfig, default_rules
+from foryou.config.section import Section
 
 
 class AbTestConfig(Section):

@@ -6,16 +6,16 @@ from typing import Literal
 from pydantic import Field
 
 from foryou.config.candidates import CandidatesConfig
-from foryou.config.section import Section
+from foryou.config.clean import CleanConfig
 from foryou.config.embeddings import EmbeddingsConfig
 from foryou.config.evaluation import EvaluationConfig
-from foryou.config.clean import CleanConfig
 from foryou.config.features import FeaturesConfig
 from foryou.config.ingest import IngestConfig
 from foryou.config.privacy import PrivacyConfig
 from foryou.config.quality import QualityConfig
 from foryou.config.ranking import RankingConfig
 from foryou.config.rerank import RerankConfig
+from foryou.config.section import Section
 from foryou.config.sessions import SessionsConfig
 from foryou.world.params import WorldConfig
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from foryou.embeddings import columns as C
 from foryou.config.embeddings import EmbeddingsConfig
+from foryou.embeddings import columns as C
 
 
 def impression_strength(cfg: EmbeddingsConfig, available: set[str]) -> Column:

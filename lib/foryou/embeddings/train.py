@@ -28,14 +28,14 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegerType, StringType, StructField, StructType
 
+from foryou.config.embeddings import EmbeddingsConfig
 from foryou.embeddings import columns as C
 from foryou.embeddings.content import fit_projection, project
-from foryou.config.embeddings import EmbeddingsConfig
 from foryou.embeddings.strength import pair_strength
-from foryou.runtime.arrivals import window_end
 from foryou.lake import Lake, WriteResult
 from foryou.lake.days import days_before
 from foryou.lake.keys import CommitKey
+from foryou.runtime.arrivals import window_end
 
 log = logging.getLogger("foryou.embeddings")
 

@@ -16,14 +16,14 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from foryou.config import Config, overlay
 from foryou.candidates.filters import negative_pairs
 from foryou.candidates.inputs import read_days
-from foryou.runtime.arrivals import window_end
+from foryou.config import Config, overlay
 from foryou.export.contract import EXPORT, check_contract
 from foryou.lake import CommitKey, Lake, WriteResult, table
 from foryou.rerank import guards
 from foryou.rerank.feed import rerank
+from foryou.runtime.arrivals import window_end
 
 ITEM_EMBEDDINGS = "gold.item_embeddings"
 USER_FEATURES = "gold.user_features"

@@ -15,8 +15,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from foryou.features import columns as C
 from foryou.config.features import BotConfig
+from foryou.features import columns as C
 
 SUSPECTED_BOT = "suspected_bot"
 ANOMALY_SCORE = "anomaly_score"

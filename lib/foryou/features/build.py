@@ -17,11 +17,11 @@ from typing import Callable
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from foryou.config.features import FeaturesConfig
 from foryou.features import columns as C
 from foryou.features.examples import build_examples
 from foryou.features.inputs import Inputs, Window, read_inputs
 from foryou.features.items import finish_items, item_delta, roll_items, text_features
-from foryou.config.features import FeaturesConfig
 from foryou.features.users import (affinity_delta, roll_affinities, roll_users, user_items,
                                    weighted_events)
 from foryou.features.vocab import context_counts, roll_vocabularies, state_counts

@@ -13,9 +13,9 @@ import math
 from pyspark.sql import Column, DataFrame, Window as W
 from pyspark.sql import functions as F
 
+from foryou.config.features import FeaturesConfig
 from foryou.features import columns as C
 from foryou.features.items import smoothed
-from foryou.config.features import FeaturesConfig
 from foryou.features.vocab import index_of, lookup
 from foryou.lake import table
 from foryou.lake.catalog import EXAMPLE_ITEM_FEATURES, EXAMPLE_USER_FEATURES

@@ -12,9 +12,9 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from foryou.config.features import FeaturesConfig
 from foryou.features import columns as C
 from foryou.features.inputs import Window
-from foryou.config.features import FeaturesConfig
 from foryou.lake import table
 
 SUMMED = ("impressions", *C.ITEM_COUNTERS, "watch_ms", "watch_ratio_sum")

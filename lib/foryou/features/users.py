@@ -15,10 +15,10 @@ import math
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from foryou.config.features import FeaturesConfig
 from foryou.features import bots
 from foryou.features import columns as C
 from foryou.features.inputs import Window
-from foryou.config.features import FeaturesConfig
 from foryou.lake import table
 
 # Additive columns of gold.user_features, merged by sum.

@@ -11,9 +11,9 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window as W
 from pyspark.sql import functions as F
 
+from foryou.config.features import FeaturesConfig
 from foryou.features import columns as C
 from foryou.features.inputs import Window
-from foryou.config.features import FeaturesConfig
 from foryou.lake import table
 
 # Context kinds: counted from the window's events (not held in any feature state).

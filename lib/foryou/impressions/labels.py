@@ -48,14 +48,14 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from foryou.lake import Lake, WriteResult
 from foryou.lake.vocabulary import (
     CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
     EXPOSURE, INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
     WATCH_MS,
 )
-from foryou.runtime.arrivals import day_start, ingest_prefix, reopened_dates
-from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
+from foryou.runtime.arrivals import day_start, ingest_prefix, reopened_dates
 
 EVENTS_TABLE = "silver.events"
 CONTENT_TABLE = "silver.content"

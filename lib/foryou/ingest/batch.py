@@ -28,10 +28,10 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from foryou.config import ConfigError
-from foryou.lake.vocabulary import INGEST_DATE, INGEST_ID, INGESTED_AT, RECORD_REF, SOURCE, USER_ID
 from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, REPLACEMENT, ROWID, RawRecords
 from foryou.ingest.sources import SourceFile, due_by, normalise
 from foryou.lake import CommitKey, Lake, table
+from foryou.lake.vocabulary import INGEST_DATE, INGEST_ID, INGESTED_AT, RECORD_REF, SOURCE, USER_ID
 from foryou.spark import keep_on_disk
 
 QUARANTINE = "bronze.quarantine"

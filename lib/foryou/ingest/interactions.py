@@ -26,10 +26,10 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from foryou.lake.vocabulary import INTERACTION_LOG
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter, IngestError
 from foryou.ingest.records import PAYLOAD, RawRecords, read_csv, read_parquet
+from foryou.lake.vocabulary import INTERACTION_LOG
 
 SOURCE = INTERACTION_LOG
 ROLES = ("user", "item", "ts", "weight")

@@ -37,10 +37,10 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
-from foryou.lake.vocabulary import POLICY_EXPOSURE, RANDOM_EXPOSURE
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter
 from foryou.ingest.records import PAYLOAD, read_csv
+from foryou.lake.vocabulary import POLICY_EXPOSURE, RANDOM_EXPOSURE
 
 SOURCE = "kuairand"
 # KuaiRand-Pure's log window ends on this day; register_days counts back from it.

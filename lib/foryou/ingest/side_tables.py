@@ -33,11 +33,11 @@ from typing import Sequence
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from foryou.lake.vocabulary import INTERACTION_LOG, USER_ID
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter
 from foryou.ingest.interactions import check_columns, parse_roles
 from foryou.ingest.records import PAYLOAD, read_csv, read_parquet
+from foryou.lake.vocabulary import INTERACTION_LOG, USER_ID
 
 ITEM_ROLES = ("item", "title", "tags", "creator", "upload_ts", "duration_ms")
 USER_ROLES = ("user", "country", "language", "signup_ts", "activity")

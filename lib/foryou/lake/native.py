@@ -25,6 +25,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import StructField, StructType
 
+from foryou.connectors import DELTA_EXTENSION
 from foryou.lake.catalog import TableSpec
 from foryou.lake.errors import (
     ConcurrentWriteError,
@@ -37,7 +38,6 @@ from foryou.lake.expiry import LOG_DIR, NO_RETENTION, RETENTION_PROPERTY, entrie
 from foryou.lake.history import KEY_FIELD, Commit, commit_from_spark
 from foryou.lake.keys import CommitKey, TableInfo, WriteResult
 from foryou.lake.snapshot import Snapshot, local_path, snapshot_from_uris
-from foryou.connectors import DELTA_EXTENSION
 
 # Where Delta's log classes live: open source Delta, and the Databricks runtime's own build.
 DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog",

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from foryou.config.monitoring import KpiRule, MonitoringConfig
 from foryou.lake import Lake
 from foryou.monitoring.alerts import Alert, Gauge, record_alerts, write_textfile
 from foryou.monitoring.checks import (drift_alerts, freshness, kpi_alerts, rowcount_anomalies,
                                       rows_per_run)
 from foryou.monitoring.decision import Decision, retrain_decision
 from foryou.monitoring.drift import table_drift
-from foryou.config.monitoring import KpiRule, MonitoringConfig
 from foryou.runtime.metrics import Metrics
 
 RANKER_STAGE = "train-ranker"

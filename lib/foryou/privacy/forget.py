@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from foryou.lake.vocabulary import PAYLOAD, USER_ID
 from foryou.lake import Lake, TableSpec
 from foryou.lake.catalog import TABLES
+from foryou.lake.vocabulary import PAYLOAD, USER_ID
 from foryou.privacy.pseudonyms import pseudonymise
 
 log = logging.getLogger("foryou.privacy")

@@ -8,11 +8,11 @@ Public API (H2's registry/evaluation, rerank and notebooks build on it):
 - :func:`fit` / :class:`FitResult` (``train``) and :func:`train_distributed` (``distributed``);
 - :func:`predict` and :func:`feed_score` (``score``).
 """
+from foryou.config.ranking import BINARY_TASKS, WATCH_TASK, RankingConfig
 from foryou.ranking.data import MissingColumnError, example_files, iter_batches, split_dates
 from foryou.ranking.distributed import train_distributed
 from foryou.ranking.model import MultiTaskRanker, gate_health
 from foryou.ranking.score import feed_score, predict
-from foryou.config.ranking import BINARY_TASKS, WATCH_TASK, RankingConfig
 from foryou.ranking.spec import FeatureSpec
 from foryou.ranking.train import FitResult, fit
 

@@ -26,8 +26,8 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import torch
 
-from foryou.features import columns as C
 from foryou.config.ranking import RankingConfig, WATCH_TASK
+from foryou.features import columns as C
 
 if TYPE_CHECKING:  # pragma: no cover
     from foryou.lake import Lake

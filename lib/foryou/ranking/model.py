@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from foryou.ranking.data import DENSE, POSITION
 from foryou.config.ranking import RankingConfig
+from foryou.ranking.data import DENSE, POSITION
 from foryou.ranking.spec import FeatureSpec
 
 

@@ -24,8 +24,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from foryou.ranking import metrics as M
 from foryou.features import columns as C
+from foryou.ranking import metrics as M
 from foryou.ranking.pyfunc import WATCH_COLUMN, probability_column
 
 Scorer = Callable[[pd.DataFrame], pd.DataFrame]

@@ -22,9 +22,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from foryou.config.ranking import RankingConfig
 from foryou.features import columns as C
 from foryou.ranking import data as D
-from foryou.config.ranking import RankingConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from foryou.config import Config

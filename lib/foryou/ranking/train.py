@@ -22,10 +22,10 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+from foryou.config.ranking import RankingConfig, WATCH_TASK
 from foryou.ranking import metrics as M
 from foryou.ranking.data import iter_batches, shard_rows
 from foryou.ranking.model import MultiTaskRanker
-from foryou.config.ranking import RankingConfig, WATCH_TASK
 from foryou.ranking.spec import FeatureSpec
 
 log_ = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from foryou.config.rerank import RerankConfig
 from foryou.rerank import dpp, exploration, novelty
 from foryou.rerank.guards import apply_caps
-from foryou.config.rerank import RerankConfig
 
 # Columns of the scored candidates :func:`rerank` takes (vector and tags may be null).
 CANDIDATE_COLUMNS = ("user_id", "content_id", "creator_id", "source", "relevance", "tags", "vector",

@@ -20,8 +20,8 @@ from typing import Sequence
 from pyspark.sql import DataFrame, Window as W
 from pyspark.sql import functions as F
 
-from foryou.lake import Lake
 from foryou.config.rerank import GuardsConfig
+from foryou.lake import Lake
 
 USER_ID, CONTENT_ID, CREATOR_ID = "user_id", "content_id", "creator_id"
 EXPORT = "gold.user_candidates"

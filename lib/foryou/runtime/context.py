@@ -19,10 +19,10 @@ from pyspark.sql import SparkSession
 
 from foryou import __version__
 from foryou.config import Config, ConfigError, load_config
+from foryou.connectors import ConnectorError
 from foryou.lake import CommitKey, Lake, LakeError
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
 from foryou.spark import get_spark
-from foryou.connectors import ConnectorError
 
 log = logging.getLogger("foryou")
 

@@ -37,9 +37,10 @@ from dataclasses import dataclass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from foryou.runtime.arrivals import ingest_prefix, reopened_dates
+from foryou.config.sessions import SessionsConfig
 from foryou.lake import Lake, WriteResult
 from foryou.runtime import JobContext
+from foryou.runtime.arrivals import ingest_prefix, reopened_dates
 from foryou.sessions.sessionize import (
     EVENT_TS,
     EVENT_TYPE,
@@ -51,7 +52,6 @@ from foryou.sessions.sessionize import (
     WATCH_MS,
     sessionize,
 )
-from foryou.config.sessions import SessionsConfig
 
 EVENTS_TABLE = "silver.events"
 SESSIONS_TABLE = "silver.sessions"
