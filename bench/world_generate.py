@@ -23,7 +23,8 @@ from pyspark.sql import DataFrame, SparkSession  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from common import save, session, timed  # noqa: E402
-from foryou.world import WorldConfig, generate_world  # noqa: E402
+from foryou.world import WorldConfig  # noqa: E402
+from foryou.world.generate import generate_world  # noqa: E402
 from foryou.world.records import ISO_PATTERN, RAW_EVENT_FIELDS  # noqa: E402
 
 EVENTS_PER_USER_DAY = 65  # measured on 7-day worlds; the run reports the actual count
