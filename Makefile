@@ -33,7 +33,18 @@ JARS := $(VENV)/.jars
 $(JARS): $(STAMP) lib/foryou/connectors.py
 	@$(PY) -m foryou.connectors fetch && touch $@ || true
 
-setup: check-java $(STAMP) $(JARS)
+# A scheduler's environment: Airflow and its Spark provider alone (no Spark, no PyTorch), in
+# which tests/test_deploy.py parses deploy/airflow/foryou_daily.py as a scheduler would.
+# Airflow cannot share the main venv: it pulls pyspark-client, a second copy of pyspark's files.
+AIRFLOW_VENV := $(VENV)/airflow
+AIRFLOW := $(AIRFLOW_VENV)/.installed
+$(AIRFLOW): $(STAMP)
+	test -d $(AIRFLOW_VENV) || $(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install --quiet apache-airflow==3.3.2 \
+	    apache-airflow-providers-apache-spark==6.3.4
+	touch $@
+
+setup: check-java $(STAMP) $(JARS) $(AIRFLOW)
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
