@@ -4,7 +4,6 @@ merged, validated and written, with counts that must add up (:mod:`foryou.clean`
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from dataclasses import dataclass
 from functools import reduce
 
@@ -25,8 +24,6 @@ from foryou.quality.expectations import check_batch
 from foryou.runtime import JobContext
 from foryou.runtime.arrivals import ingest_prefix
 from foryou.spark import keep_on_disk
-
-log = logging.getLogger("foryou.clean")
 
 JOB = "clean"
 BRONZE_EVENTS, BRONZE_CONTENT, BRONZE_USERS = "bronze.events", "bronze.content", "bronze.users"
