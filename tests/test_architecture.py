@@ -1,5 +1,7 @@
-"""Dependencies point down: the import graph of ``lib/foryou`` between its packages and
-top-level modules follows the layers below, bottom first (DESIGN.md's layout; STYLE.md).
+"""The library's shape: dependencies point down, and nothing pulls a big table to the driver.
+
+The import graph of ``lib/foryou`` between its packages and top-level modules follows the
+layers below, bottom first (DESIGN.md's layout; STYLE.md).
 
 An import is read from the source (``import foryou.x`` / ``from foryou.x import ...``; those
 under ``if TYPE_CHECKING:`` are for type checkers only and are not followed). A unit may import
@@ -105,3 +107,27 @@ def test_entry_points_form_no_cycle():
 
     cycles = [u for u in LAYERS[-1] if reaches(u, u, {u})]
     assert not cycles, f"import cycles through {cycles}"
+
+
+def test_every_collect_to_the_driver_says_why_it_is_bounded():
+    """Nothing collects a big table to the driver (10^9 events, 10^8 users on a cluster): each
+    ``.collect()`` / ``.toPandas()`` in the library sits under a ``# bounded: <why>`` comment
+    (one row per date, per source, a sample...). A new one must say why it stays small."""
+    unsaid = []
+    for path in sorted(LIB.rglob("*.py")):
+        lines = path.read_text().splitlines()
+        tree = ast.parse("\n".join(lines))
+        parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in ("collect", "toPandas")):
+                continue
+            if isinstance(node.func.value, ast.Name) and node.func.value.id == "gc":
+                continue
+            stmt = node
+            while not isinstance(stmt, ast.stmt):
+                stmt = parents[stmt]
+            above = lines[stmt.lineno - 2].strip() if stmt.lineno > 1 else ""
+            if not above.startswith("# bounded: ") or len(above) <= len("# bounded: "):
+                unsaid.append(f"{path.relative_to(LIB)}:{stmt.lineno}")
+    assert not unsaid, "collect()/toPandas() without '# bounded: <why>' above: " + ", ".join(unsaid)

@@ -32,6 +32,7 @@ def _world_overrides(size: str) -> list[str]:
 def _summary(lake: Lake) -> str:
     """Key figures of the run, read back from the tables and gold.metrics."""
     lines = []
+    # bounded: one row per clean metric name
     clean = {r["name"]: r["value"] for r in lake.read("gold.metrics")
              .where(F.col("stage") == "clean").where(F.col("name").startswith("silver.events."))
              .groupBy("name").agg(F.sum("value").alias("value")).collect()}
@@ -42,6 +43,7 @@ def _summary(lake: Lake) -> str:
             f"{clean.get('silver.events.quarantined', 0):,.0f} quarantined + "
             f"{clean.get('silver.events.duplicates', 0):,.0f} duplicates")
     if lake.exists("bronze.quarantine"):
+        # bounded: the three most common reasons
         top = (lake.read("bronze.quarantine").groupBy("reason").count()
                .orderBy(F.desc("count")).limit(3).collect())
         lines += [f"quarantine: {r['count']:,} x {r['reason'][:90]}" for r in top]
@@ -90,6 +92,7 @@ def _forget_one_user(lake: Lake, common: list[str]) -> int:
     (rows deleted from every table, files vacuumed), as a privacy request would be served."""
     if not lake.exists("bronze.events"):
         return 0
+    # bounded: one row
     first = (lake.read("bronze.events").where(F.col("user_id").isNotNull())
              .select("user_id").limit(1).collect())
     if not first:

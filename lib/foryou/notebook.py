@@ -99,6 +99,7 @@ def show(thing: Any, namespace: Mapping[str, Any] | None = None, rows: int = 20)
         display(thing)
         return
     if isinstance(thing, DataFrame):
+        # bounded: ``rows`` rows: limited above
         thing = thing.toPandas()
     if isinstance(thing, pd.DataFrame):
         with pd.option_context("display.width", 200, "display.max_columns", 30):
@@ -131,6 +132,7 @@ def latest_date(lake: Lake, name: str) -> dt.date | None:
 
 def daily_events(lake: Lake) -> pd.DataFrame:
     """Events, users and items per event date of ``silver.events``."""
+    # bounded: one row per event date
     return (lake.read("silver.events").groupBy("event_date")
             .agg(F.count("*").alias("events"), F.countDistinct("user_id").alias("users"),
                  F.countDistinct("content_id").alias("items"))
@@ -141,6 +143,7 @@ def event_mix(lake: Lake, dates: Sequence[dt.date] | None = None) -> pd.DataFram
     """Events per type (count and share), over ``dates`` or the whole table."""
     df = lake.read("silver.events", partitions=dates).groupBy("event_type").count()
     total = F.sum("count").over(Window.partitionBy())
+    # bounded: one row per event type
     return (df.withColumn("share", F.col("count") / total)
             .orderBy(F.desc("count")).toPandas())
 
@@ -154,6 +157,7 @@ def clean_counts(lake: Lake) -> pd.DataFrame:
             .withColumn("name", F.regexp_replace("name", r"^silver\.events\.", ""))
             .groupBy("run_date").pivot("name", names).agg(F.sum("value"))
             .orderBy("run_date"))
+    # bounded: one row per run date
     return wide.toPandas()
 
 
@@ -161,6 +165,7 @@ def quarantine_reasons(lake: Lake, top: int = 10) -> pd.DataFrame:
     """The most frequent reasons records were quarantined, with their source."""
     if not lake.exists("bronze.quarantine"):
         return pd.DataFrame(columns=["reason", "source", "count"])
+    # bounded: the ``top`` most common reasons
     return (lake.read("bronze.quarantine").groupBy("reason", "source").count()
             .orderBy(F.desc("count")).limit(top).toPandas())
 
@@ -168,6 +173,7 @@ def quarantine_reasons(lake: Lake, top: int = 10) -> pd.DataFrame:
 def session_summary(lake: Lake) -> pd.DataFrame:
     """Per session date: sessions, users, and quantiles of duration and events per session."""
     q = [0.5, 0.9, 0.99]
+    # bounded: one row per session date
     return (lake.read("silver.sessions").groupBy("session_date")
             .agg(F.count("*").alias("sessions"), F.countDistinct("user_id").alias("users"),
                  F.percentile_approx("duration_s", q).alias("duration_s_p50_p90_p99"),
@@ -184,6 +190,7 @@ def histogram(df: DataFrame, column: str, bins: int = 20,
     if lo is None:
         return pd.DataFrame(columns=["low", "high", "count"])
     width = (hi - lo) / bins or 1.0
+    # bounded: one row per bin
     counts = dict(df.select(F.least(F.floor((value - lo) / width), F.lit(bins - 1)).alias("b"))
                   .where(F.col("b").isNotNull()).groupBy("b").count().collect())
     edges = [lo + width * i for i in range(bins + 1)]
@@ -194,6 +201,7 @@ def histogram(df: DataFrame, column: str, bins: int = 20,
 def label_rates_by_position(lake: Lake, labels: Sequence[str] = ("click", "long_view", "like",
                                                                    "skip")) -> pd.DataFrame:
     """Mean of each label per feed position in ``silver.impressions`` (position bias)."""
+    # bounded: one row per feed position
     return (lake.read("silver.impressions").where(F.col("has_impressions"))
             .groupBy("position")
             .agg(F.count("*").alias("impressions"), *[F.avg(c).alias(c) for c in labels])
@@ -240,6 +248,7 @@ def features_as_of(lake: Lake, name: str, as_of: dt.date | None = None) -> DataF
 def top_interests(user_features: DataFrame, user_id: str, horizon: str = "interest_long",
                   k: int = 10) -> pd.DataFrame:
     """A user's ``k`` strongest tags in one interest map (interest_short/mid/long, tag_share)."""
+    # bounded: the user's ``k`` strongest tags
     return (user_features.where(F.col("user_id") == user_id)
             .select(F.explode(horizon).alias("tag", "weight"))
             .orderBy(F.desc("weight")).limit(k).toPandas())
@@ -248,6 +257,7 @@ def top_interests(user_features: DataFrame, user_id: str, horizon: str = "intere
 def example_balance(lake: Lake) -> pd.DataFrame:
     """Training examples per split: rows, users, date range and the positive rate of each label."""
     labels = ["click", "long_view", "complete", "like", "follow", "skip"]
+    # bounded: one row per split
     return (lake.read("gold.training_examples").groupBy("split")
             .agg(F.count("*").alias("examples"), F.countDistinct("user_id").alias("users"),
                  F.min("event_date").alias("first_date"), F.max("event_date").alias("last_date"),
@@ -258,6 +268,7 @@ def example_balance(lake: Lake) -> pd.DataFrame:
 
 def bot_signals(user_features: DataFrame, top: int = 10) -> pd.DataFrame:
     """The users with the highest engagement-farming score and the signals behind it."""
+    # bounded: the ``top`` highest scores
     return (user_features.orderBy(F.desc("anomaly_score"))
             .select("user_id", "anomaly_score", "suspected_bot", "events_per_active_day",
                     "gap_cv", "blind_share", "burst_share")
@@ -353,6 +364,7 @@ def live_gate_health(model_uri: str, examples: DataFrame, rows: int = 2000) -> p
     from foryou.ranking.pyfunc import frame_to_batch
 
     ranker = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    # bounded: ``rows`` examples
     sample = examples.limit(rows).toPandas()
     if sample.empty:
         raise ValueError("no examples to measure the gates on")
@@ -368,6 +380,7 @@ def calibration_bins(scored: DataFrame, label: str, probability: str,
     the observed rate of ``label`` and the count (the shape of
     :func:`foryou.ranking.metrics.calibration_table`). Rows with a null label are left out."""
     b = F.least(F.floor(F.col(probability) * bins), F.lit(bins - 1)).cast("int")
+    # bounded: one row per bin
     return (scored.where(F.col(label).isNotNull()).groupBy(b.alias("bin"))
             .agg(F.avg(probability).alias("predicted"), F.avg(F.col(label).cast("double"))
                  .alias("observed"), F.count("*").alias("count"))
@@ -424,6 +437,7 @@ def explain_feed(scored_pool: DataFrame, export: DataFrame) -> pd.DataFrame:
     order = Window.partitionBy("user_id").orderBy(F.desc_nulls_last("relevance"), "content_id")
     fed = export.select("user_id", "content_id", F.col("rank").alias("feed_rank"),
                         F.col("score").alias("feed_score"))
+    # bounded: one user's (small) scored pool, as the docstring asks
     return (scored_pool.withColumn("relevance_rank", F.row_number().over(order))
             .join(fed, ["user_id", "content_id"], "left")
             .withColumn("moved", F.col("relevance_rank") - F.col("feed_rank"))
@@ -434,6 +448,7 @@ def explain_feed(scored_pool: DataFrame, export: DataFrame) -> pd.DataFrame:
 
 def source_mix(frame: DataFrame) -> pd.DataFrame:
     """Rows and share per ``source`` of a candidate pool or an export."""
+    # bounded: one row per source
     return (frame.groupBy("source").count()
             .withColumn("share", F.col("count") / F.sum("count").over(Window.partitionBy()))
             .orderBy(F.desc("count")).toPandas())

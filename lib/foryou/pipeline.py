@@ -42,6 +42,7 @@ def select(stages: Sequence[Stage], start: str | None, until: str | None,
 
 def _stage_figures(lake: Lake, stage: str, run_date: dt.date) -> dict[str, float | None]:
     """rows_in, rows_out and seconds of the stage's latest succeeded run for that date."""
+    # bounded: a stage's few figures of one run date
     rows = (lake.read(METRICS_TABLE, partitions=[run_date])
             .where(F.col("stage") == stage)
             .where(F.col("name").isin("rows_in", "rows_out", "seconds"))

@@ -219,7 +219,9 @@ def build_day(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, key: CommitKey 
     finally:
         day.release()
     written = lake.read(C.CANDIDATE_POOL, partitions=[as_of])
+    # bounded: one row per candidate source
     counts = {r[C.SOURCE]: r["n"] for r in written.groupBy(C.SOURCE).agg(F.count(F.lit(1)).alias("n")).collect()}
+    # bounded: one row per candidate source
     proposals = {r["s"]: r["n"] for r in written.select(F.explode("sources").alias("s"))
                  .groupBy("s").agg(F.count(F.lit(1)).alias("n")).collect()}
     users = written.select(C.USER_ID).distinct().count()

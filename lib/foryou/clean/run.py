@@ -223,6 +223,7 @@ def _write(ctx: JobContext, prefix: str, key: bytes, events: _Split, content: _S
         metrics.record_write(e_result)
         inserted = e_result.rows
         if e_result.skipped:
+            # bounded: the event dates the batch touched
             touched = [r[0] for r in events_out.select(EVENT_DATE).distinct().collect()]
             inserted = _committed_rows(lake, SILVER_EVENTS, prefix, touched)
         unique = events.input - events.rejected - events.duplicates_in_batch

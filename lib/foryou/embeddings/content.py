@@ -49,6 +49,7 @@ def fit_projection(pairs: DataFrame, x_col: str, y_col: str, ridge: float) -> np
             yield pd.DataFrame({"xtx": [xtx.ravel()], "xty": [xty.ravel()], "n": [n],
                                 "dx": [xtx.shape[0]], "dy": [xty.shape[1]]})
 
+    # bounded: one d x d sum per partition
     sums = (pairs.select(F.col(x_col).alias(_X), F.col(y_col).alias(_Y))
             .where(F.col(_X).isNotNull() & F.col(_Y).isNotNull())
             .mapInPandas(partial, schema).collect())

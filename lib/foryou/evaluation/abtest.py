@@ -130,6 +130,7 @@ def compare(impressions: DataFrame, sessions: DataFrame | None, variant: str, co
     for c in means:
         aggs += [F.sum(c).alias(f"sum_{c}"), F.avg(c).alias(f"mean_{c}"),
                  F.var_samp(c).alias(f"var_{c}")]
+    # bounded: one row per variant
     rows = {r[VARIANT]: r for r in users.groupBy(VARIANT).agg(*aggs).collect()}
     for arm, name in ((control, "control"), (treatment, "treatment")):
         if arm not in rows:

@@ -88,6 +88,7 @@ def retention_on(events: DataFrame, day: dt.date, lags: Iterable[int],
     window = events.where((F.col(EVENT_DATE) >= F.lit(since if cohort == "active" else dt.date(1900, 1, 1)))
                           & (F.col(EVENT_DATE) <= F.lit(day)))
     table = retention(window, max(lags), cohort)
+    # bounded: one row per retention lag
     rows = table.where(F.date_add("cohort_day", F.col("lag")) == F.lit(day)).collect()
     found = {r["lag"]: r["rate"] for r in rows if r["cohort_size"] > 0}
     return {n: found.get(n) for n in lags}

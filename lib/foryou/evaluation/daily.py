@@ -66,6 +66,7 @@ def source_mix(lake: Lake, run_date: dt.date) -> pd.DataFrame:
     export = _read(lake, EXPORT)
     if export is not None:
         frames.append(export.groupBy("source").count().withColumn("table", F.lit(EXPORT)))
+    # bounded: one row per source and table
     rows = [r.asDict() for f in frames for r in f.collect()]
     return pd.DataFrame([{"table": r["table"], "source": r["source"], "items": r["count"]} for r in rows],
                         columns=["table", "source", "items"])
@@ -129,6 +130,7 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
     world = load_world(config.world, truth, n_users=cfg.simulator_users, seed=cfg.simulator_seed,
                        pseudonym_key=key)
     users = lake.spark.createDataFrame([(str(u),) for u in world.pseudonyms], "user_id string")
+    # bounded: the simulator's sampled users' lists (evaluation.simulator_users)
     champion = (lake.read(EXPORT).join(F.broadcast(users), "user_id")
                 .select("user_id", "rank", "content_id", "as_of_date").toPandas())
     # One export is one run's lists: its run date is the ablations' pool partition.
@@ -234,6 +236,7 @@ def _logs(lake: Lake, cfg, run_date: dt.date, metrics: Metrics, data: report.Rep
             detail = {"cohort": cfg.retention_cohort} if name.startswith("retention") else {}
             metrics.record(f"business.{name}", value, "", **detail)
         since = run_date - dt.timedelta(days=cfg.retention_curve_days)
+        # bounded: one row per cohort lag (evaluation.retention_curve_days)
         curve = business.retention_curve(business.retention(
             events.where(F.col(business.EVENT_DATE) >= F.lit(since)),
             cfg.retention_curve_days, cfg.retention_cohort)).toPandas()
@@ -251,6 +254,7 @@ def _logs(lake: Lake, cfg, run_date: dt.date, metrics: Metrics, data: report.Rep
         for kind, frame in found.items():
             anomalous = frame.where("anomalous").select("kind", "subject", "recent", "baseline",
                                                         "growth", "z").cache()
+            # bounded: the evaluation.trend_top most anomalous
             top = anomalous.orderBy(F.col("z").desc()).limit(cfg.trend_top).toPandas()
             metrics.record(f"trends.{kind}s", anomalous.count(), "subjects",
                            top=top[["subject", "z"]].round(3).to_dict("records"))

@@ -42,5 +42,6 @@ def metric_history(lake: Lake, stages: Sequence[str] | None = None, prefix: str 
             df = df.where(F.col("run_date") > F.lit(until - dt.timedelta(days=days)))
     latest = Window.partitionBy("run_date", "stage", "name").orderBy(F.col("recorded_at").desc())
     df = (df.withColumn("_n", F.row_number().over(latest)).where("_n = 1").select(*COLUMNS))
+    # bounded: gold.metrics rows (a few hundred per run date; ``days`` limits the dates)
     pdf = df.toPandas()
     return pdf.sort_values(["run_date", "stage", "name"]).reset_index(drop=True)

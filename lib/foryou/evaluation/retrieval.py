@@ -140,6 +140,7 @@ def ranking_metrics(recs: DataFrame, positives: DataFrame, k: int,
             .select(g, (F.col("_hits") / F.col("_npos")).alias("recall"),
                     (F.col("_hits") / F.lit(k)).alias("precision"),
                     (F.col("_dcg") / idcg).alias("ndcg"), (F.col("_ap") / ideal).alias("map")))
+    # bounded: one row per list
     out = full.groupBy(g).agg(*[F.avg(m).alias(m) for m in RANKING_METRICS],
                               F.count(F.lit(1)).cast("double").alias("users")).toPandas()
     return out.rename(columns={g: group_by or "list"}).sort_values(group_by or "list").reset_index(drop=True)
@@ -159,6 +160,7 @@ def coverage(recs: DataFrame, catalogue_size: int, k: int,
              group_by: str | None = None) -> float | dict[str, float]:
     """Distinct top-k items / catalogue size (per ``group_by`` value: a dict)."""
     recs, g = _grouped(recs, group_by)
+    # bounded: one row per list
     rows = (recs.where(F.col(RANK) <= k).groupBy(g).agg(F.countDistinct(CONTENT_ID).alias("_n"))
             .collect())
     return _one_or_all({r[g]: (r["_n"] / catalogue_size if catalogue_size else 0.0) for r in rows}, group_by)
@@ -171,6 +173,7 @@ def intra_list_diversity(recs: DataFrame, vectors: DataFrame, k: int,
     Uses sum of unit vectors: sum_{i != j} cos = |sum u|^2 - n, so it is linear in the list size.
     """
     recs, g = _grouped(recs, group_by)
+    # bounded: one row
     dim_rows = vectors.select(F.size("vector").alias("_d")).where(F.col("_d") > 0).limit(1).collect()
     if not dim_rows:
         return _one_or_all({}, group_by)
@@ -185,6 +188,7 @@ def intra_list_diversity(recs: DataFrame, vectors: DataFrame, k: int,
     sq = sum(F.col(f"_s{i}") * F.col(f"_s{i}") for i in range(d))
     div = per_user.where(F.col("_n") >= 2).select(
         g, (1.0 - (sq - F.col("_n")) / (F.col("_n") * (F.col("_n") - 1))).alias("_div"))
+    # bounded: one row per list
     rows = div.groupBy(g).agg(F.avg("_div").alias("_v")).collect()
     return _one_or_all({r[g]: float(r["_v"]) for r in rows}, group_by)
 
@@ -197,6 +201,7 @@ def novelty(recs: DataFrame, interactions: DataFrame, k: int,
     pop = interactions.select(USER_ID, CONTENT_ID).distinct().groupBy(CONTENT_ID).agg(
         F.count(F.lit(1)).alias("_u"))
     slots = recs.where(F.col(RANK) <= k).join(pop, CONTENT_ID, "left")
+    # bounded: one row per list
     rows = slots.groupBy(g).agg(
         F.avg(-F.log2((F.coalesce("_u", F.lit(0)) + 1) / F.lit(n_users + 1))).alias("_v")).collect()
     return _one_or_all({r[g]: float(r["_v"]) for r in rows}, group_by)
@@ -213,6 +218,7 @@ def creator_gini(recs: DataFrame, items: DataFrame, k: int, creators: DataFrame 
         every = recs.select(g).distinct().crossJoin(creators.select("creator_id").distinct())
         exposure = every.join(exposure, [g, "creator_id"], "left").na.fill(0.0, ["_x"])
     ranked = exposure.withColumn("_i", F.row_number().over(W.partitionBy(g).orderBy("_x", "creator_id")))
+    # bounded: one row per list
     rows = ranked.groupBy(g).agg(F.count(F.lit(1)).alias("n"), F.sum("_x").alias("s"),
                                  F.sum(F.col("_i") * F.col("_x")).alias("ix")).collect()
     return _one_or_all({r[g]: (float(2 * r["ix"] / (r["n"] * r["s"]) - (r["n"] + 1) / r["n"])

@@ -181,6 +181,7 @@ def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
     cands, history, _ = rerank_inputs(lake, config, score_pool(lake, config, pool, as_of, model), as_of)
     cands, history = cands.cache(), history.cache()
     try:
+        # bounded: the simulator's sampled users' lists (``users``)
         return {name: rerank(cands, history, ablated_config(config, change).rerank,
                              seed=as_of.isoformat()).select("user_id", "rank", "content_id").toPandas()
                 for name, change in (ablations or ABLATIONS).items()}

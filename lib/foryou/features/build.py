@@ -46,6 +46,7 @@ def state_dates(lake: Lake, before: dt.date) -> list[dt.date]:
     for name in STATE_TABLES:
         if not lake.exists(name):
             return []
+        # bounded: one row per feature day
         dates = {r[0] for r in lake.read(name).where(F.col(C.AS_OF_DATE) < F.lit(before))
                  .select(C.AS_OF_DATE).distinct().collect()}
         common = dates if common is None else common & dates

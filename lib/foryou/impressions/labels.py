@@ -308,6 +308,7 @@ def _counts(ctx: JobContext, rows: DataFrame, rejects: DataFrame) -> ImpressionC
     impressions = events.where((F.col(EVENT_TYPE) == IMPRESSION)
                                & (F.col(SOURCE) != INTERACTION_LOG)).count()
     any_outcome = (F.col(CLICK) + F.col(COMPLETE) + sum(F.col(t) for t in FLAG_LABELS)) > 0
+    # bounded: four rows
     by_kind = {(r[0], r[1]): r[2] for r in rows.groupBy(HAS_IMPRESSIONS, any_outcome.alias("o"))
                .count().collect()}
     served_rows = sum(n for (kind, _), n in by_kind.items() if kind)

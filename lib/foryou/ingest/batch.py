@@ -100,6 +100,7 @@ def ingested_identities(lake: Lake) -> set[str]:
     """Identities of every file version already ingested (one small column)."""
     if not lake.exists(MANIFEST):
         return set()
+    # bounded: one id per file ever ingested (grows with files, not events)
     return {r[0] for r in lake.read(MANIFEST).select("file_identity").collect()}
 
 
@@ -142,6 +143,7 @@ def ingest(spark: SparkSession, lake: Lake, adapter: Adapter, files: Sequence[So
     # Read three times: counts, accepted rows, quarantine.
     checked = keep_on_disk(checked)
     try:
+        # bounded: one row per file block (split) of the run's files
         blocks = (checked.groupBy(FILE, BLOCK)
                   .agg(F.min(ROWID).alias("first_rowid"), F.count(F.lit(1)).alias("lines"),
                        F.sum(F.col(BLANK).cast("long")).alias("blank"),

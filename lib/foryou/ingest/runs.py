@@ -139,6 +139,7 @@ def files_not_ingested(spark: SparkSession, lake: Lake, path: str, fmt: str,
         return []
     seen = set()
     if lake.exists(MANIFEST):  # one small row per file ever ingested
+        # bounded: one row per file ever ingested (grows with files, not events)
         rows = (lake.read(MANIFEST)
                 .select("file_path", "file_size", F.unix_micros("file_modified")).collect())
         seen = {(r[0], r[1], r[2]) for r in rows}

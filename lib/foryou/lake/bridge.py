@@ -160,6 +160,7 @@ class BridgeBackend:
                 touched = None
                 if spec.partition_by:
                     col = spec.partition_by[0]
+                    # bounded: the partition values the batch touches
                     touched = {col: [str(r[0]) for r in batch.select(col).distinct().collect()
                                      if r[0] is not None]}
                 existing = self.read(spec, partitions=touched).select(*keys)

@@ -195,6 +195,7 @@ class NativeBackend:
         self._require(spec)
         df = self.spark.sql(f"DESCRIBE HISTORY {self._ident(spec)}"
                             + (f" LIMIT {int(limit)}" if limit else ""))
+        # bounded: one row per table version (LIMIT when given)
         return [commit_from_spark(r.asDict(recursive=True)) for r in df.collect()]
 
     # -- writes ------------------------------------------------------------------------
@@ -256,6 +257,7 @@ class NativeBackend:
         cond = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
         if spec.partition_by:
             col = spec.partition_by[0]
+            # bounded: the partition values the batch touches
             values = [str(r[0]) for r in batch.select(col).distinct().collect() if r[0] is not None]
             listed = ", ".join(_sql_literal(v) for v in values) or "NULL"
             cond += f" AND CAST(t.{_quote(col)} AS STRING) IN ({listed})"
@@ -359,6 +361,7 @@ class NativeBackend:
         if retention_hours < DEFAULT_RETENTION_HOURS:
             confs[RETENTION_CHECK] = "false"
         with self._session_confs(confs):
+            # bounded: VACUUM's summary row
             self.spark.sql(f"VACUUM {self._ident(spec)} RETAIN {int(retention_hours)} HOURS").collect()
         last = self.history(spec, 1)[0]
         return int(last.metrics.get("numDeletedFiles", 0)) if last.operation == "VACUUM END" else 0
@@ -367,6 +370,7 @@ class NativeBackend:
         """Checkpoint the current version and delete every older log entry
         (:mod:`foryou.lake.expiry`); returns the version that is now the oldest."""
         ident = self._ident(spec)
+        # bounded: the table's properties
         props = {r["key"]: r["value"] for r in self.spark.sql(f"SHOW TBLPROPERTIES {ident}").collect()}
         previous = props.get(RETENTION_PROPERTY)
         self.spark.sql(f"ALTER TABLE {ident} SET TBLPROPERTIES "

@@ -72,6 +72,7 @@ def feature_psi(reference: DataFrame, current: DataFrame, features: Sequence[str
         return (df.select(F.explode(F.array(*cells)).alias("cell"))
                 .select("cell.feature", "cell.bin").withColumn("side", F.lit(side)))
 
+    # bounded: features x bins x 2 counts
     counts = (binned(reference, "ref").unionByName(binned(current, "cur"))
               .groupBy("feature", "bin", "side").count().collect())
     hist: dict[str, dict[int, list[float]]] = {c: {} for c in features}

@@ -272,6 +272,7 @@ def _vocabulary_sizes(lake: "Lake", until: dt.date) -> tuple[dict[str, int], str
     if not lake.exists(C.VOCABULARIES):
         return {}, None
     vocab = lake.read(C.VOCABULARIES).where(F.col(C.AS_OF_DATE) <= F.lit(until))
+    # bounded: one row per vocabulary kind
     rows = vocab.groupBy(C.KIND).agg(F.max(C.INDEX).alias("top"),
                                      F.max(C.AS_OF_DATE).alias("as_of")).collect()
     sizes = {r[C.KIND]: int(r["top"] or 0) + 1 for r in rows}

@@ -63,6 +63,7 @@ def reopened_dates(lake: Lake, run_date: dt.date, ingest_prefix: str,
         early = new.where(F.col(EVENT_TS) < midnight + F.expr(
             f"INTERVAL {int(lead.total_seconds())} SECONDS"))
         dates = dates.unionByName(early.select(F.date_sub(EVENT_DATE, 1).alias("d")))
+    # bounded: the event dates the run's ingests brought
     rows = dates.where(F.col("d") < F.lit(run_date)).distinct().collect()
     return sorted(r.d for r in rows)
 
