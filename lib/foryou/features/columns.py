@@ -1,6 +1,8 @@
 """Column names and event types the feature code refers to (catalog contracts)."""
 from __future__ import annotations
 
+from foryou.lake.vocabulary import EXPOSURE  # noqa: F401  (re-exported: examples carry it)
+
 # Tables.
 EVENTS = "silver.events"
 IMPRESSIONS = "silver.impressions"
@@ -57,7 +59,6 @@ KIND, KEY = "kind", "key"
 TAG_KIND, CREATOR_KIND = "tag", "creator"
 SPLIT = "split"
 SAMPLED_NEGATIVE = "sampled_negative"
-EXPOSURE = "exposure"
 
 # Vocabulary kinds and the example column each one fills.
 VOCAB_KINDS = ("user", "item", "creator", "tag", "device", "os", "network")

@@ -25,14 +25,14 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from foryou.features import columns as C
+from foryou.lake.vocabulary import EXPOSURE, RANDOM_EXPOSURE
 from foryou.ranking import metrics as M
 from foryou.ranking.pyfunc import WATCH_COLUMN, probability_column
 
 Scorer = Callable[[pd.DataFrame], pd.DataFrame]
 HASH_BUCKETS = 1_000_000
-RANDOM_EXPOSURE = "random"
 # The rows shown uniformly at random: the unbiased test set.
-RANDOM_EXPOSURES = ds.field(C.EXPOSURE) == RANDOM_EXPOSURE
+RANDOM_EXPOSURES = ds.field(EXPOSURE) == RANDOM_EXPOSURE
 
 
 def user_sample(files: list[str], max_rows: int, columns: list[str] | None = None,
@@ -62,7 +62,7 @@ def user_sample(files: list[str], max_rows: int, columns: list[str] | None = Non
 def random_exposures(files: list[str], max_rows: int, seed: int = 0) -> pd.DataFrame:
     """:func:`user_sample` of the rows shown uniformly at random (none in files written
     before ``exposure`` existed, or in logs that never say how an item was chosen)."""
-    files = [f for f in files if C.EXPOSURE in ds.dataset(f, format="parquet").schema.names]
+    files = [f for f in files if EXPOSURE in ds.dataset(f, format="parquet").schema.names]
     return user_sample(files, max_rows, seed=seed, where=RANDOM_EXPOSURES)
 
 
@@ -121,6 +121,11 @@ class QualityReport:
         if a is None or o is None or o <= 0.5:
             return None
         return (a - 0.5) / (o - 0.5)
+
+    def figures(self, prefix: str) -> dict[str, float]:
+        """Every figure as ``<prefix>.<model>.<metric>`` (MLflow metric names), NaNs left out."""
+        return {f"{prefix}.{m}.{k}": v for m, row in self.table.iterrows()
+                for k, v in row.items() if pd.notna(v)}
 
     def text(self, columns: list[str] | None = None) -> str:
         """The table as fixed-width text (AUC/GAUC columns first)."""

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
-import pandas as pd
 import torch
 
 from foryou.config import Config
@@ -180,12 +179,9 @@ def train_ranker(lake: Lake, config: Config, run_date: dt.date,
             tags={"run_date": str(run_date), "train_end": str(split[D.TRAIN][-1])})
         report, unbiased = evaluate(lake, config, spec, model, files, split, eval_key,
                                     checkpoints, options)
-        mlflow.log_metrics({f"{eval_key}.{m}.{k}": v for m, row in report.table.iterrows()
-                            for k, v in row.items() if pd.notna(v)})
+        mlflow.log_metrics(report.figures(eval_key))
         if unbiased is not None:
-            mlflow.log_metrics({f"{eval_key}.unbiased.{m}.{k}": v
-                                for m, row in unbiased.table.iterrows()
-                                for k, v in row.items() if pd.notna(v)})
+            mlflow.log_metrics(unbiased.figures(f"{eval_key}.unbiased"))
             mlflow.log_text(unbiased.text(), "quality_unbiased.txt")
         mlflow.log_text(report.text(), "quality.txt")
         mlflow.log_text(report.table.to_csv(), "quality.csv")
