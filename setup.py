@@ -20,6 +20,8 @@ RUNTIME = [
     "scikit-learn>=1.5",
     "scipy>=1.13",
     "matplotlib>=3.8",
+    # The Kafka producer of `foryou produce` (librdkafka, Confluent's client, in the wheel).
+    "confluent-kafka==2.16.1",
 ]
 
 DEV = [

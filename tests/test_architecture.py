@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("runtime", "privacy"),
     ("quality",),
     ("ingest", "clean"),                  # the stages, in the data flow's order
+    ("stream",),                          # Kafka to bronze and silver, as ingest + clean do
     ("impressions",),
     ("sessions",),
     ("features",),

@@ -15,10 +15,16 @@ Delta's version: pip's ``delta-spark`` is 4.4.1, but Maven Central has no
 builds from it); 4.4.0 is the newest Delta JAR built for Spark 4.2, and the 4.4.1 Python API
 drives it.
 
+Kafka: ``kafka`` is Spark's own Kafka source for Structured Streaming (``foryou
+stream-ingest``); ``kafka-broker`` is not a Spark connector but Apache Kafka itself, run as its
+own JVM by ``foryou broker start`` (KRaft mode, no ZooKeeper, no Docker). A broker runs apart
+from Spark, so it keeps every JAR it depends on (:data:`STANDALONE`).
+
 Example:
     python -m foryou.connectors fetch          # every connector, once
     python -m foryou.connectors classpath delta  # comma-separated JARs for --jars
     spark-submit $(python -m foryou.connectors submit-args delta) jobs/clean.py ...
+    spark-submit $(python -m foryou.connectors submit-args delta kafka) jobs/stream_ingest.py ...
 """
 from __future__ import annotations
 
@@ -38,7 +44,13 @@ DELTA_CATALOG = "org.apache.spark.sql.delta.catalog.DeltaCatalog"
 # Connector name -> Maven coordinates (group:artifact:version) of what it needs.
 CONNECTORS: dict[str, tuple[str, ...]] = {
     "delta": ("io.delta:delta-spark_4.2_2.13:4.4.0",),
+    "kafka": ("org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0",),
+    "kafka-broker": ("org.apache.kafka:kafka_2.13:4.4.0",),
 }
+# Connectors that run in a JVM of their own: every dependency is kept, Spark's included.
+STANDALONE = frozenset({"kafka-broker"})
+# Connectors a session foryou starts itself puts on spark.jars whenever they are fetched.
+SESSION_JARS = ("kafka",)
 # Connector name -> the static Spark confs a session needs to use it.
 SESSION_CONFS: dict[str, dict[str, str]] = {
     "delta": {"spark.sql.extensions": DELTA_EXTENSION,
@@ -76,12 +88,16 @@ def jars(name: str) -> list[str]:
     return sorted(str(p) for p in folder.glob("*.jar")) if folder.is_dir() else []
 
 
-def submit_args(name: str) -> list[str]:
-    """``spark-submit`` arguments that load connector ``name`` from its fetched JARs."""
-    found = jars(name)
-    if not found:
-        raise ConnectorError(f"connector {name!r} is not fetched: run `make setup`")
-    confs = [a for k, v in SESSION_CONFS.get(name, {}).items() for a in ("--conf", f"{k}={v}")]
+def submit_args(*names: str) -> list[str]:
+    """``spark-submit`` arguments that load connectors ``names`` from their fetched JARs."""
+    found: list[str] = []
+    confs: list[str] = []
+    for name in names:
+        have = jars(name)
+        if not have:
+            raise ConnectorError(f"connector {name!r} is not fetched: run `make setup`")
+        found += have
+        confs += [a for k, v in SESSION_CONFS.get(name, {}).items() for a in ("--conf", f"{k}={v}")]
     return ["--jars", ",".join(found), *confs]
 
 
@@ -120,7 +136,8 @@ def fetch(name: str, force: bool = False, mvn: str = "mvn") -> list[str]:
     if shutil.which(mvn) is None:
         raise ConnectorError(f"'{mvn}' is not installed (apt-get install maven / brew install maven)")
     deps = "\n".join(_DEPENDENCY.format(*c.split(":")) for c in coordinates(name))
-    shipped = {artifact_id(p.name) for p in spark_jars_dir().glob("*.jar")}
+    shipped = (set() if name in STANDALONE
+               else {artifact_id(p.name) for p in spark_jars_dir().glob("*.jar")})
     target = jars_dir() / name
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
@@ -155,14 +172,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     get = sub.add_parser("fetch", help="fetch connectors' JARs from Maven (once)")
     get.add_argument("names", nargs="*", default=sorted(CONNECTORS))
     get.add_argument("--force", action="store_true", help="fetch again even if present")
-    path = sub.add_parser("classpath", help="print a connector's JARs, comma-separated")
-    path.add_argument("name")
-    submit = sub.add_parser("submit-args", help="print spark-submit arguments loading a connector")
-    submit.add_argument("name")
+    path = sub.add_parser("classpath", help="print connectors' JARs, comma-separated")
+    path.add_argument("names", nargs="+")
+    submit = sub.add_parser("submit-args", help="print spark-submit arguments loading connectors")
+    submit.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
     if args.command in ("classpath", "submit-args"):
         try:
-            words = submit_args(args.name)
+            words = submit_args(*args.names)
         except ConnectorError as exc:
             print(exc, file=sys.stderr)
             return 1

@@ -17,6 +17,7 @@ from foryou.config.ranking import RankingConfig
 from foryou.config.rerank import RerankConfig
 from foryou.config.section import Section
 from foryou.config.sessions import SessionsConfig
+from foryou.config.stream import StreamConfig
 from foryou.world.params import WorldConfig
 
 
@@ -74,3 +75,4 @@ class Config(Section):
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
     rerank: RerankConfig = Field(default_factory=RerankConfig)
     ranking: RankingConfig = Field(default_factory=RankingConfig)
+    stream: StreamConfig = Field(default_factory=StreamConfig)

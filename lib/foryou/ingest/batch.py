@@ -182,7 +182,7 @@ def ingest(spark: SparkSession, lake: Lake, adapter: Adapter, files: Sequence[So
                                     .cast("string")).alias(RECORD_REF),
                            INGEST_ID, SOURCE, INGESTED_AT,
                            F.lit(run_date).alias(INGEST_DATE),
-                           *_quarantine_extras(live)))
+                           *quarantine_extras(live)))
             q = lake.append(QUARANTINE, bad, key=key)
             report.quarantine_rows_written = q.rows
             if not q.skipped and q.rows != report.quarantined:
@@ -214,7 +214,7 @@ def safe_payload(payload: Column) -> list[Column]:
             F.when(valid, F.lit("utf-8")).otherwise(F.lit("base64")).alias("payload_encoding")]
 
 
-def _quarantine_extras(frame: DataFrame) -> list:
+def quarantine_extras(frame: DataFrame) -> list:
     """Optional quarantine columns other stages rely on, when the catalog declares them."""
     names = {c.name for c in table(QUARANTINE).columns}
     extras = []

@@ -103,7 +103,15 @@ def read_json_lines(spark: SparkSession, paths: Sequence[str], fields: Sequence[
     also parsed as a variant (``try_parse_json``, which refuses repeated keys) for the JSON
     type of every field."""
     text = spark.read.text(list(paths))
-    located = text.select(F.col("value").alias(PAYLOAD), *_located(text))
+    return RawRecords(parse_json_lines(text.select(F.col("value").alias(PAYLOAD), *_located(text)),
+                                       fields), LINE)
+
+
+def parse_json_lines(located: DataFrame, fields: Sequence[str], keep: Sequence[str] = ()) -> DataFrame:
+    """Records of a frame of raw JSON texts (``payload``, with ``_file``, ``_block`` and
+    ``_rowid`` saying where each came from): a file's lines, or a Kafka topic's messages
+    (:mod:`foryou.stream`). Every record gets the columns described in this module's doc;
+    ``keep`` names further columns of ``located`` to carry along."""
     schema = StructType([StructField(f, StringType()) for f in fields]
                         + [StructField(CORRUPT, StringType())])
     parsed = F.from_json(PAYLOAD, schema, {"columnNameOfCorruptRecord": CORRUPT, "mode": "PERMISSIVE"})
@@ -119,13 +127,12 @@ def read_json_lines(spark: SparkSession, paths: Sequence[str], fields: Sequence[
         .when(F.size(repeated) > 0,
               F.concat(F.lit("malformed JSON: key '"), repeated[0], F.lit("' appears more than once")))
         .otherwise(_utf8_reason(fields, "_parsed.")))
-    frame = (located.withColumn("_parsed", parsed)
-             .withColumn("_variant", F.try_parse_json(PAYLOAD))
-             .select(PAYLOAD, FILE, BLOCK, ROWID,
-                     blank.alias(BLANK), malformed.alias(MALFORMED),
-                     *[F.col(f"_parsed.`{f}`").alias(f) for f in fields],
-                     *[_json_type(F.col("_variant"), f).alias(json_type_of(f)) for f in fields]))
-    return RawRecords(frame, LINE)
+    return (located.withColumn("_parsed", parsed)
+            .withColumn("_variant", F.try_parse_json(PAYLOAD))
+            .select(PAYLOAD, FILE, BLOCK, ROWID, *keep,
+                    blank.alias(BLANK), malformed.alias(MALFORMED),
+                    *[F.col(f"_parsed.`{f}`").alias(f) for f in fields],
+                    *[_json_type(F.col("_variant"), f).alias(json_type_of(f)) for f in fields]))
 
 
 def csv_header(spark: SparkSession, path: str, sep: str) -> tuple[str, ...]:

@@ -603,6 +603,37 @@ TABLES: tuple[TableSpec, ...] = (
         sort_by=("user_id", "rank"),
     ),
     TableSpec(
+        "gold.user_short_term",
+        (
+            _c("user_id", S, "pseudonymised user id", True),
+            _c("user_bucket", I, "pmod(xxhash64(user_id), stream.short_term_buckets): the "
+                                 "partition a micro-batch rewrites for its users", True),
+            _c("last_items", ArrayType(StructType([
+                StructField("event_ts", TS), StructField("content_id", S),
+                StructField("creator_id", S), StructField("event_type", S)])),
+               "the user's last N events about an item, oldest first"),
+            _c("session_start", TS, "first event of the user's current session (UTC)", True),
+            _c("session_events", L, "events in the current session"),
+            _c("session_tag_interest", MapType(S, D),
+               "tag -> engagement weight in the current session (likes, shares, completes up; "
+               "skips, hides, reports down)"),
+            _c("session_creator_interest", MapType(S, D),
+               "creator_id -> engagement weight in the current session"),
+            _c("last_active", TS, "the user's latest event_ts", True),
+            _c("recent_event_ts", ArrayType(TS), "event times within stream.recent_window_s "
+                                                 "of last_active"),
+            _c("events_last_hour", I, "events within stream.recent_window_s (default one "
+                                      "hour) of last_active"),
+            _c("updated_at", TS, "when the stream last changed the row (the micro-batch's "
+                                 "ingested_at)", True),
+            _c("ingest_id", S, "the micro-batch that last changed the row", True),
+        ),
+        "One row per user, updated by foryou stream-ingest each micro-batch: what the user "
+        "did in the last minutes, for scoring that reacts within the session.",
+        partition_by=("user_bucket",),
+        key=("user_id",),
+    ),
+    TableSpec(
         "gold.metrics",
         (
             _c("run_id", S, "one id per job run", True),

@@ -262,6 +262,10 @@ class NativeBackend:
             listed = ", ".join(_sql_literal(v) for v in values) or "NULL"
             cond += f" AND CAST(t.{_quote(col)} AS STRING) IN ({listed})"
 
+        # The frame's own session: a streaming micro-batch's frame lives in a clone of the
+        # session, where its temporary view (and the MERGE reading it) must be.
+        session = batch.sparkSession
+
         def attempt(txn_version: int | None) -> None:
             batch.createOrReplaceTempView(view)
             confs = {}
@@ -269,11 +273,11 @@ class NativeBackend:
                 confs = {TXN_APP_ID: key.app_id, TXN_VERSION: str(txn_version),
                          USER_METADATA: json.dumps({KEY_FIELD: key.app_id})}
             try:
-                with self._session_confs(confs):
-                    self.spark.sql(f"MERGE INTO {self._ident(spec)} t USING {view} s ON {cond} "
-                                   "WHEN NOT MATCHED THEN INSERT *")
+                with self._session_confs(confs, session):
+                    session.sql(f"MERGE INTO {self._ident(spec)} t USING {view} s ON {cond} "
+                                "WHEN NOT MATCHED THEN INSERT *")
             finally:
-                self.spark.catalog.dropTempView(view)
+                session.catalog.dropTempView(view)
 
         return self._committed(spec, key, force, attempt)
 
@@ -317,19 +321,20 @@ class NativeBackend:
         return WriteResult(spec.name, last.version, rows, files)
 
     @contextlib.contextmanager
-    def _session_confs(self, confs: dict[str, str]) -> Iterator[None]:
+    def _session_confs(self, confs: dict[str, str], session: SparkSession | None = None) -> Iterator[None]:
         """Set session confs for one command and put the previous values back."""
-        previous = {k: self.spark.conf.get(k, None) for k in confs}
+        conf = (session or self.spark).conf
+        previous = {k: conf.get(k, None) for k in confs}
         for k, v in confs.items():
-            self.spark.conf.set(k, v)
+            conf.set(k, v)
         try:
             yield
         finally:
             for k, v in previous.items():
                 if v is None:
-                    self.spark.conf.unset(k)
+                    conf.unset(k)
                 else:
-                    self.spark.conf.set(k, v)
+                    conf.set(k, v)
 
     # -- maintenance ------------------------------------------------------------------
     def restore(self, spec: TableSpec, version: int) -> int:

@@ -76,6 +76,27 @@ def _setup(args) -> tuple[Config, SparkSession, Lake]:
     return config, spark, Lake(spark, config)
 
 
+def config_main(name: str, body: Callable[[Config, argparse.Namespace], int],
+                argv: Sequence[str] | None, add_arguments: Callable | None = None,
+                description: str | None = None,
+                errors: tuple[type[Exception], ...] = ()) -> int:
+    """Entry point of a command that needs the config but no Spark session (``foryou broker``,
+    ``foryou produce``); ``errors`` are reported in one line, exit code 1."""
+    parser = common_parser(f"foryou {name}", description, run_date=False)
+    if add_arguments:
+        add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return body(load_config(args.conf, args.overrides), args)
+    except ConfigError as exc:
+        print(f"foryou {name}: {exc}", file=sys.stderr)
+        return 2
+    except (ConnectorError, *errors) as exc:
+        print(f"foryou {name}: {exc}", file=sys.stderr)
+        return 1
+
+
 def operator_main(name: str, body: Callable[[Config, SparkSession, Lake, argparse.Namespace], int],
                   argv: Sequence[str] | None, add_arguments: Callable | None = None,
                   description: str | None = None) -> int:

@@ -8,7 +8,7 @@ from pyspark import SparkConf, SparkContext, StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
 from foryou.config import Config
-from foryou.connectors import DELTA_EXTENSION, SESSION_CONFS, ConnectorError, jars
+from foryou.connectors import DELTA_EXTENSION, SESSION_CONFS, SESSION_JARS, ConnectorError, jars
 
 # Confs the lake layer and the jobs rely on. They are defaults: a value set by
 # spark-submit, a cluster policy or a notebook always wins.
@@ -35,6 +35,19 @@ def _defaults(config: Config, launcher: SparkConf | None = None) -> dict[str, st
         **_metastore_defaults(config),
         **spark.conf,
     }
+
+
+def _with_session_jars(confs: dict[str, str], launcher: SparkConf | None) -> dict[str, str]:
+    """``confs`` with the fetched :data:`~foryou.connectors.SESSION_JARS` (Spark's Kafka
+    source) added to ``spark.jars``, so any session foryou starts can run ``foryou
+    stream-ingest``. A launcher brings its own (``submit-args delta kafka``)."""
+    if launcher is not None:
+        return confs
+    extra = [j for name in SESSION_JARS for j in jars(name)]
+    if not extra:
+        return confs
+    listed = [j for j in confs.get("spark.jars", "").split(",") if j]
+    return {**confs, "spark.jars": ",".join(listed + extra)}
 
 
 def _delta_defaults(config: Config, launcher: SparkConf | None) -> dict[str, str]:
@@ -104,7 +117,7 @@ def get_spark(config: Config | None = None) -> SparkSession:
         # Connect to spark-submit's JVM first so SparkConf sees what it set.
         SparkContext._ensure_initialized()
     launcher = SparkConf() if launched_by_spark_submit else None
-    for key, value in _defaults(config, launcher).items():
+    for key, value in _with_session_jars(_defaults(config, launcher), launcher).items():
         if launcher is None or not launcher.contains(key):
             builder = builder.config(key, value)
     spark = builder.getOrCreate()
