@@ -13,11 +13,13 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from foryou.cli import commands
 from foryou.config import load_config
-from foryou.deploy import airflow_tasks, databricks_job, render_databricks_job
+from foryou.deploy import (STREAM_PACKAGES, airflow_stream_task, airflow_tasks, databricks_job,
+                           render_databricks_job, render_databricks_stream_job)
 from foryou.stages import STAGES, production_stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,6 +42,19 @@ def test_bundle_parses_and_references_existing_files():
 def test_job_yaml_is_generated_from_the_pipeline():
     path = BUNDLE / "resources" / "foryou_daily.job.yml"
     assert path.read_text() == render_databricks_job(), "run `make deploy-files`"
+
+
+def test_stream_job_is_generated_continuous_and_runs_stream_ingest():
+    path = BUNDLE / "resources" / "foryou_stream.job.yml"
+    assert path.read_text() == render_databricks_stream_job(), "run `make deploy-files`"
+    job = yaml.safe_load(path.read_text())["resources"]["jobs"]["foryou_stream"]
+    assert "continuous" in job and "schedule" not in job and job["max_concurrent_runs"] == 1
+    (task,) = job["tasks"]
+    assert task["python_wheel_task"]["parameters"][0] == "stream-ingest" in commands()
+    airflow = airflow_stream_task("conf/cluster.yaml", str(REPO / "jobs"))
+    assert Path(airflow["application"]).exists()
+    assert "--available-now" in airflow["application_args"]
+    assert "spark-sql-kafka" in STREAM_PACKAGES == airflow["packages"]
 
 
 def test_every_bundle_task_names_an_existing_entry_point_in_pipeline_order():
@@ -83,9 +98,11 @@ def test_airflow_dag_builds_one_spark_submit_per_stage():
         assert "DeltaSparkSessionExtension" in task["conf"]["spark.sql.extensions"]
 
 
-def test_airflow_parses_the_dag_where_only_airflow_is_installed(tmp_path):
+@pytest.mark.parametrize("stream", [False, True])
+def test_airflow_parses_the_dag_where_only_airflow_is_installed(tmp_path, stream):
     """A scheduler parses the DAG with Airflow and its provider alone: foryou's deploy module
-    and stage list load, nothing of Spark or PyTorch does, and the tasks chain in order."""
+    and stage list load, nothing of Spark or PyTorch does, and the tasks chain in order (with
+    ``FORYOU_STREAM=1``, the stream lands the topic before the day's clean)."""
     python = REPO / ".venv" / "airflow" / "bin" / "python"
     assert python.exists(), "run `make setup`: it builds the scheduler's venv .venv/airflow"
     script = "\n".join([
@@ -99,16 +116,19 @@ def test_airflow_parses_the_dag_where_only_airflow_is_installed(tmp_path):
         "    'heavy': sorted(m for m in ('pyspark', 'torch', 'mlflow', 'pandas') if m in sys.modules)}))",
     ])
     env = {"PATH": os.environ["PATH"], "AIRFLOW_HOME": str(tmp_path), "PYTHONPATH": str(REPO / "lib"),
-           "FORYOU_HOME": str(REPO)}
+           "FORYOU_HOME": str(REPO), "FORYOU_STREAM": "1" if stream else "0"}
     proc = subprocess.run([str(python), "-c", script], capture_output=True, text=True, cwd=REPO,
                           env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     parsed = json.loads(proc.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     assert parsed["heavy"] == []
+    chain = dict((task, after) for task, after in parsed["chain"])
+    if stream:
+        assert chain.pop("stream_ingest") == ["clean"]
     modules = [s.module for s in production_stages()]
-    assert [task for task, _ in parsed["chain"]] == modules
-    assert [after for _, after in parsed["chain"]] == [[m] for m in modules[1:]] + [[]]
+    assert list(chain) == modules
+    assert list(chain.values()) == [[m] for m in modules[1:]] + [[]]
 
 
 def test_k8s_manifests_are_generated_and_run_existing_jobs():
@@ -126,6 +146,9 @@ def test_k8s_manifests_are_generated_and_run_existing_jobs():
         conf = spec["arguments"][spec["arguments"].index("--conf") + 1]
         assert (REPO / conf.removeprefix(f"{IMAGE_HOME}/")).exists(), conf
         assert "DeltaSparkSessionExtension" in spec["sparkConf"]["spark.sql.extensions"]
+    stream = yaml.safe_load(rendered["stream-ingest.yaml"])["spec"]
+    assert stream["mainApplicationFile"].endswith("/jobs/stream_ingest.py")
+    assert stream["restartPolicy"]["type"] == "Always"
     daily = yaml.safe_load(rendered["foryou-daily.yaml"])
     assert daily["kind"] == "ScheduledSparkApplication" and daily["spec"]["schedule"]
 
