@@ -13,7 +13,7 @@ export GX_ANALYTICS_ENABLED := false
 export PYSPARK_PYTHON := $(abspath $(PY))
 export PYSPARK_DRIVER_PYTHON := $(abspath $(PY))
 
-.PHONY: setup test test-fast demo cluster-demo bench fuzz docs deploy-files check-java clean
+.PHONY: setup test test-fast demo demo-stream cluster-demo bench fuzz docs deploy-files check-java clean
 
 check-java:
 	@command -v java >/dev/null 2>&1 || { echo "Java 17 is required by Spark 4.2 and was not found. Install it: 'apt-get install openjdk-17-jre-headless' (Debian/Ubuntu), 'brew install openjdk@17' (macOS), or set JAVA_HOME."; exit 1; }
@@ -54,6 +54,13 @@ test-fast: setup
 
 demo: setup
 	$(PY) -m foryou.demo --size $(SIZE) --set lake.backend=$(BACKEND)
+
+# The demo world through Kafka: a local broker (Apache Kafka, KRaft), the raw events produced
+# into a topic, streamed into bronze/silver (killed once with SIGKILL and restarted), then the
+# daily pipeline. Its lake is lakehouse/stream unless FORYOU_LAKE_ROOT says otherwise.
+demo-stream: setup
+	$(PY) -m foryou.demo_stream --size $(SIZE) --set lake.backend=$(BACKEND) \
+	  $(if $(FORYOU_LAKE_ROOT),,--set lake.root=lakehouse/stream)
 
 # The same demo in cluster mode: spark-submit on a standalone local cluster (a master and two
 # worker JVMs, 1 core and 1 GB each), so every stage runs on separate executor processes.

@@ -63,7 +63,7 @@ def run(ctx: JobContext) -> None:
             item_columns=args.item_columns or settings.item_columns,
             users=args.users or settings.users, user_columns=args.user_columns or settings.user_columns)
     else:
-        reports = ingest_native(ctx.spark, ctx.lake, path, ctx.run_date, fmt, sep)
+        reports = ingest_native(ctx.spark, ctx.lake, path, ctx.run_date, fmt, sep, settings.tables)
     record(ctx.metrics, reports)
     for r in reports:
         note = " (already committed)" if r.already_committed else ""

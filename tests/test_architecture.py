@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("serving", "simulator"),
     ("monitoring",),
     ("evaluation",),
-    ("cli", "pipeline", "demo", "deploy", "notebook"),  # entry points
+    ("cli", "pipeline", "demo", "demo_stream", "deploy", "notebook"),  # entry points
 )
 LAYER = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 

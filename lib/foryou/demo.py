@@ -36,7 +36,7 @@ def _summary(lake: Lake) -> str:
     clean = {r["name"]: r["value"] for r in lake.read("gold.metrics")
              .where(F.col("stage") == "clean").where(F.col("name").startswith("silver.events."))
              .groupBy("name").agg(F.sum("value").alias("value")).collect()}
-    if clean:
+    if clean.get("silver.events.input"):  # none when a stream landed the events
         lines.append(
             f"events: {clean.get('silver.events.input', 0):,.0f} in = "
             f"{clean.get('silver.events.accepted', 0):,.0f} accepted + "

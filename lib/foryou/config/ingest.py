@@ -15,6 +15,10 @@ from foryou.config.section import Section
 class IngestConfig(Section):
     # What to ingest when --path is not given: a world root, an events folder or a file.
     path: str | None = None
+    # Which of a world root's folders batch ingest takes: drop "events" where
+    # `foryou stream-ingest` lands the events from Kafka (make demo-stream does).
+    tables: list[Literal["events", "content", "users"]] = Field(
+        default_factory=lambda: ["events", "content", "users"], min_length=1)
     format: Literal["json", "csv", "parquet", "kuairand", "interactions"] = "json"
     # Field separator of CSV inputs ("\t" for TSV).
     sep: str = ","

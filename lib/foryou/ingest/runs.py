@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from typing import Sequence
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -26,15 +27,17 @@ RAW_FORMATS = ("json", "csv", "parquet")
 
 
 def ingest_native(spark: SparkSession, lake: Lake, path: str, run_date: dt.date,
-                  fmt: str = "json", sep: str = ",") -> list[BatchReport]:
-    """Native raw files under ``path`` to bronze.events / content / users."""
+                  fmt: str = "json", sep: str = ",",
+                  folders: Sequence[str] = ("events", "content", "users")) -> list[BatchReport]:
+    """Native raw files under ``path`` to bronze.events / content / users (of a world root,
+    only the ``folders`` named)."""
     if fmt not in RAW_FORMATS:
         raise IngestError(f"--format {fmt!r}: expected one of {', '.join(RAW_FORMATS)}")
     done = ingested_identities(lake)
     reports = []
     if is_world_root(spark, path):
         units = [(t, join(path, t.folder)) for t in native.NATIVE_TABLES
-                 if is_folder(spark, join(path, t.folder))]
+                 if t.folder in folders and is_folder(spark, join(path, t.folder))]
     else:
         units = [(native.NATIVE_TABLES[0], path)]
     for table, folder in units:

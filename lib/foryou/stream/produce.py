@@ -2,7 +2,9 @@
 
 Each line of the event files (JSON lines: a generated world's ``events/date=*/part-*.jsonl``,
 an events folder or one file) becomes one message, byte for byte: dirty records included,
-so the stream meets what batch ingest meets. Messages are keyed by the record's ``user_id``
+so the stream meets what batch ingest meets. Records are sent in event-time order within
+each folder (a day), as the app sent them; records that arrived late stay in their later
+folder and reach the stream late. Messages are keyed by the record's ``user_id``
 (a record whose user cannot be read has no key), so one user's events stay in order in one
 partition. Blank lines are not records and are not sent.
 
@@ -12,6 +14,7 @@ broker takes them).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from dataclasses import dataclass
@@ -66,6 +69,35 @@ def records(files: Sequence[Path]) -> Iterator[bytes]:
                     yield line
 
 
+def event_time(record: bytes) -> float | None:
+    """The record's ``event_ts`` as epoch seconds, or None when it cannot be read."""
+    try:
+        ts = json.loads(record).get("event_ts")
+        if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+            return ts / 1000 if ts > 1e11 else float(ts)
+        return dt.datetime.fromisoformat(ts).replace(tzinfo=dt.timezone.utc).timestamp()
+    except (ValueError, TypeError, AttributeError, OverflowError):
+        return None
+
+
+def in_time_order(files: Sequence[Path]) -> Iterator[bytes]:
+    """The records of each folder of ``files`` (a world's day) sorted by event time, folder by
+    folder, as an app would have sent them: a world writes a day's events per block of users,
+    each block covering the whole day. A record without a readable time keeps its place
+    after the record before it. One folder is held in memory at a time."""
+    folders: dict[Path, list[Path]] = {}
+    for f in files:
+        folders.setdefault(f.parent, []).append(f)
+    for group in folders.values():
+        keyed, last = [], float("-inf")
+        for record in records(group):
+            t = event_time(record)
+            last = last if t is None else t
+            keyed.append((last, record))
+        keyed.sort(key=lambda pair: pair[0])
+        yield from (record for _, record in keyed)
+
+
 def user_key(record: bytes) -> bytes | None:
     """The record's ``user_id`` as the message key, or None when it cannot be read."""
     try:
@@ -76,8 +108,9 @@ def user_key(record: bytes) -> bytes | None:
 
 
 def produce(bootstrap_servers: str, topic: str, files: Sequence[Path], rate: float | None = None,
-            options: dict[str, str] | None = None) -> ProduceReport:
-    """Send every record of ``files`` to ``topic``; returns once the broker has them all."""
+            options: dict[str, str] | None = None, time_order: bool = True) -> ProduceReport:
+    """Send every record of ``files`` to ``topic`` (:func:`in_time_order`, or as the files
+    hold them); returns once the broker has them all."""
     from confluent_kafka import KafkaException, Producer
 
     producer = Producer({"bootstrap.servers": bootstrap_servers, "enable.idempotence": True,
@@ -90,7 +123,7 @@ def produce(bootstrap_servers: str, topic: str, files: Sequence[Path], rate: flo
 
     sent = size = 0
     start = time.perf_counter()
-    for record in records(files):
+    for record in (in_time_order(files) if time_order else records(files)):
         if rate:
             ahead = sent / rate - (time.perf_counter() - start)
             if ahead > 0:

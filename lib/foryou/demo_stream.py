@@ -1,0 +1,176 @@
+"""``make demo-stream``: the demo world streamed through Kafka, then the daily pipeline.
+
+1. start the local Kafka broker (``foryou broker``, data under the lake root);
+2. generate the demo world and replay its raw events into the topic (``foryou produce``);
+3. stream them into bronze, silver and ``gold.user_short_term`` (``foryou stream-ingest``),
+   killing the stream with SIGKILL in the middle of a micro-batch and restarting it, as a
+   crashed driver would be: it goes on from its checkpoint and lands nothing twice;
+4. run the daily pipeline on what landed (content and users by batch ingest, as their files
+   arrive; events are already in silver), then the model and feed stages;
+5. print the stream's figures and where the tables and the raw world are; stop the broker.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from pyspark.sql import functions as F
+
+from foryou.cli import main as foryou
+from foryou.config import Config, load_config
+from foryou.demo import _one_feed, _summary, _world_overrides, stop_session
+from foryou.lake import Lake
+from foryou.lake.report import tables_text
+from foryou.spark import get_spark
+from foryou.stages import stage_names
+from foryou.stream.batch import CHAOS_ENV
+from foryou.stream.broker import LocalBroker, ensure_topic
+from foryou.stream.produce import event_files, produce
+from foryou.stream.query import checkpoint_of
+from foryou.world.params import SIZES
+
+# Where the demo kills its stream: after batch 1's bronze commit, before its silver one.
+KILL_AT = "after-bronze:1"
+
+
+def _stream(common: list[str], per_batch: int, kill: str | None, log: str | None = None) -> int:
+    """``foryou stream-ingest --available-now`` in a process of its own (so it can be killed);
+    its error output goes to ``log`` when given (a killed driver's JVM reports the lost
+    Python side at length)."""
+    env = {k: v for k, v in os.environ.items() if k != CHAOS_ENV}
+    if kill:
+        env[CHAOS_ENV] = kill
+    args = [sys.executable, "-m", "foryou.cli", "stream-ingest", "--available-now", *common,
+            "--set", f"stream.max_offsets_per_trigger={per_batch}"]
+    if log is None:
+        return subprocess.run(args, env=env).returncode
+    os.makedirs(os.path.dirname(log), exist_ok=True)
+    with open(log, "w") as err:
+        return subprocess.run(args, env=env, stderr=err).returncode
+
+
+def stream_figures(lake: Lake) -> str:
+    """The stream's totals over its committed micro-batches, from gold.metrics."""
+    metrics = lake.read("gold.metrics").where(F.col("stage") == "stream-ingest")
+    # bounded: one row per metric name
+    rows = {r["name"]: r for r in metrics.groupBy("name").agg(
+        F.sum("value").alias("sum"), F.max("value").alias("max"),
+        F.expr("percentile(value, 0.5)").alias("median"), F.count("value").alias("n")).collect()}
+    if "messages" not in rows:
+        return "stream: nothing landed"
+
+    def total(name: str) -> float:
+        return rows[name]["sum"] if name in rows else 0
+
+    lines = [f"stream: {total('messages'):,.0f} messages in {rows['messages']['n']} micro-batches = "
+             f"{total('records_accepted'):,.0f} bronze + {total('records_quarantined'):,.0f} "
+             f"quarantined; silver {total('silver.events.accepted'):,.0f} inserted + "
+             f"{total('silver.events.quarantined'):,.0f} quarantined + "
+             f"{total('silver.events.duplicates'):,.0f} duplicates; "
+             f"{total('late_events'):,.0f} late (kept)"]
+    if "latency_ms.p50" in rows:
+        lines.append(f"stream latency, produce to silver: median batch p50 "
+                     f"{rows['latency_ms.p50']['median'] / 1000:.1f}s, worst batch p99 "
+                     f"{rows['latency_ms.p99']['max'] / 1000:.1f}s (a replay: the backlog waits)")
+    if lake.exists("gold.user_short_term"):
+        lines.append(f"gold.user_short_term: {lake.read('gold.user_short_term').count():,} users")
+    return "\n".join(lines)
+
+
+def run(config: Config, common: list[str], landing: str) -> int:
+    settings = config.stream
+    broker = LocalBroker.under(config.lake.root, settings.broker_port, settings.broker_heap_mb,
+                               settings.partitions)
+    print(f"foryou demo-stream: starting Kafka (KRaft) at {broker.bootstrap_servers}")
+    broker.start()
+    try:
+        ensure_topic(broker.bootstrap_servers, settings.topic, settings.partitions)
+        world = config.world
+        code = foryou(["generate", "--run-date", str(world.start_date), *common])
+        if code:
+            return code
+        if os.path.exists(checkpoint_of(config)):
+            # A second run: the topic holds the world already; the stream catches up.
+            print("foryou demo-stream: resuming the stream from its checkpoint")
+            code = _stream(common, 10**9, None)
+        else:
+            sent = produce(broker.bootstrap_servers, settings.topic, event_files(landing))
+            print(f"produced {sent.messages:,} raw events (dirty ones included) into "
+                  f"{settings.topic} in {sent.seconds:.1f}s")
+            per_batch = sent.messages // 4 + 1
+            print(f"\nstream-ingest, to be killed with SIGKILL at {KILL_AT} (batch 1, between "
+                  f"its bronze and silver commits):")
+            log = os.path.join(os.path.abspath(config.lake.root), "_logs", "stream-killed.log")
+            code = _stream(common, per_batch, KILL_AT, log)
+            if code != -signal.SIGKILL:
+                print(f"foryou demo-stream: the stream ended with {code} before the kill point")
+                return code or 1
+            print(f"\nstream-ingest killed (its log: {log}); restarted, it goes on from its "
+                  f"checkpoint:")
+            code = _stream(common, per_batch, None)
+        if code:
+            return code
+
+        # The daily stages on what landed: content and users come in files, events are in
+        # silver already; then the model and feed stages for the day after the world ends.
+        stages = stage_names()
+        feed_day = world.end_date + dt.timedelta(days=1)
+        code = foryou(["pipeline", "--backfill", str(world.start_date), str(feed_day),
+                       "--from", "ingest", "--until", "features", *common])
+        if code == 0:
+            code = foryou(["pipeline", "--run-date", str(feed_day),
+                           "--from", stages[stages.index("features") + 1], *common])
+        if code:
+            return code
+        lake = Lake(get_spark(config), config)
+        print("\n" + tables_text(lake))
+        print("\n" + stream_figures(lake))
+        print(_summary(lake))
+        feed = _one_feed(lake)
+        if feed:
+            print("\n" + feed)
+        return 0
+    finally:
+        broker.stop()
+        print(f"foryou demo-stream: Kafka stopped (its data stays in {broker.home})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size", default="small", choices=sorted(SIZES))
+    parser.add_argument("--conf", action="append", default=[])
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    args = parser.parse_args(argv)
+
+    base = load_config(args.conf, args.overrides)
+    landing = base.ingest.path or os.path.join(
+        os.path.dirname(os.path.abspath(base.lake.root)), "landing", f"stream-{args.size}")
+    overrides = _world_overrides(args.size) + [
+        f"ingest.path={landing}", "ingest.tables=[content,users]",
+        f"stream.bootstrap_servers=127.0.0.1:{base.stream.broker_port}", *args.overrides]
+    config = load_config(args.conf, overrides)
+    common = [a for c in args.conf for a in ("--conf", c)] + [a for s in overrides for a in ("--set", s)]
+    started = time.perf_counter()
+    code = run(config, common, landing)
+    if code:
+        print(f"foryou demo-stream: failed (exit {code}); `make demo-stream` again resumes")
+        return code
+    print(f"\nDemo finished in {time.perf_counter() - started:.0f}s.")
+    print(f"Delta tables:      {os.path.abspath(config.lake.root)}")
+    print(f"Raw world + truth: {landing}")
+    print(f"Stream checkpoint: {os.path.join(os.path.abspath(config.lake.root), '_checkpoints')}")
+    return 0
+
+
+if __name__ == "__main__":
+    code = 1
+    try:
+        code = main()
+    finally:
+        stop_session()
+    sys.exit(code)
