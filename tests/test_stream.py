@@ -82,6 +82,22 @@ def batch_lake(spark, world, tmp_path_factory):
     return Lake(spark, load_config(overrides=settings))
 
 
+def test_setup_fetched_the_kafka_source_and_the_broker(spark):
+    from pathlib import Path
+
+    from foryou.connectors import artifact_id, jars, submit_args
+    from foryou.stream.query import _check_source
+
+    source = {artifact_id(Path(j).name) for j in jars("kafka")}
+    assert {"spark-sql-kafka-0-10_2.13", "kafka-clients"} <= source
+    assert "scala-library" not in source  # Spark ships it: not loaded twice
+    broker = {artifact_id(Path(j).name) for j in jars("kafka-broker")}
+    assert {"kafka_2.13", "kafka-server", "kafka-raft", "scala-library"} <= broker  # its own JVM
+    args = submit_args("delta", "kafka")
+    assert args[0] == "--jars" and set(jars("kafka")) <= set(args[1].split(","))
+    _check_source(spark)  # the session foryou started carries the Kafka source
+
+
 def test_producer_sends_every_record_keyed_by_user(broker, world):
     topic = "keys"
     ensure_topic(broker.bootstrap_servers, topic, 2)

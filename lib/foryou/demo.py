@@ -7,12 +7,14 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
-from foryou.config import load_config
+from foryou.config import Config, load_config
 from foryou.lake import Lake
 from foryou.lake.report import tables_text
 from foryou.spark import get_spark
@@ -105,24 +107,44 @@ def _forget_one_user(lake: Lake, common: list[str]) -> int:
         return foryou(["forget-users", "--ids", ids.name, *common])
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+@dataclass(frozen=True)
+class DemoRun:
+    """A demo's world size, config, the ``--conf``/``--set`` arguments every command it runs
+    gets, and the raw world's landing folder."""
+
+    size: str
+    config: Config
+    common: list[str]
+    landing: str
+
+
+def parse_demo(argv: list[str] | None, description: str, folder: str = "",
+               extra: Callable[[Config], list[str]] = lambda _: []) -> DemoRun:
+    """``--size``, ``--conf`` and ``--set`` of a demo: the world preset of that size, landing
+    in ``<lake root's parent>/landing/<folder><size>`` unless ``ingest.path`` is set, plus
+    ``extra(base config)`` overrides (the user's ``--set`` win)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--size", default="small", choices=sorted(SIZES))
     parser.add_argument("--conf", action="append", default=[])
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     args = parser.parse_args(argv)
-
     base = load_config(args.conf, args.overrides)
     landing = base.ingest.path or os.path.join(
-        os.path.dirname(os.path.abspath(base.lake.root)), "landing", args.size)
-    overrides = _world_overrides(args.size) + [f"ingest.path={landing}", *args.overrides]
-    config = load_config(args.conf, overrides)
+        os.path.dirname(os.path.abspath(base.lake.root)), "landing", folder + args.size)
+    overrides = (_world_overrides(args.size) + [f"ingest.path={landing}", *extra(base)]
+                 + args.overrides)
     common = [a for c in args.conf for a in ("--conf", c)] + [a for s in overrides for a in ("--set", s)]
+    return DemoRun(args.size, load_config(args.conf, overrides), common, landing)
+
+
+def main(argv: list[str] | None = None) -> int:
+    run = parse_demo(argv, __doc__)
+    config, common, landing = run.config, run.common, run.landing
 
     started = time.perf_counter()
     stages = stage_names()
     world = config.world
-    print(f"foryou demo: a {args.size} synthetic world ({world.n_users:,} users, {world.days} days "
+    print(f"foryou demo: a {run.size} synthetic world ({world.n_users:,} users, {world.days} days "
           f"from {world.start_date}) through every stage: {', '.join(stages)}")
     # Every day of the world through the daily stages (the feature store day by day, so the
     # ranker has examples of every day), then the model and feed stages once, the day after

@@ -11,7 +11,6 @@
 """
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import os
 import signal
@@ -22,8 +21,8 @@ import time
 from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
-from foryou.config import Config, load_config
-from foryou.demo import _one_feed, _summary, _world_overrides, stop_session
+from foryou.config import Config
+from foryou.demo import _one_feed, _summary, parse_demo, stop_session
 from foryou.lake import Lake
 from foryou.lake.report import tables_text
 from foryou.spark import get_spark
@@ -32,7 +31,6 @@ from foryou.stream.batch import CHAOS_ENV
 from foryou.stream.broker import LocalBroker, ensure_topic
 from foryou.stream.produce import event_files, produce
 from foryou.stream.query import checkpoint_of
-from foryou.world.params import SIZES
 
 # Where the demo kills its stream: after batch 1's bronze commit, before its silver one.
 KILL_AT = "after-bronze:1"
@@ -141,20 +139,10 @@ def run(config: Config, common: list[str], landing: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--size", default="small", choices=sorted(SIZES))
-    parser.add_argument("--conf", action="append", default=[])
-    parser.add_argument("--set", action="append", default=[], dest="overrides")
-    args = parser.parse_args(argv)
-
-    base = load_config(args.conf, args.overrides)
-    landing = base.ingest.path or os.path.join(
-        os.path.dirname(os.path.abspath(base.lake.root)), "landing", f"stream-{args.size}")
-    overrides = _world_overrides(args.size) + [
-        f"ingest.path={landing}", "ingest.tables=[content,users]",
-        f"stream.bootstrap_servers=127.0.0.1:{base.stream.broker_port}", *args.overrides]
-    config = load_config(args.conf, overrides)
-    common = [a for c in args.conf for a in ("--conf", c)] + [a for s in overrides for a in ("--set", s)]
+    demo = parse_demo(argv, __doc__, folder="stream-", extra=lambda base: [
+        "ingest.tables=[content,users]",
+        f"stream.bootstrap_servers=127.0.0.1:{base.stream.broker_port}"])
+    config, common, landing = demo.config, demo.common, demo.landing
     started = time.perf_counter()
     code = run(config, common, landing)
     if code:
