@@ -108,9 +108,12 @@ def coordinates(name: str) -> tuple[str, ...]:
 
 
 def artifact_id(jar_name: str) -> str:
-    """``jackson-core-2.21.2.jar`` -> ``jackson-core``: the artifact, without its version."""
+    """``jackson-core-2.21.2.jar`` -> ``jackson-core``: the artifact, without its version.
+
+    The version is the first ``-<digits>.`` part, so digits inside an artifact's name stay
+    (``spark-sql-kafka-0-10_2.13-4.2.0.jar`` -> ``spark-sql-kafka-0-10_2.13``)."""
     stem = jar_name.removesuffix(".jar")
-    match = re.match(r"(.+?)-\d", stem)
+    match = re.match(r"(.+?)-\d+\.", stem) or re.match(r"(.+?)-\d", stem)
     return match.group(1) if match else stem
 
 
