@@ -234,3 +234,19 @@ def test_short_term_state_follows_sessions_and_keeps_the_last_items(spark, confi
     assert u1["events_last_hour"] == 1
     assert [i["content_id"] for i in u1["last_items"]] == ["i4", "i5", "i6"]
     assert lake.read(SHORT_TERM).count() == 2  # u2's row untouched
+
+
+def test_late_events_are_counted_against_a_watermark_robust_to_clocks_ahead(spark, config):
+    from foryou.stream.batch import StreamState, _late
+
+    t0 = dt.datetime(2024, 5, 1, 12, 0)
+    state = StreamState(spark, Lake(spark, config), config, "q", b"k", max_event_ts=t0)
+    hour = dt.timedelta(hours=1)
+    # 200 events around t0, two hours back (late: the watermark is t0 - 1 h), and one clock a
+    # year ahead that must not become the newest event time.
+    times = ([t0 - 2 * hour] * 3 + [t0 + dt.timedelta(seconds=i) for i in range(200)]
+             + [t0 + 365 * 24 * hour])
+    frame = spark.createDataFrame([(t,) for t in times], "event_ts timestamp")
+    late = _late(state, frame)
+    assert late["late"] == 3 and late["watermark"] == t0 - hour
+    assert t0 < late["max_event_ts"] < t0 + hour

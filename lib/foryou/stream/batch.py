@@ -13,7 +13,9 @@ The steps mirror the batch path, with the same code wherever the batch path has 
    per ``event_id`` within the batch), pseudonymised, and inserted with
    :meth:`Lake.insert_new`, which drops ``event_id``s already in silver (re-sent or replayed
    events, across batches). Events more than ``stream.watermark_s`` behind the newest event
-   seen before the batch are **late**: kept all the same, and counted.
+   time seen before the batch are **late**: kept all the same, and counted. "Newest" is each
+   batch's 99th percentile of event time (:data:`NEWEST_QUANTILE`), so the few devices whose
+   clocks run ahead (but not far enough to be rejected) do not make every later event late.
 3. **short-term state**: the silver rows the batch inserted update their users' rows of
    ``gold.user_short_term`` (:mod:`foryou.stream.short_term`).
 4. **metrics**: the batch's counts and latencies in ``gold.metrics``.
@@ -61,6 +63,8 @@ LATENCY_QUANTILES = tuple(round(q / 20, 2) for q in range(1, 20)) + (0.99,)
 # Fault injection for the exactly-once tests: "<point>:<batch id>" kills the process with
 # SIGKILL at that point of that batch (points: see CHAOS_POINTS).
 CHAOS_ENV = "FORYOU_STREAM_KILL"
+# The quantile of a batch's event times taken as its newest event (the watermark's base).
+NEWEST_QUANTILE = 0.99
 CHAOS_POINTS = ("before-bronze", "after-bronze", "after-silver", "after-metrics")
 
 
@@ -101,7 +105,7 @@ class StreamState:
     config: Config
     query_id: str
     pseudonym_key: bytes
-    # The newest valid event_ts of the batches before (the late-event watermark's base).
+    # The newest event time of the batches before (the late-event watermark's base).
     max_event_ts: dt.datetime | None = None
     history: list[BatchCounts] = field(default_factory=list)
 
@@ -251,13 +255,15 @@ def _silver(state: StreamState, bronze: DataFrame, batch_id: int, ingest_id: str
 
 
 def _late(state: StreamState, silver: DataFrame) -> dict:
-    """How many inserted events are behind the watermark, and the batch's newest event."""
+    """How many inserted events are behind the watermark, and the batch's newest event
+    time (its :data:`NEWEST_QUANTILE` quantile)."""
     watermark = (state.max_event_ts - dt.timedelta(seconds=state.config.stream.watermark_s)
                  if state.max_event_ts is not None else None)
     late = (F.count(F.when(F.col(EVENT_TS) < F.lit(watermark), 1)) if watermark is not None
             else F.lit(0))
     # bounded: one row
-    row = silver.agg(late.alias("late"), F.max(EVENT_TS).alias("newest")).first()
+    row = silver.agg(late.alias("late"),
+                     F.percentile_approx(EVENT_TS, NEWEST_QUANTILE).alias("newest")).first()
     return {"late": int(row["late"] or 0), "max_event_ts": row["newest"], "watermark": watermark}
 
 
