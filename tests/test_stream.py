@@ -250,3 +250,11 @@ def test_late_events_are_counted_against_a_watermark_robust_to_clocks_ahead(spar
     late = _late(state, frame)
     assert late["late"] == 3 and late["watermark"] == t0 - hour
     assert t0 < late["max_event_ts"] < t0 + hour
+
+
+def test_cluster_ids_never_read_as_a_flag():
+    from foryou.stream.broker import _cluster_id
+
+    ids = {_cluster_id() for _ in range(2000)}  # a leading "-" came up 1 time in 64
+    assert len(ids) == 2000 and not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids)

@@ -194,10 +194,15 @@ def stop_session() -> None:
         active.stop()
 
 
-if __name__ == "__main__":
+def run_demo(main: Callable[[], int]) -> None:
+    """Run a demo's ``main`` and exit with its code, stopping the session first."""
     code = 1
     try:
         code = main()
     finally:
         stop_session()
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    run_demo(main)

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from foryou.cli import main as foryou
 from foryou.config import Config
-from foryou.demo import _one_feed, _summary, parse_demo, stop_session
+from foryou.demo import _one_feed, _summary, parse_demo, run_demo
 from foryou.lake import Lake
 from foryou.lake.report import tables_text
 from foryou.spark import get_spark
@@ -156,9 +156,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    code = 1
-    try:
-        code = main()
-    finally:
-        stop_session()
-    sys.exit(code)
+    run_demo(main)

@@ -113,7 +113,7 @@ class LocalBroker:
         props.write_text(_PROPERTIES.format(port=self.port, controller=self.port + 1, data=data,
                                             partitions=self.partitions))
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = _cluster_id()
             done = subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
                                              "-c", str(props)), capture_output=True, text=True)
             if done.returncode:
@@ -150,6 +150,15 @@ class LocalBroker:
             os.kill(pid, signal.SIGKILL)
         self._pid_file.unlink(missing_ok=True)
         return True
+
+
+def _cluster_id() -> str:
+    """A random Kafka cluster id (a UUID in URL-safe base64), never starting with "-": as
+    Kafka's own ``Uuid.randomUuid`` ensures, since a leading dash reads as a command-line flag."""
+    while True:
+        text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def _alive(pid: int) -> bool:
