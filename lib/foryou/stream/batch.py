@@ -157,6 +157,7 @@ def process(state: StreamState, batch: DataFrame, batch_id: int) -> BatchCounts:
     counts = BatchCounts(batch_id)
     chaos("before-bronze", batch_id)
     checked = _records(batch).persist()
+    new_silver: DataFrame | None = None
     try:
         # The q-quantile of latency is the (1 - q)-quantile of the messages' timestamps.
         quantiles = F.percentile_approx(KAFKA_TS, [round(1 - q, 2) for q in LATENCY_QUANTILES], 1000)
@@ -213,6 +214,8 @@ def process(state: StreamState, batch: DataFrame, batch_id: int) -> BatchCounts:
         chaos("after-metrics", batch_id)
     finally:
         checked.unpersist()
+        if new_silver is not None:
+            new_silver.unpersist()
     state.history.append(counts)
     return counts
 
@@ -243,8 +246,9 @@ def _silver(state: StreamState, bronze: DataFrame, batch_id: int, ingest_id: str
         if unique:
             lake.insert_new(SILVER_EVENTS, rows, key=state.key(batch_id, "silver"))
             # What this batch inserted, read back (also right after a re-run skipped the write).
+            # Persisted: counted here, then read by the late count and the short-term state.
             inserted_rows = (lake.read(SILVER_EVENTS, partitions=dates)
-                             .where(F.col(INGEST_ID) == ingest_id))
+                             .where(F.col(INGEST_ID) == ingest_id).persist())
         inserted = inserted_rows.count() if inserted_rows is not None else 0
         counts = CleanCounts(SILVER_EVENTS, total, inserted, rejected, dups, unique - inserted)
     finally:

@@ -9,6 +9,7 @@ event hub or Confluent Cloud needs none of this: set ``stream.bootstrap_servers`
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -162,11 +163,9 @@ def _cluster_id() -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        # Reap it if it is our child (a zombie still answers kill 0).
+    # Reap it if it is our child (a zombie still answers kill 0); another's child is not ours.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
     try:
         os.kill(pid, 0)
         return True
