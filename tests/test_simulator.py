@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from foryou.simulator import (
-    REPORT_COLUMNS, feed_matrix, load_world, mean_ci, oracle_policy, popularity_policy,
-    random_policy, simulate_policies,
+    REPORT_COLUMNS, feed_matrix, load_world, mean_ci, oracle_policy, oracle_pool_policy,
+    popularity_policy, random_policy, simulate_policies,
 )
 from worlds import WORLD
 
@@ -96,6 +96,65 @@ def test_bad_feeds_and_mismatched_worlds_are_refused(sim, gold_world):
     assert report.loc[0, "feed_coverage"] == pytest.approx(0.5, abs=0.02)
 
 
+def test_oracle_pool_takes_the_true_best_items_of_each_users_pool(sim):
+    world, feeds = sim
+    rng = np.random.default_rng(0)
+    users = world.pseudonyms[:5]
+    pool = pd.DataFrame([(u, c) for u in users for c in rng.choice(world.content_ids, 30, replace=False)],
+                        columns=["user_id", "content_id"])
+    pool.loc[len(pool)] = ("someone-not-simulated", world.content_ids[0])
+    best = oracle_pool_policy(world, pool, length=10)
+    assert set(best["user_id"]) == set(users)          # users without a pool get no feed
+    assert best.groupby("user_id").size().eq(10).all()
+    pairs = set(map(tuple, pool.to_numpy()))
+    assert all((u, c) in pairs for u, c in best[["user_id", "content_id"]].to_numpy())
+    # Best first, and no pool item outside the feed beats the feed's last one.
+    from foryou.simulator.policies import true_expected_watch
+    row = 0
+    watch = true_expected_watch(world, np.array([row]))[0]
+    index = {c: i for i, c in enumerate(world.content_ids)}
+    mine = best[best["user_id"] == users[row]].sort_values("rank")
+    shown = [watch[index[c]] for c in mine["content_id"]]
+    rest = [watch[index[c]] for c in pool[pool["user_id"] == users[row]]["content_id"]
+            if c not in set(mine["content_id"])]
+    assert shown == sorted(shown, reverse=True) and min(shown) >= max(rest)
+    # A pool shorter than the list: the whole pool, no padding.
+    short = oracle_pool_policy(world, pool[pool["user_id"] == users[0]].head(4), length=10)
+    assert len(short) == 4 and list(short["rank"]) == [1, 2, 3, 4]
+
+
+def test_lift_shares_place_each_policy_between_random_and_the_oracle(sim):
+    world, feeds = sim
+    pool = feeds["random"]  # the random feed as a pool: its best ordering beats it
+    report = simulate_policies(WORLD, None, {**feeds, "oracle_pool": oracle_pool_policy(world, pool, 40)},
+                               world=world, seed=11).set_index("policy")
+    assert report.loc["oracle", "time_share"] == 1.0 and report.loc["random", "time_share"] == 0.0
+    assert report.loc["oracle", "return_share"] == 1.0 and report.loc["random", "return_share"] == 0.0
+    expect = ((report.loc["popularity", "time_spent_s"] - report.loc["random", "time_spent_s"])
+              / (report.loc["oracle", "time_spent_s"] - report.loc["random", "time_spent_s"]))
+    assert report.loc["popularity", "time_share"] == pytest.approx(expect)
+    assert 0 < report.loc["oracle_pool", "time_share"] < 1
+    # Without both references the shares are unknown, not made up.
+    alone = simulate_policies(WORLD, None, {"popularity": feeds["popularity"]}, world=world, seed=11)
+    assert alone["time_share"].isna().all() and alone["return_share"].isna().all()
+
+
+def test_stage_split_reads_the_path_from_the_oracle_to_the_export():
+    from foryou.evaluation.report import stage_split
+
+    sim = pd.DataFrame({"policy": ["oracle", "oracle_pool", "ranker_pool", "champion", "random"],
+                        "time_share": [1.0, 0.5, 0.3, 0.2, 0.0],
+                        "return_share": [1.0, 0.9, 0.95, 0.7, 0.0]})
+    history = pd.DataFrame({"name": ["simulator.champion.time_share"] * 2 + ["simulator.oracle_pool.time_share"],
+                            "value": [0.2, 0.1, 0.5]})
+    split = stage_split(sim, history).set_index("policy")
+    assert list(split.index) == ["oracle", "oracle_pool", "ranker_pool", "champion"]
+    assert split.loc["champion", "time_share_mean_over_runs"] == pytest.approx(0.15)
+    assert split.loc["champion", "runs"] == 2
+    assert np.isnan(split.loc["ranker_pool", "time_share_mean_over_runs"])
+    assert split.loc["ranker_pool", "return_share"] == 0.95
+
+
 def test_ablated_config_merges_nested_sections_and_validates():
     from foryou.config import Config
     from foryou.export.build import ABLATIONS, ablated_config
@@ -111,15 +170,16 @@ def test_ablated_config_merges_nested_sections_and_validates():
 
 
 @pytest.mark.slow
-def test_ablation_feeds_rebuild_the_export_when_nothing_is_switched_off(fed_world, spark, tmp_path):
-    from foryou.export.build import ablation_feeds
+def test_reference_feeds_rebuild_the_export_when_nothing_is_switched_off(fed_world, spark, tmp_path):
+    from foryou.export.build import reference_feeds
 
     config, lake = fed_world.copy(tmp_path)
     run_date = fed_world.dates[-1]
     export = lake.read("gold.user_candidates").select("user_id", "rank", "content_id")
     users = export.select("user_id").distinct().orderBy("user_id").limit(12)
-    feeds = ablation_feeds(lake, config, users, run_date,
+    refs = reference_feeds(lake, config, users, run_date,
                            {"same": {}, "no_exploration": {"exploration": {"mode": "off"}}})
+    feeds = refs.ablations
     expected = (export.join(users, "user_id", "left_semi").toPandas()
                 .sort_values(["user_id", "rank"]).reset_index(drop=True))
     same = feeds["same"].sort_values(["user_id", "rank"]).reset_index(drop=True)
@@ -127,6 +187,15 @@ def test_ablation_feeds_rebuild_the_export_when_nothing_is_switched_off(fed_worl
     # Without its bonus the order changes for some user: the ablation is not a no-op.
     assert not feeds["no_exploration"].sort_values(["user_id", "rank"]).reset_index(drop=True) \
         .equals(same)
+    # The ranker-only feed and the pool: the sampled users' guarded pool rows, and per user
+    # the pool's items in relevance order, at most list_size of them.
+    pool, ranked = refs.pool, refs.ranker_pool
+    assert set(pool["user_id"]) <= set(users.toPandas()["user_id"]) and len(pool) >= len(expected)
+    assert set(map(tuple, ranked[["user_id", "content_id"]].to_numpy())) <= \
+        set(map(tuple, pool[["user_id", "content_id"]].to_numpy()))
+    assert ranked.groupby("user_id").size().max() <= config.rerank.list_size
+    assert set(map(tuple, expected[["user_id", "content_id"]].to_numpy())) <= \
+        set(map(tuple, pool[["user_id", "content_id"]].to_numpy()))  # the export comes from the pool
 
 
 @pytest.mark.slow
@@ -143,13 +212,20 @@ def test_evaluate_simulates_the_champion_its_ablations_and_the_baselines(fed_wor
     rows = lake.read("gold.metrics").where("stage = 'evaluate' AND name LIKE 'simulator.%'").toPandas()
     value = dict(zip(rows["name"], rows["value"]))
     policies = {name.split(".")[1] for name in value}
-    assert policies == {"champion", "no_diversity", "no_exploration", "popularity", "random", "oracle"}
+    assert policies == {"champion", "no_diversity", "no_exploration", "popularity", "random", "oracle",
+                        "oracle_pool", "ranker_pool"}
     for p in policies:
         assert value[f"simulator.{p}.users"] == 60
         assert value[f"simulator.{p}.feed_coverage"] > 0.5, p   # the export covers most users
         assert value[f"simulator.{p}.sessions"] > 0, p
     assert value["simulator.oracle.time_spent_s"] > value["simulator.random.time_spent_s"]
+    # The stage split: shares of the oracle's lift, 1 at the oracle and 0 at random; the best
+    # of the pool cannot beat the best of the catalogue.
+    assert value["simulator.oracle.time_share"] == 1.0 and value["simulator.random.time_share"] == 0.0
+    assert value["simulator.oracle_pool.time_spent_s"] <= value["simulator.oracle.time_spent_s"]
+    assert value["simulator.oracle_pool.time_share"] > value["simulator.random.time_share"]
     report = re.search(r"report: (\S+)", capsys.readouterr().out).group(1)
     text = open(report).read()
     assert "Feed simulator: champion against baselines" in text
     assert "no_diversity" in text and "no_exploration" in text
+    assert "Where the value is lost" in text and "retrieval: true best within the pool" in text

@@ -27,8 +27,8 @@ from foryou.lake.days import days_before
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
 from foryou.privacy.pseudonyms import load_key
 from foryou.runtime.metrics import Metrics
-from foryou.simulator import (load_world, oracle_policy, popularity_policy, random_policy,
-                              simulate_policies)
+from foryou.simulator import (load_world, oracle_policy, oracle_pool_policy, popularity_policy,
+                              random_policy, simulate_policies)
 
 EVENTS, IMPRESSIONS, SESSIONS, CONTENT = ("silver.events", "silver.impressions",
                                           "silver.sessions", "silver.content")
@@ -107,14 +107,19 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
                     notes: dict[str, str]) -> pd.DataFrame | None:
     """Expected time spent and next-day return per policy from the feed simulator.
 
-    Policies: ``champion`` (the current export); ``no_diversity`` and ``no_exploration``
-    (the export rebuilt for these users from the same scored pool with the DPP trade-off at
-    relevance only, or without the exploration bonus: see
-    :data:`foryou.export.build.ABLATIONS`); ``popularity`` (most played items for everyone),
-    ``random`` (the floor) and ``oracle`` (true best items: the ceiling). All are served to the
-    same ``evaluation.simulator_users`` simulated users. Needs a synthetic world's truth
-    (``<ingest.path>/truth``): on real logs there is no user model to simulate. Without a
-    champion or a candidate pool the ablations are skipped with a note.
+    Policies, all served to the same ``evaluation.simulator_users`` simulated users with common
+    random numbers: ``oracle`` (true best items of the whole catalogue: the ceiling),
+    ``oracle_pool`` (true best items within each user's guarded candidate pool: what retrieval
+    leaves), ``ranker_pool`` (that pool ordered by the champion's relevance alone, no rerank),
+    ``champion`` (the current export) and its ablations ``no_diversity`` and ``no_exploration``
+    (the export rebuilt from the same scored pool with the DPP trade-off at relevance only, or
+    without the exploration bonus: :data:`foryou.export.build.ABLATIONS`), ``popularity`` (most
+    played items for everyone) and ``random`` (the floor). ``time_share`` and ``return_share``
+    give the share of the oracle's lift over random each keeps, so the path oracle ->
+    oracle_pool -> ranker_pool -> champion shows what retrieval, the ranker and the rerank each
+    lose. Needs a synthetic world's truth (``<ingest.path>/truth``): on real logs there is no
+    user model to simulate. Without a champion or a candidate pool the pool policies and the
+    ablations are skipped with a note.
     """
 
     truth = Path(config.ingest.path or "") / "truth"
@@ -133,32 +138,39 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
     # bounded: the simulator's sampled users' lists (evaluation.simulator_users)
     champion = (lake.read(EXPORT).join(F.broadcast(users), "user_id")
                 .select("user_id", "rank", "content_id", "as_of_date").toPandas())
-    # One export is one run's lists: its run date is the ablations' pool partition.
+    # One export is one run's lists: its run date is the reference feeds' pool partition.
     as_of = champion.pop("as_of_date").max() if not champion.empty else None
     length = int(champion.groupby("user_id").size().max()) if not champion.empty else 50
-    policies = {"champion": champion, **_ablations(lake, config, users, as_of, notes),
-                "popularity": popularity_policy(world, truth, length),
-                "random": random_policy(world, length, cfg.simulator_seed),
-                "oracle": oracle_policy(world, length)}
+    policies = {"oracle": oracle_policy(world, length)}
+    references = _references(lake, config, users, as_of, notes)
+    if references is not None:
+        policies.update(oracle_pool=oracle_pool_policy(world, references.pool, length),
+                        ranker_pool=references.ranker_pool)
+    policies["champion"] = champion
+    policies.update(references.ablations if references is not None else {})
+    policies.update(popularity=popularity_policy(world, truth, length),
+                    random=random_policy(world, length, cfg.simulator_seed))
     return simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
 
 
-def _ablations(lake: Lake, config: Config, users: DataFrame, as_of: dt.date | None,
-               notes: dict[str, str]) -> dict[str, pd.DataFrame]:
-    """The export's ablated feeds for the simulated users, or none (with a note) when the
-    export holds none of them, its run date ``as_of`` has no candidate pool or there is no
-    champion to score it."""
-    from foryou.export.build import ablation_feeds
+def _references(lake: Lake, config: Config, users: DataFrame, as_of: dt.date | None,
+                notes: dict[str, str]):
+    """The export's reference feeds for the simulated users (a
+    :class:`foryou.export.build.ReferenceFeeds`), or None (with a note) when the export holds
+    none of them, its run date ``as_of`` has no candidate pool or there is no champion to
+    score it."""
+    from foryou.export.build import reference_feeds
     from foryou.ranking.registry import ChampionMissing
 
     if as_of is None or not lake.exists(POOL):
-        notes["simulator.ablations"] = f"no {POOL} for the export's run date: ablations not simulated"
-        return {}
+        notes["simulator.ablations"] = (f"no {POOL} for the export's run date: the pool policies "
+                                        "and ablations not simulated")
+        return None
     try:
-        return ablation_feeds(lake, config, users, as_of)
+        return reference_feeds(lake, config, users, as_of)
     except ChampionMissing as exc:
-        notes["simulator.ablations"] = f"ablations not simulated: {exc}"
-        return {}
+        notes["simulator.ablations"] = f"pool policies and ablations not simulated: {exc}"
+        return None
 
 
 def evaluate_day(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics,

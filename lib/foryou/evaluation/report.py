@@ -197,6 +197,45 @@ def _simulator(data: ReportData) -> str:
     return "".join(parts) + table_html(sim)
 
 
+# The path from the ceiling to the served feed: each policy keeps what the stages above it left.
+STAGE_PATH = (("oracle", "the whole catalogue, true best"),
+              ("oracle_pool", "retrieval: true best within the pool"),
+              ("ranker_pool", "ranker: the pool by the champion's relevance"),
+              ("champion", "rerank: the served export"))
+
+
+def stage_split(sim: pd.DataFrame, history: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per stage of :data:`STAGE_PATH` present in ``sim``: the share of the oracle's lift over
+    random it keeps in this run (time spent, return) and, from ``history`` (``name, value``
+    rows of earlier runs' ``simulator.<policy>.<share>``), the mean over runs and their number."""
+    rows = []
+    shown = sim.set_index("policy")
+    for policy, stage in STAGE_PATH:
+        if policy not in shown.index:
+            continue
+        row = {"stage": stage, "policy": policy}
+        for share in ("time_share", "return_share"):
+            row[share] = float(shown.at[policy, share]) if share in shown.columns else float("nan")
+            past = (history[history["name"] == f"simulator.{policy}.{share}"]["value"]
+                    if history is not None and not history.empty else pd.Series(dtype=float))
+            row[f"{share}_mean_over_runs"] = float(past.mean()) if len(past) else float("nan")
+            row["runs"] = max(row.get("runs", 0), len(past))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _stage_split(data: ReportData) -> str:
+    sim = data.simulator
+    if sim is None or sim.empty:
+        return _skipped(data.notes.get("simulator", "the feed simulator did not run"))
+    split = stage_split(sim, data.metric_history)
+    if len(split) < 2:
+        return _skipped(data.notes.get("simulator.ablations", "no pool policies were simulated"))
+    intro = ("<p>Share of the oracle's lift over random each step keeps (1 = the oracle, 0 = "
+             "random): the drop from one row to the next is what that stage loses.</p>")
+    return intro + table_html(split)
+
+
 def _monitoring(data: ReportData) -> str:
     parts = []
     if data.decision:
@@ -237,6 +276,7 @@ SECTIONS: tuple[tuple[str, Callable[[ReportData], str]], ...] = (
     ("Retention", _retention),
     ("Trending items and tags", _trending),
     ("Feed simulator: champion against baselines", _simulator),
+    ("Where the value is lost: oracle to served feed", _stage_split),
     ("Monitoring", _monitoring),
 )
 # ``foryou benchmark``'s report: the offline hold-out protocol's table alone.

@@ -156,11 +156,40 @@ def ablated_config(config: Config, change: dict) -> Config:
     return overlay(config, {"rerank": change}, "rerank ablation")
 
 
-def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
-                   ablations: dict[str, dict] | None = None) -> dict[str, pd.DataFrame]:
-    """For a sample of ``users`` (a frame of ``user_id``), the feed ``foryou export`` would have
-    built for ``as_of`` under each ablation of :data:`ABLATIONS`, as pandas frames of
-    (user_id, rank, content_id): the evaluation's simulator serves them beside the champion.
+@dataclass
+class ReferenceFeeds:
+    """What the evaluation's simulator serves beside the champion's export, for a sample of
+    users (pandas frames of ``user_id, rank, content_id`` unless said otherwise).
+
+    Attributes:
+        ablations: per :data:`ABLATIONS` name, the export rebuilt with that rerank step off.
+        ranker_pool: the guarded pool ordered by the champion's relevance alone (no
+            exploration, DPP, novelty or caps), ``list_size`` items per user: what the ranker
+            keeps of the pool before the rerank.
+        pool: ``user_id, content_id`` of every guarded pool row: the items a perfect ranker
+            could choose from (the simulator's ``oracle_pool``).
+    """
+
+    ablations: dict[str, pd.DataFrame]
+    ranker_pool: pd.DataFrame
+    pool: pd.DataFrame
+
+
+def relevance_order(cands: pd.DataFrame, length: int) -> pd.DataFrame:
+    """Per user, the ``length`` candidates of highest ``relevance`` (ties by content_id), ranked
+    1..: the feed of the ranker alone."""
+    ordered = (cands.drop_duplicates(["user_id", "content_id"])
+               .sort_values(["user_id", "relevance", "content_id"], ascending=[True, False, True],
+                            kind="stable", na_position="last"))
+    ordered = ordered.assign(rank=ordered.groupby("user_id").cumcount() + 1)
+    return ordered[ordered["rank"] <= length][["user_id", "rank", "content_id"]].reset_index(drop=True)
+
+
+def reference_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
+                    ablations: dict[str, dict] | None = None) -> ReferenceFeeds:
+    """For a sample of ``users`` (a frame of ``user_id``), the feeds ``foryou export`` would have
+    built for ``as_of`` under each ablation of :data:`ABLATIONS` (or ``ablations``), the
+    ranker-only feed and the guarded pool: see :class:`ReferenceFeeds`.
 
     The sample's pool is scored with the current champion and guarded once, and reranked per
     ablation exactly as :func:`build_export` reranks it; nothing is written. The frames are
@@ -181,10 +210,13 @@ def ablation_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
     cands, history, _ = rerank_inputs(lake, config, score_pool(lake, config, pool, as_of, model), as_of)
     cands, history = cands.cache(), history.cache()
     try:
-        # bounded: the simulator's sampled users' lists (``users``)
-        return {name: rerank(cands, history, ablated_config(config, change).rerank,
-                             seed=as_of.isoformat()).select("user_id", "rank", "content_id").toPandas()
-                for name, change in (ablations or ABLATIONS).items()}
+        # bounded: the simulator's sampled users' pools and lists (``users``)
+        guarded = cands.select("user_id", "content_id", "relevance").toPandas()
+        feeds = {name: rerank(cands, history, ablated_config(config, change).rerank,
+                              seed=as_of.isoformat()).select("user_id", "rank", "content_id").toPandas()
+                 for name, change in (ablations if ablations is not None else ABLATIONS).items()}
+        return ReferenceFeeds(feeds, relevance_order(guarded, config.rerank.list_size),
+                              guarded[["user_id", "content_id"]])
     finally:
         cands.unpersist()
         history.unpersist()

@@ -3,8 +3,10 @@
 Modules:
     environment  the world's users and items (``load_world``), a policy's feed as item indices
                  (``feed_matrix``) and one simulated day with next-day return (``simulate_day``).
-    policies     reference feeds: random, popularity only, and the true-best ("oracle").
-    compare      ``simulate_policies``: time spent and return rate per policy, with 95% CIs.
+    policies     reference feeds: random, popularity only, the true-best ("oracle") and the
+                 true-best within a candidate pool ("oracle_pool").
+    compare      ``simulate_policies``: time spent and return rate per policy, with 95% CIs, and
+                 the share of the oracle's lift over random each keeps (``lift_shares``).
 
 Pure numpy and pandas (no Spark). Example::
 
@@ -14,11 +16,13 @@ Pure numpy and pandas (no Spark). Example::
 """
 from __future__ import annotations
 
-from foryou.simulator.compare import REPORT_COLUMNS, mean_ci, simulate_policies
+from foryou.simulator.compare import REPORT_COLUMNS, lift_shares, mean_ci, simulate_policies
 from foryou.simulator.environment import SimWorld, feed_matrix, load_world, simulate_day
-from foryou.simulator.policies import oracle_policy, popularity_policy, random_policy
+from foryou.simulator.policies import (oracle_policy, oracle_pool_policy, popularity_policy,
+                                      random_policy)
 
 __all__ = [
-    "REPORT_COLUMNS", "SimWorld", "feed_matrix", "load_world", "mean_ci", "oracle_policy",
-    "popularity_policy", "random_policy", "simulate_day", "simulate_policies",
+    "REPORT_COLUMNS", "SimWorld", "feed_matrix", "lift_shares", "load_world", "mean_ci",
+    "oracle_policy", "oracle_pool_policy", "popularity_policy", "random_policy", "simulate_day",
+    "simulate_policies",
 ]

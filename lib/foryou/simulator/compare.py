@@ -23,8 +23,9 @@ Z95 = 1.959963984540054
 REPORT_COLUMNS = (
     "policy", "users", "feed_coverage", "time_spent_s", "time_spent_s_lo", "time_spent_s_hi",
     "return_rate", "return_rate_lo", "return_rate_hi", "returned_share", "items_per_user",
-    "sessions", "sessions_per_s",
+    "sessions", "sessions_per_s", "time_share", "return_share",
 )
+FLOOR, CEILING = "random", "oracle"
 
 
 def mean_ci(values: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
@@ -56,7 +57,9 @@ def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
         One row per policy (``REPORT_COLUMNS``): ``time_spent_s`` mean watch seconds per user
         on the day and its 95% CI, ``return_rate`` mean next-day return probability and its CI,
         ``returned_share`` a draw of it, ``feed_coverage`` share of users the feed covers,
-        ``sessions`` simulated and ``sessions_per_s`` (simulation speed).
+        ``sessions`` simulated and ``sessions_per_s`` (simulation speed); ``time_share`` and
+        ``return_share`` the share of the oracle's lift over random it keeps (see
+        :func:`lift_shares`; NaN unless both ``random`` and ``oracle`` are among the policies).
     Example:
         >>> from foryou.simulator import load_world, oracle_policy, random_policy  # doctest: +SKIP
         >>> w = load_world(cfg, truth, n_users=100)                                # doctest: +SKIP
@@ -85,4 +88,22 @@ def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
             items_per_user=float(day.items_seen.mean()), sessions=sessions,
             sessions_per_s=sessions / elapsed,
         ))
-    return pd.DataFrame(rows, columns=list(REPORT_COLUMNS))
+    return lift_shares(pd.DataFrame(rows, columns=list(REPORT_COLUMNS)))
+
+
+def lift_shares(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with ``time_share`` and ``return_share``: per policy, ``(x - random) /
+    (oracle - random)`` of time spent and of the return rate, the share of the ceiling's lift
+    over the floor a policy keeps (1 = the oracle, 0 = random). NaN when either reference is
+    missing or the two are equal. Policies that split the path from the oracle to the served
+    feed (``oracle_pool``: retrieval's ceiling, ``ranker_pool``: the ranker alone, the
+    champion) read as the value each stage keeps."""
+    out = table.copy()
+    ref = out.set_index("policy")
+    for metric, share in (("time_spent_s", "time_share"), ("return_rate", "return_share")):
+        if FLOOR in ref.index and CEILING in ref.index:
+            lo, hi = float(ref.at[FLOOR, metric]), float(ref.at[CEILING, metric])
+            out[share] = (out[metric] - lo) / (hi - lo) if hi != lo else np.nan
+        else:
+            out[share] = np.nan
+    return out

@@ -4,7 +4,9 @@
 - :func:`popularity_policy`: the same most-watched items for everyone (from the world's
   logged impressions: valid plays per item);
 - :func:`oracle_policy`: for each user the items with the highest *true* expected watch time
-  under the user model, in a neutral mood (the ceiling any learned ranker aims at).
+  under the user model, in a neutral mood (the ceiling any learned ranker aims at);
+- :func:`oracle_pool_policy`: the same, but only among the items of each user's candidate
+  pool (the ceiling that retrieval leaves to the ranker and the rerank).
 
 ``user_id`` is the silver pseudonym of each simulated user, as a real export would key it.
 """
@@ -68,16 +70,54 @@ def true_expected_watch(world: SimWorld, users: np.ndarray) -> np.ndarray:
     return probs.expected_watch_ms.reshape(m, n_items)
 
 
-def oracle_policy(world: SimWorld, length: int = 50) -> pd.DataFrame:
-    """For each user, the ``length`` items with the highest true expected watch time."""
+def _best(score: np.ndarray, length: int) -> np.ndarray:
+    """Per row, the columns of the ``length`` highest scores, best first (-inf: never; such
+    columns come back as -1)."""
+    length = min(length, score.shape[1])
+    top = np.argpartition(-score, length - 1, axis=1)[:, :length]
+    best = np.take_along_axis(score, top, axis=1)
+    order = np.argsort(-best, axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    return np.where(np.isfinite(np.take_along_axis(best, order, axis=1)), top, -1)
+
+
+def oracle_policy(world: SimWorld, length: int = 50, allowed: np.ndarray | None = None
+                  ) -> pd.DataFrame:
+    """For each user, the ``length`` items with the highest true expected watch time.
+
+    Args:
+        world: the simulated population and catalogue.
+        length: items per user.
+        allowed: optional ``(world.n, n_items)`` mask: a user's feed only takes items it marks
+            (a user with fewer allowed items gets a shorter feed).
+    """
     n_items = world.catalogue.n_items
-    length = min(length, n_items)
     step = max(1, _ORACLE_CELLS // n_items)
     parts = []
     for lo in range(0, world.n, step):
         users = np.arange(lo, min(lo + step, world.n))
         score = true_expected_watch(world, users)
-        top = np.argpartition(-score, length - 1, axis=1)[:, :length]
-        order = np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable")
-        parts.append(np.take_along_axis(top, order, axis=1))
+        if allowed is not None:
+            score = np.where(allowed[users], score, -np.inf)
+        parts.append(_best(score, length))
     return _frame(world, np.concatenate(parts))
+
+
+def oracle_pool_policy(world: SimWorld, pool: pd.DataFrame, length: int = 50) -> pd.DataFrame:
+    """For each user, the ``length`` items of their candidate pool with the highest true
+    expected watch time: the best feed a perfect ranker could make of what retrieval found.
+
+    Args:
+        world: the simulated population and catalogue.
+        pool: ``user_id`` (silver pseudonym), ``content_id`` rows; pairs of users not
+            simulated and items outside the world's catalogue are ignored.
+        length: items per user.
+    """
+    row_of = pd.Series(np.arange(world.n), index=pd.Index(world.pseudonyms))
+    item_of = pd.Series(np.arange(len(world.content_ids)), index=pd.Index(world.content_ids))
+    rows = pool[USER_ID].map(row_of)
+    items = pool[CONTENT_ID].map(item_of)
+    known = rows.notna() & items.notna()
+    allowed = np.zeros((world.n, world.catalogue.n_items), bool)
+    allowed[rows[known].to_numpy(np.int64), items[known].to_numpy(np.int64)] = True
+    return oracle_policy(world, length, allowed)
