@@ -119,3 +119,25 @@ def test_content_projection_recovers_a_linear_map(spark):
     projected = project(df.select("content_id", "x"), "x", fitted).orderBy("content_id").toPandas()
     order = np.argsort([f"i{i}" for i in range(200)])
     assert np.allclose(np.stack(projected[C.VECTOR].to_numpy()), y[order], atol=1e-3)
+
+
+def test_a_later_training_of_the_same_date_is_the_latest_whatever_its_hash(trained, gold_world):
+    """Re-training one run date with other settings adds a version whose hash may sort before
+    the first one's; the ANN source and the export must still read the newer one."""
+    from foryou.cli import main as foryou
+    from foryou.embeddings.train import latest_version
+    from foryou.export.build import item_vectors
+
+    config, lake, run_date, root = trained
+    first = latest_version(lake)
+    for rank in (8, 12):  # two new versions: at least one hash sorts on each side of another
+        assert foryou(["train-embeddings", "--run-date", str(run_date), "--set", f"embeddings.rank={rank}", "--force",
+                       *gold_world.args(root)]) == 0
+        latest = latest_version(lake)
+        assert latest != first and VERSION.match(latest)
+        vectors = item_vectors(lake, None).toPandas()
+        assert {len(v) for v in vectors[C.VECTOR]} == {rank}
+        stamps = lake.read(C.ITEM_EMBEDDINGS).where(F.col(C.MODEL_VERSION) == latest) \
+            .select(C.TRAINED_AT).distinct().collect()
+        assert len(stamps) == 1 and stamps[0][0] is not None
+        first = latest

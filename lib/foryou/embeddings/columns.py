@@ -10,7 +10,7 @@ USER_EMBEDDINGS = "gold.user_embeddings"
 USER_ID, CONTENT_ID = "user_id", "content_id"
 EVENT_DATE, AS_OF_DATE = "event_date", "as_of_date"
 SUSPECTED_BOT = "suspected_bot"
-VECTOR, KIND, MODEL_VERSION = "vector", "kind", "model_version"
+VECTOR, KIND, MODEL_VERSION, TRAINED_AT = "vector", "kind", "model_version", "trained_at"
 STRENGTH = "strength"
 
 # Values of gold.item_embeddings.kind.

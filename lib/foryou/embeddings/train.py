@@ -137,7 +137,9 @@ def train_embeddings(lake: Lake, cfg: EmbeddingsConfig, as_of: dt.date) -> Embed
             f"embeddings for {as_of}: no positive interactions in {C.IMPRESSIONS} in the "
             f"{cfg.window_days} days before {window_end(lake, as_of)} and no {C.ITEM_FEATURES} rows with "
             f"as_of_date={as_of}; run `foryou impressions` and `foryou features --run-date {as_of}` first")
-    stamp = lambda df: df.withColumn(C.MODEL_VERSION, F.lit(version))  # noqa: E731
+    trained_at = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    stamp = lambda df: (df.withColumn(C.MODEL_VERSION, F.lit(version))  # noqa: E731
+                        .withColumn(C.TRAINED_AT, F.lit(trained_at).cast("timestamp")))
     fallback = None
     cached = [pairs, content]
     if n_pairs < cfg.min_pairs:
@@ -184,9 +186,19 @@ def write_embeddings(lake: Lake, result: EmbeddingsResult, key: CommitKey | None
 
 
 def latest_version(lake: Lake) -> str | None:
-    """The newest model_version held by both embedding tables (None: none yet)."""
+    """The most recently trained model_version held by both embedding tables (None: none yet).
+
+    Versions are ordered by their run date, then by ``trained_at`` (a version written before
+    the column existed counts as older), then by name: two trainings for one run date with
+    different settings get different hashes, and the later one wins, whatever its hash.
+    """
     if not (lake.exists(C.ITEM_EMBEDDINGS) and lake.exists(C.USER_EMBEDDINGS)):
         return None
-    common = (lake.read(C.ITEM_EMBEDDINGS).select(C.MODEL_VERSION).distinct()
-              .join(lake.read(C.USER_EMBEDDINGS).select(C.MODEL_VERSION).distinct(), C.MODEL_VERSION))
-    return common.agg(F.max(C.MODEL_VERSION)).first()[0]
+    items = (lake.read(C.ITEM_EMBEDDINGS).groupBy(C.MODEL_VERSION)
+             .agg(F.max(C.TRAINED_AT).alias(C.TRAINED_AT)))
+    common = items.join(lake.read(C.USER_EMBEDDINGS).select(C.MODEL_VERSION).distinct(), C.MODEL_VERSION)
+    run_date = F.regexp_extract(C.MODEL_VERSION, r"(\d{4}-\d{2}-\d{2})", 1)
+    # bounded: one row, the newest version
+    newest = common.orderBy(run_date.desc(), F.col(C.TRAINED_AT).desc_nulls_last(),
+                            F.col(C.MODEL_VERSION).desc()).select(C.MODEL_VERSION).first()
+    return None if newest is None else newest[0]

@@ -31,6 +31,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window as W
 from pyspark.sql import functions as F
 
+from foryou.export.build import item_vectors
+
 USER_ID, CONTENT_ID, RANK = "user_id", "content_id", "rank"
 RANKING_METRICS = ("recall", "precision", "ndcg", "map")
 
@@ -276,9 +278,7 @@ def evaluate_retrieval(lake, as_of: dt.date, k: int = 20, holdout_days: int = 1,
         lists.unpersist()
         return table
     catalogue = items.count()
-    vectors = lake.read_or_empty("gold.item_embeddings")
-    latest = vectors.agg(F.max("model_version")).first()[0]
-    vectors = vectors.where(F.col("model_version") == latest).select(CONTENT_ID, "vector")
+    vectors = item_vectors(lake, None)
     history = lake.read_or_empty("silver.impressions").where(F.col("event_date") < F.lit(as_of))
     interactions = held_out_positives(history, dt.date(1970, 1, 1), (as_of - dt.date(1970, 1, 1)).days)
     cov = coverage(lists, catalogue, k, "list")

@@ -40,15 +40,15 @@ class ExportBuild:
 
 
 def item_vectors(lake: Lake, version: str | None) -> DataFrame:
-    """(content_id, vector) of one item-embedding model_version (default: the greatest, as
-    versions are time-ordered); empty when no embeddings exist (DPP and LinUCB then treat every
-    item as vectorless)."""
+    """(content_id, vector) of one item-embedding model_version (default: the latest,
+    :func:`foryou.embeddings.train.latest_version`); empty when no embeddings exist (DPP and
+    LinUCB then treat every item as vectorless)."""
+    from foryou.embeddings.train import latest_version
+
     emb = lake.read_or_empty(ITEM_EMBEDDINGS)
+    version = version or latest_version(lake)
     if version is None:
-        latest = emb.agg(F.max("model_version")).first()[0]
-        if latest is None:
-            return emb.select("content_id", "vector")
-        version = latest
+        return emb.select("content_id", "vector")
     return emb.where(F.col("model_version") == version).select("content_id", "vector")
 
 
