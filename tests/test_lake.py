@@ -249,8 +249,10 @@ def test_schema_refusals_name_the_column_and_leave_the_table_unchanged(spark, la
 
 
 @BOTH_BACKENDS
-def test_a_column_the_catalog_declares_is_added_to_a_table_an_older_release_made(spark, lake):
-    """A release that declares a new column upgrades existing tables on their next write."""
+@pytest.mark.parametrize("write", ["append", "insert_new"])
+def test_a_column_the_catalog_declares_is_added_to_a_table_an_older_release_made(spark, lake, write):
+    """A release that declares a new column upgrades existing tables on their next write, by
+    either kind of write (insert_new once dropped the column's values without a word)."""
     spec = lake.spec(EVENTS)
     older = dataclasses.replace(spec, columns=tuple(c for c in spec.columns if c.name != "content_id"))
     lake.backend.write(older, events(spark, range(3), DAY1).drop("content_id"), "append")
@@ -258,7 +260,7 @@ def test_a_column_the_catalog_declares_is_added_to_a_table_an_older_release_made
     # Read before the upgrade: the declared column is there, null.
     assert lake.read(EVENTS).where(F.col("content_id").isNull()).count() == 3
 
-    lake.append(EVENTS, events(spark, range(10, 12), DAY1))
+    getattr(lake, write)(EVENTS, events(spark, range(10, 12), DAY1))
     values = {r["event_id"]: r["content_id"]
               for r in delta(lake, EVENTS).to_pyarrow_table(columns=["event_id", "content_id"]).to_pylist()}
     assert values == {"e0": None, "e1": None, "e2": None, "e10": "c3", "e11": "c4"}

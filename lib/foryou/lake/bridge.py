@@ -145,8 +145,10 @@ class BridgeBackend:
             return self._write_locked(spec, df, mode, key, force, partitions, list(new_fields))
 
     def insert_new(self, spec: TableSpec, df: DataFrame, keys: tuple[str, ...],
-                   key: CommitKey | None = None, force: bool = False) -> WriteResult:
-        """Append only rows whose ``keys`` are not in the partitions the batch touches."""
+                   key: CommitKey | None = None, force: bool = False,
+                   new_fields: list[StructField] = ()) -> WriteResult:
+        """Append only rows whose ``keys`` are not in the partitions the batch touches;
+        ``new_fields`` (declared columns the table lacks) are added in the same commit."""
         with self._lock(spec):
             # Also when the run turns out to be committed already: a killed writer's staging
             # folder must not outlive a successful re-run.
@@ -165,7 +167,7 @@ class BridgeBackend:
                                      if r[0] is not None]}
                 existing = self.read(spec, partitions=touched).select(*keys)
                 batch = batch.join(existing, on=list(keys), how="left_anti")
-            return self._write_locked(spec, batch, "append", key, force, None, [])
+            return self._write_locked(spec, batch, "append", key, force, None, list(new_fields))
 
     def _write_locked(self, spec, df, mode, key, force, partitions, new_fields) -> WriteResult:
         uri = self.location(spec)

@@ -46,6 +46,8 @@ DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog",
 TXN_APP_ID = "spark.databricks.delta.write.txnAppId"
 TXN_VERSION = "spark.databricks.delta.write.txnVersion"
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+# MERGE adds the source's columns the target lacks (Delta's schema evolution for MERGE).
+AUTO_MERGE = "spark.databricks.delta.schema.autoMerge.enabled"
 RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 VACUUM_LOGGING = "spark.databricks.delta.vacuum.logging.enabled"
 # Delta refuses a VACUUM below the table's deleted-file retention (default 7 days) unless told.
@@ -247,12 +249,14 @@ class NativeBackend:
         return self._committed(spec, key, force, attempt)
 
     def insert_new(self, spec: TableSpec, df: DataFrame, keys: tuple[str, ...],
-                   key: CommitKey | None = None, force: bool = False) -> WriteResult:
+                   key: CommitKey | None = None, force: bool = False,
+                   new_fields: list[StructField] = ()) -> WriteResult:
         """``MERGE INTO ... WHEN NOT MATCHED THEN INSERT *`` on the table key, with the
-        target restricted to the partitions the batch touches."""
+        target restricted to the partitions the batch touches; ``new_fields`` (declared
+        columns the table lacks) are added by the MERGE's own schema evolution."""
         batch = df.dropDuplicates(list(keys))
         if not self.exists(spec):
-            return self.write(spec, batch, "append", key, force)
+            return self.write(spec, batch, "append", key, force, None, new_fields)
         view = f"foryou_insert_{spec.layer}_{spec.short_name}"
         cond = " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in keys)
         if spec.partition_by:
@@ -268,10 +272,10 @@ class NativeBackend:
 
         def attempt(txn_version: int | None) -> None:
             batch.createOrReplaceTempView(view)
-            confs = {}
+            confs = {AUTO_MERGE: "true"} if new_fields else {}
             if key is not None:
-                confs = {TXN_APP_ID: key.app_id, TXN_VERSION: str(txn_version),
-                         USER_METADATA: json.dumps({KEY_FIELD: key.app_id})}
+                confs.update({TXN_APP_ID: key.app_id, TXN_VERSION: str(txn_version),
+                              USER_METADATA: json.dumps({KEY_FIELD: key.app_id})})
             try:
                 with self._session_confs(confs, session):
                     session.sql(f"MERGE INTO {self._ident(spec)} t USING {view} s ON {cond} "

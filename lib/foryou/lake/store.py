@@ -144,8 +144,8 @@ class Lake:
         if not spec.key:
             raise LakeError(f"{name} declares no key; insert_new needs one")
         current = self.backend.table_schema(spec) or spec.schema
-        conformed, _ = conform(df, spec, current)
-        return self.backend.insert_new(spec, conformed, spec.key, key, force)
+        conformed, new_fields = conform(df, spec, current)
+        return self.backend.insert_new(spec, conformed, spec.key, key, force, new_fields)
 
     def is_committed(self, name: str, key: CommitKey) -> bool:
         """Whether ``key`` has been committed to the table (the job ran for that date)."""
