@@ -17,10 +17,12 @@ from foryou.candidates.filters import (
     apply_filters, apply_quotas, excluded_creators, negative_pairs, seen_pairs, spam_creators)
 from foryou.candidates.followed import followed_candidates
 from foryou.candidates.inputs import interaction_log
+from foryou.candidates.interest import interest_candidates, watch_per_impression
 from foryou.candidates.pool import merge
 from foryou.candidates.trending import trending_candidates
 from foryou.config.candidates import (
-    CandidatesConfig, ColdStartConfig, CovisitConfig, FiltersConfig, InteractionLogConfig, TrendingConfig)
+    CandidatesConfig, ColdStartConfig, CovisitConfig, FiltersConfig, InteractionLogConfig,
+    InterestConfig, TrendingConfig)
 from foryou.lake import table
 
 AS_OF = dt.date(2024, 5, 10)
@@ -156,6 +158,42 @@ def test_trending_is_per_country_grows_and_ignores_bots(spark):
     assert "X" in got["de1"] and got["de1"].index("Y") < got["de1"].index("X")  # global list after
     assert all("Z" not in items for items in got.values())
     assert "nowhere" in got                                     # unknown country: global list
+
+
+# --- interest --------------------------------------------------------------------------------
+
+def test_interest_proposes_the_best_watched_items_of_the_users_top_tags(spark):
+    items = spark.createDataFrame([
+        ("long", ["cook"], 100, 3_000_000),   # 30 s per impression
+        ("short", ["cook"], 100, 500_000),    # 5 s
+        ("once", ["cook"], 1, 60_000),        # 60 s, but seen once: the prior pulls it down
+        ("both", ["cook", "cars"], 100, 2_000_000),
+        ("car", ["cars"], 100, 4_000_000),
+        ("cat", ["cats"], 100, 5_000_000),    # the best item, in a tag u1 cares little for
+        ("untagged", None, 100, 1_000_000),
+    ], "content_id string, tags array<string>, impressions long, watch_ms long")
+    users = spark.createDataFrame([
+        ("u1", {"cook": 0.7, "cars": 0.2, "cats": 0.1}),
+        ("u2", {"cats": 1.0}),
+        ("bot", {"cook": 1.0}),
+        ("new", None),
+    ], "user_id string, interest_long map<string,double>")
+    bots = spark.createDataFrame([("bot",)], "user_id string")
+    cfg = InterestConfig(tags_per_user=2, items_per_tag=3, prior_impressions=20)
+    smoothed = {r["content_id"]: r["watch_s"] for r in watch_per_impression(items, 20).collect()}
+    mean = 15.56e6 / 601 / 1000  # the catalogue's watch seconds per impression
+    assert smoothed["once"] == pytest.approx((60 + 20 * mean) / 21)
+    assert smoothed["long"] > smoothed["once"] > smoothed["short"]   # 60 s once ranks below 30 s
+    got = by_user(interest_candidates(users, items, bots, cfg, k=10))
+    # u1: the 3 best of each of its two top tags (short is 4th of cook; cats is not a top tag),
+    # by interest x watch summed over matched tags.
+    score = {"long": 0.7 * smoothed["long"], "once": 0.7 * smoothed["once"],
+             "both": 0.9 * smoothed["both"], "car": 0.2 * smoothed["car"]}
+    assert got["u1"] == sorted(score, key=score.get, reverse=True)
+    assert got["u2"] == ["cat"]
+    assert "bot" not in got and "new" not in got                 # bots and users without interests
+    assert interest_candidates(users, items, bots, cfg, k=1).groupBy("user_id").count() \
+        .where("count > 1").count() == 0
 
 
 # --- followed creators -----------------------------------------------------------------------

@@ -24,6 +24,7 @@ from foryou.candidates.covisit import covisit_candidates, history_candidates
 from foryou.candidates.filters import (
     apply_filters, apply_quotas, excluded_creators, negative_pairs, seen_pairs, spam_creators)
 from foryou.candidates.followed import followed_candidates
+from foryou.candidates.interest import interest_candidates
 from foryou.candidates.inputs import (
     all_users, bots, engaged, features_at, interaction_log, read_days)
 from foryou.candidates.pool import merge
@@ -151,6 +152,9 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
     elif cfg.quota("covisit"):
         history = engaged(_since(impressions, end, cfg.covisit.window_days), bot_users)
         sources["covisit"] = covisit_candidates(history, end, cfg.covisit, cfg.fetch("covisit"))
+    if cfg.quota("interest"):
+        sources["interest"] = interest_candidates(user_features, items, bot_users, cfg.interest,
+                                                  cfg.fetch("interest"))
     if cfg.quota("followed"):
         sources["followed"] = followed_candidates(user_features, content, as_of, cfg.followed,
                                                   cfg.fetch("followed"))

@@ -212,9 +212,11 @@ def reference_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date
     try:
         # bounded: the simulator's sampled users' pools and lists (``users``)
         guarded = cands.select("user_id", "content_id", "relevance").toPandas()
-        feeds = {name: rerank(cands, history, ablated_config(config, change).rerank,
-                              seed=as_of.isoformat()).select("user_id", "rank", "content_id").toPandas()
-                 for name, change in (ablations if ablations is not None else ABLATIONS).items()}
+        feeds = {}
+        for name, change in (ablations if ablations is not None else ABLATIONS).items():
+            ranked = rerank(cands, history, ablated_config(config, change).rerank, seed=as_of.isoformat())
+            # bounded: the simulator's sampled users' lists (``users``)
+            feeds[name] = ranked.select("user_id", "rank", "content_id").toPandas()
         return ReferenceFeeds(feeds, relevance_order(guarded, config.rerank.list_size),
                               guarded[["user_id", "content_id"]])
     finally:
