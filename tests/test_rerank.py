@@ -46,6 +46,21 @@ def test_diversity_rises_as_theta_moves_toward_diversity():
     assert sims[0] > sims[-1]
 
 
+def test_theta_means_the_same_whatever_the_relevance_scale():
+    """The trade-off works on relevance standardised per user: a ranker whose scores spread
+    over 0.003 gets the same feed as one spreading over 30 (before, a small spread made the
+    DPP all but ignore relevance at theta 0.7)."""
+    rel, vecs, label = _clusters()
+    base = dpp.diversify(rel, vecs, 0.7, 12)
+    for scale, shift in ((1e-2, 0.0), (100.0, 0.0), (1.0, 5.0)):
+        assert dpp.diversify(rel * scale + shift, vecs, 0.7, 12) == base
+    # Relevance still leads at theta 0.7: the first pick is the most relevant item, and the
+    # favoured cluster keeps more slots than the least relevant one.
+    assert base[0] == int(np.argmax(rel))
+    assert (label[base] == 0).sum() > (label[base] == 3).sum()
+    assert (dpp.standardised(np.full(4, 2.0)) == 0).all()
+
+
 def test_greedy_step_never_repeats_an_item_and_stops_at_the_kernel_rank():
     rng = np.random.default_rng(3)
     vecs = rng.normal(size=(30, 3))  # rank of S <= 4
@@ -131,8 +146,12 @@ def test_novelty_share_is_injected_and_spread():
     assert positions[0] >= 5 and positions[-1] == 19  # spread, not bunched at the top
     # Familiar items keep their order.
     assert [i for i in out if not novel[i]] == list(range(17))
-    # Too few familiar items: novel ones fill the list.
+    # Too few familiar items: novel ones fill the list, after the familiar ones (they once took
+    # evenly spread slots, so a share of 0 still put novel items near the top).
     assert len(novelty.inject([0, 1, 2, 3], [True, True, True, False], 4, 0.15)) == 4
+    assert novelty.inject([0, 1, 2, 3], [False, True, False, True], 4, 0.0) == [0, 2, 1, 3]
+    # One familiar item and a share of 0.2 of 5: one novel slot (the last), then novel fill.
+    assert novelty.inject([0, 1, 2, 3, 4], [True, False, True, True, True], 5, 0.2) == [1, 0, 2, 3, 4]
     assert novelty.is_novel(["a"], set()) and not novelty.is_novel(["a", "b"], {"b"})
 
 

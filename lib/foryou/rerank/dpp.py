@@ -5,7 +5,9 @@ Determinantal Point Process to Improve Recommendation Diversity", NeurIPS 2018 (
 The kernel is ``L = Diag(r) S Diag(r)``: ``S`` the items' similarity (cosine of their
 embeddings, shifted to ``(1 + cos) / 2`` so that ``S`` is positive semi-definite), ``r`` the
 relevance quality. The trade-off of the paper's eq. 12 (``theta`` on relevance, ``1 - theta`` on
-diversity) becomes ``r_u = exp(alpha * s_u)`` with ``alpha = theta / (2 (1 - theta))``.
+diversity) becomes ``r_u = exp(alpha * s_u)`` with ``alpha = theta / (2 (1 - theta))`` and
+``s_u`` the relevance standardised over the user's candidates, so theta means the same
+whatever the ranker's score scale.
 """
 from __future__ import annotations
 
@@ -33,15 +35,32 @@ def similarity(vectors: np.ndarray) -> np.ndarray:
     return s
 
 
+def standardised(relevance: np.ndarray) -> np.ndarray:
+    """``relevance`` in standard deviations from its mean (all zeros when it does not vary).
+
+    The trade-off ``theta`` must not depend on the score's units: a ranker whose feed scores
+    of one user spread over 0.03 would otherwise see its relevance all but ignored at
+    theta 0.7 (``exp(1.17 * 0.03)`` is 1.04), one spreading over 30 would see diversity ignored.
+
+    Example:
+        >>> standardised(np.array([1.0, 2.0, 3.0])).round(3).tolist()
+        [-1.225, 0.0, 1.225]
+    """
+    rel = np.asarray(relevance, dtype=np.float64)
+    spread = rel.std() if rel.size else 0.0
+    return (rel - rel.mean()) / spread if spread > 0 else np.zeros_like(rel)
+
+
 def kernel(relevance: np.ndarray, vectors: np.ndarray, theta: float) -> np.ndarray:
     """The DPP kernel ``Diag(r) S Diag(r)`` for relevance scores and item vectors.
 
     Args:
-        relevance: (n,) scores, higher is better (any scale; centred before exp()).
+        relevance: (n,) scores, higher is better (any scale: standardised over the n items
+            before exp(), see :func:`standardised`).
         vectors: (n, d) item embeddings (rows of zeros for items without one).
         theta: 1 ranks by relevance only, 0 by diversity only.
     """
-    rel = np.asarray(relevance, dtype=np.float64)
+    rel = standardised(relevance)
     if not 0.0 <= theta <= 1.0:
         raise ValueError(f"theta must lie in [0, 1], got {theta}")
     alpha = MAX_ALPHA if theta >= 1.0 else min(MAX_ALPHA, theta / (2.0 * (1.0 - theta)))

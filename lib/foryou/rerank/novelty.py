@@ -30,7 +30,6 @@ def inject(order: Sequence[int], novel: Sequence[bool], n: int, share: float) ->
     novel_q = [i for i in order if novel[i]]
     familiar_q = [i for i in order if not novel[i]]
     want = min(math.ceil(share * n), len(novel_q)) if share > 0 else 0
-    want = max(want, n - len(familiar_q))  # too few familiar items: novel ones fill the list
     # Novel slot positions, evenly spread (the last slot of each stride).
     slots = {min(n - 1, math.ceil((s + 1) * n / want) - 1) for s in range(want)} if want else set()
     while len(slots) < want:  # collisions at the end of a short list
