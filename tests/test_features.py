@@ -19,7 +19,7 @@ from foryou.config import load_config
 from foryou.features import columns as C
 from foryou.features.bots import detection_quality
 from foryou.features.build import State, build_day, compute_state, examples_of, read_state
-from foryou.features.examples import sample_negatives, split_of
+from foryou.features.examples import continued, sample_negatives, split_of
 from foryou.features.inputs import Inputs, Window, read_inputs
 from foryou.features.items import text_features
 from foryou.lake import Lake, table
@@ -286,6 +286,25 @@ def test_exposure_lift_compares_the_users_served_tags_with_the_mix_of_all(spark)
            for r in rows.select("*", *slots).select("user_id", "content_id", lift).collect()}
     assert got[("u1", "c1")] == pytest.approx((math.log(5 / 9) + math.log(4 / 3)) / 2)
     assert got[("u1", "c3")] == 0.0 and got[("u9", "c2")] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_continued_marks_impressions_the_session_went_on_after(spark):
+    """The continuation label: the user's next impression of the day within the gap (by time,
+    then position); the last one, one followed after a long pause, and rows of a log
+    without impressions are not."""
+    at = lambda h, m=0: dt.datetime(2024, 5, 1, h, m)  # noqa: E731
+    rows = [("u1", "r1", 0, at(9), True), ("u1", "r1", 1, at(9), True),      # same request
+            ("u1", "r2", 0, at(9, 20), True),                                 # 20 min later
+            ("u1", "r3", 0, at(11), True),                                    # after a pause: new session
+            ("u2", "r4", 0, at(10), True),                                    # alone
+            ("u3", "x1", 0, at(10), False), ("u3", "x2", 0, at(10, 1), False)]  # interaction log
+    df = spark.createDataFrame(rows, "user_id string, request_id string, position int, "
+                                     "event_ts timestamp, has_impressions boolean")
+    got = {(r["request_id"], r["position"]): r["c"]
+           for r in df.select("request_id", "position", continued(30).alias("c")).collect()}
+    assert got == {("r1", 0): 1, ("r1", 1): 1, ("r2", 0): 0, ("r3", 0): 0, ("r4", 0): 0,
+                   ("x1", 0): None, ("x2", 0): None}
+    assert {r["c"] for r in df.select(continued(120).alias("c")).where("request_id = 'r2'").collect()} == {1}
 
 
 def test_negatives_are_popular_items_the_user_never_engaged_with(spark, config):

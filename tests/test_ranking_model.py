@@ -12,7 +12,7 @@ import torch
 
 from foryou.ranking import (FeatureSpec, MissingColumnError, MultiTaskRanker, RankingConfig,
                             feed_score, iter_batches, predict)
-from foryou.ranking.data import shard, shard_rows
+from foryou.ranking.data import prepare, shard, shard_rows
 from foryou.ranking.model import gate_health
 from foryou.ranking.synthetic import write_examples
 
@@ -140,15 +140,34 @@ def test_files_shard_across_ranks_and_rows_when_too_few(files):
     assert sum(seen) == 200
 
 
-def test_feed_score_uses_the_issue_weights():
+def test_feed_score_uses_the_product_formula():
     weights = RankingConfig().score_weights
-    assert weights == {"watch": 0.40, "complete": 0.20, "long_view": 0.15, "like": 0.15,
+    assert weights == {"watch": 0.40, "complete": 0.20, "replay": 0.15, "continued": 0.15,
                        "skip": -0.05, "fatigue": -0.05}
-    preds = {h: torch.tensor([0.5, 1.0]) for h in ["watch", "complete", "long_view", "like", "skip", "click"]}
+    assert {"replay", "continued"} <= set(RankingConfig().tasks)  # the heads the formula needs
+    preds = {h: torch.tensor([0.5, 1.0]) for h in ["watch", "complete", "replay", "continued", "skip", "click"]}
     score = feed_score(preds, weights, fatigue=torch.tensor([0.0, 2.0]))
     torch.testing.assert_close(score, torch.tensor([0.5 * 0.85, 0.85 - 0.10]))
     arrays = {h: v.numpy() for h, v in preds.items()}
     np.testing.assert_allclose(feed_score(arrays, weights), [0.425, 0.85], rtol=1e-6)
+
+
+def test_no_ranker_input_depends_on_follower_counts(tmp_path):
+    """Reach must not depend on followers: the spec takes no follower count, and rows that
+    differ only in the creator's followers get identical model inputs."""
+    import pyarrow as pa
+
+    files = write_examples(tmp_path, 1, 64, seed=4)
+    spec = FeatureSpec.from_files(files, RankingConfig())
+    names = [f.name for f in spec.dense] + list(spec.categorical) + list(spec.multi_hot)
+    assert not [n for n in names if "follower" in n], names
+    table = pq.read_table(files[0])
+    if "item_creator_followers" not in table.column_names:
+        table = table.append_column("item_creator_followers", pa.array(np.zeros(table.num_rows)))
+    index = table.column_names.index("item_creator_followers")
+    famous = table.set_column(index, "item_creator_followers", pa.array(np.full(table.num_rows, 1e7)))
+    a, b = prepare(table, spec), prepare(famous, spec)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k], equal_nan=True) for k in a)
 
 
 def test_loader_interleaves_files_so_a_shuffle_window_mixes_days(tmp_path):

@@ -45,6 +45,9 @@ class FeaturesConfig(Section):
     engagement_weights: dict[str, float] = Field(default_factory=lambda: {
         "view": 1.0, "complete_view": 1.0, "replay": 1.0, "like": 2.0, "comment": 3.0,
         "share": 3.0, "save": 2.0, "follow": 3.0})
+    # An impression "continued" the session when the user's next impression of the day comes
+    # at most this many minutes later (the same rule as silver.sessions).
+    session_gap_minutes: int = Field(default=30, ge=1)
     history_length: int = Field(default=20, ge=1)
     top_k: int = Field(default=5, ge=1)
     max_tags: int = Field(default=50, ge=1)

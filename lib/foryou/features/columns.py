@@ -51,7 +51,9 @@ SESSION_END, SESSION_DATE, DURATION_S = "session_end", "session_date", "duration
 # Optional columns of silver.content: dense vectors the fused content vector takes in.
 MEDIA_VECTORS = ("visual_vector", "audio_vector")
 LABEL_COLUMNS = ("click", "long_view", "complete", "watch_ms", "watch_ratio", "like", "comment",
-                 "share", "follow", "save", "skip", "hide", "report")
+                 "share", "follow", "save", "skip", "hide", "report", "replay")
+# Derived from the day's impressions, not copied: the session went on after this impression.
+CONTINUED = "continued"
 
 # Gold columns.
 AS_OF_DATE = "as_of_date"

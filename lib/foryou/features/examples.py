@@ -37,6 +37,20 @@ def context(ts: Column) -> list[Column]:
             F.cos(2 * math.pi * dow / 7).alias("dow_cos")]
 
 
+def continued(gap_minutes: int) -> Column:
+    """1 when the user's next impression of the same day (by time, then position) comes at
+    most ``gap_minutes`` later, else 0; null on rows of a log without impressions.
+
+    The session-continuation label: what the feed score's continuation head learns. Only the
+    day's own impressions count, so a day's examples never change when the next day arrives
+    (the last impressions before midnight read 0 even when the session went on).
+    """
+    w = W.partitionBy(C.USER_ID).orderBy(C.EVENT_TS, C.POSITION)
+    gap = F.unix_timestamp(F.lead(C.EVENT_TS).over(w)) - F.unix_timestamp(C.EVENT_TS)
+    on = F.when(gap.isNotNull() & (gap <= gap_minutes * 60), 1).otherwise(0)
+    return F.when(F.col(C.HAS_IMPRESSIONS), on).cast("int")
+
+
 def split_of(date: dt.date, cfg: FeaturesConfig) -> str:
     """train, validation or test for an event date, by the configured split markers."""
     if cfg.test_start is not None and date >= cfg.test_start:
@@ -94,7 +108,7 @@ def sample_negatives(positives: DataFrame, items: DataFrame, users: DataFrame,
     return picked.select(
         F.concat(F.col(C.REQUEST_ID), F.lit("#neg"), F.col("_r").cast("string")).alias(C.REQUEST_ID),
         C.POSITION, C.USER_ID, C.CONTENT_ID, C.CREATOR_ID, C.EVENT_TS, *zeros,
-        F.lit(False).alias(C.HAS_IMPRESSIONS), F.lit(True).alias(C.SAMPLED_NEGATIVE),
+        F.lit(None).cast("int").alias(C.CONTINUED), F.lit(False).alias(C.HAS_IMPRESSIONS), F.lit(True).alias(C.SAMPLED_NEGATIVE),
         F.lit(None).cast("string").alias(C.EXPOSURE), C.DEVICE_TYPE, C.OS, C.NETWORK_TYPE,
         C.EVENT_DATE)
 
@@ -186,19 +200,23 @@ def _smoothed_rate(views: str, impressions: str, cfg: FeaturesConfig) -> Column:
 
 def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
                    affinities: DataFrame, vocab: DataFrame, date: dt.date,
-                   cfg: FeaturesConfig) -> DataFrame:
+                   cfg: FeaturesConfig, labelled: bool = True) -> DataFrame:
     """gold.training_examples of ``date``; ``users``, ``items``, ``affinities`` and ``vocab``
     must be the as_of_date = ``date`` versions (events strictly before ``date``).
 
     Per-user and per-item columns (vocabulary indices included) are resolved on the user
-    and item tables first, so the day's rows take part in one join with each.
+    and item tables first, so the day's rows take part in one join with each. Rows to be
+    scored rather than learned from (``labelled=False``: the export's candidates) skip the
+    continuation label, a sort of the day's rows by user that they do not need.
     """
     day = impressions.where(F.col(C.EVENT_DATE) == F.lit(date))
     served = (day.withColumn(C.HAS_IMPRESSIONS, F.coalesce(C.HAS_IMPRESSIONS, F.lit(True)))
               .withColumn(C.SAMPLED_NEGATIVE, F.lit(False)))
+    served = served.withColumn(C.CONTINUED, continued(cfg.session_gap_minutes) if labelled
+                               else F.lit(None).cast("int"))
     keep = [C.REQUEST_ID, C.POSITION, C.USER_ID, C.CONTENT_ID, C.CREATOR_ID, C.EVENT_TS,
-            *C.LABEL_COLUMNS, C.HAS_IMPRESSIONS, C.SAMPLED_NEGATIVE, C.EXPOSURE, C.DEVICE_TYPE,
-            C.OS, C.NETWORK_TYPE, C.EVENT_DATE]
+            *C.LABEL_COLUMNS, C.CONTINUED, C.HAS_IMPRESSIONS, C.SAMPLED_NEGATIVE, C.EXPOSURE,
+            C.DEVICE_TYPE, C.OS, C.NETWORK_TYPE, C.EVENT_DATE]
     served = served.select(*keep)
     negatives = sample_negatives(served.where(~F.col(C.HAS_IMPRESSIONS)), items, users, cfg)
     rows = served.unionByName(negatives.select(*keep))

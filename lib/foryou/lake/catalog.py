@@ -279,6 +279,9 @@ TRAINING_EXAMPLES = (
     _c("creator_id", S, "the item's creator"),
     _c("event_ts", TS, "impression time", True),
     *LABELS,
+    _c("replay", I, "replayed"),
+    _c("continued", I, "the user's next impression of the day came within features."
+                       "session_gap_minutes (null: a log without impressions)"),
     _c("has_impressions", B, "false: from a log without impressions"),
     _c("sampled_negative", B, "true: a negative drawn by popularity for such a log"),
     _c("exposure", S, EXPOSURE_DOC + " (sampled negatives: null)"),

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from foryou.config.ranking import RankingConfig
+from foryou.config.ranking import BINARY_TASKS, RankingConfig
 from foryou.features import columns as C
 from foryou.ranking import data as D
 
@@ -38,12 +38,13 @@ CATEGORICAL = {"user_index": "user", "item_index": "item", "creator_index": "cre
 # Multi-valued index columns, mean-pooled; recent items share the item embedding table.
 MULTI_HOT = {"tag_indices": "tag", "recent_item_indices": "item"}
 VECTOR = "item_content_vector"
-# Heavy-tailed dense features: log1p(max(x, 0)) before standardising.
+# Heavy-tailed dense features: log1p(max(x, 0)) before standardising. The creator's follower
+# count is not an input: the product rules say reach must not depend on followers.
 LOG_DENSE = (
     "user_events", "user_views", "user_likes", "user_engagement", "user_engagement_decayed",
     "user_active_days", "user_avg_session_s", "user_contents_per_session",
     "user_events_per_active_day", "item_impressions", "item_views", "item_age_days",
-    "item_duration_ms", "item_creator_followers", "item_hashtag_count", "interest_match_short",
+    "item_duration_ms", "item_hashtag_count", "interest_match_short",
     "interest_match_mid", "interest_match_long", "creator_affinity", "tag_impressions",
 )
 PLAIN_DENSE = (
@@ -156,8 +157,7 @@ class FeatureSpec:
         """
         if not files:
             raise ValueError("no training files to build the feature spec from")
-        unknown = [t for t in cfg.tasks if t not in ("click", "long_view", "complete", "like",
-                                                     "comment", "share", "follow", "skip")]
+        unknown = [t for t in cfg.tasks if t not in BINARY_TASKS]
         if unknown:
             raise ValueError(f"ranking.tasks: unknown task {unknown[0]!r}")
         dense = [DenseFeature(n, log=True) for n in LOG_DENSE] + [DenseFeature(n) for n in PLAIN_DENSE]

@@ -65,6 +65,8 @@ def example_table(rows: int, seed: int = 0, n_users: int = 50, n_items: int = 30
         "share": (like & (rng.random(rows) < 0.3)).astype(np.int32),
         "follow": (like & (rng.random(rows) < 0.2)).astype(np.int32),
         "skip": (~click).astype(np.int32),
+        "replay": (complete & (rng.random(rows) < _sigmoid(score - 2.0))).astype(np.int32),
+        "continued": (rng.random(rows) < _sigmoid(1.0 + 0.5 * score)).astype(np.int32),
         C.WATCH_MS: watch_ms, C.WATCH_RATIO: np.minimum(watch_ms / 20000.0, 5.0),
         "user_index": user.astype(np.int32), "item_index": item.astype(np.int32),
         "creator_index": (item % 40 + 1).astype(np.int32), "device_index": device.astype(np.int32),

@@ -73,7 +73,7 @@ def scoring_frame(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date) -
 
     return build_examples(pseudo_impressions(pool, as_of), at("gold.user_features"),
                           at("gold.item_features"), at("gold.user_affinities"),
-                          at("gold.vocabularies"), as_of, config.features)
+                          at("gold.vocabularies"), as_of, config.features, labelled=False)
 
 
 def score_pool(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date,
