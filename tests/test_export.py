@@ -167,7 +167,50 @@ def test_pool_gets_the_training_example_features(spark, config):
     lake = Lake(spark, config)
     pool = _scored_pool(spark, USERS[:2]).dropDuplicates(["user_id", "content_id"])
     frame = scoring_frame(lake, config, pool, DAY)
-    assert frame.columns == table("gold.training_examples").schema.fieldNames()
+    assert frame.columns == table("gold.training_examples").schema.fieldNames() + ["fatigue"]
     rows = frame.select("user_id", "content_id", "event_date", "split").collect()
     assert len(rows) == pool.count()
     assert {r.event_date for r in rows} == {DAY}
+
+
+def test_the_pool_is_scored_at_the_users_usual_hour_with_its_fatigue(spark, config):
+    """Served context, not midnight: the examples' hour is each user's circular mean session
+    start, and a candidate's fatigue is the user's recent exposure to its creator and tags."""
+    import math
+
+    from foryou.rerank.scoring import scoring_frame
+
+    lake = Lake(spark, config)
+    day = DAY - dt.timedelta(days=1)
+    at = lambda h, m=0: dt.datetime.combine(day, dt.time(h, m))  # noqa: E731
+    sessions = [("u0", at(23), day), ("u0", at(1), day),        # around midnight: 0:00
+                ("u1", at(20), day), ("u1", at(21), day)]       # 20:30
+    lake.append("silver.sessions", _frame(spark, "silver.sessions", [
+        {"session_id": f"s{k}", "user_id": u, "session_start": t, "session_end": t, "session_date": d}
+        for k, (u, t, d) in enumerate(sessions)]))
+    # u0 saw 4 items yesterday: 3 by creator c1 (tag t1 on all 3), 1 by c2 (tag t2).
+    seen = [("i01", "c1"), ("i02", "c1"), ("i03", "c1"), ("i04", "c2")]
+    lake.append("silver.impressions", _frame(spark, "silver.impressions", [
+        {"request_id": f"r{k}", "position": k, "user_id": "u0", "content_id": c, "creator_id": cr,
+         "event_ts": at(12, k), "event_date": day} for k, (c, cr) in enumerate(seen)]))
+    tags = {"i01": ["t1"], "i02": ["t1"], "i03": ["t1"], "i04": ["t2"], "i10": ["t1"], "i11": ["t2", "t9"],
+            "i12": ["t9"]}
+    creators = {"i01": "c1", "i02": "c1", "i03": "c1", "i04": "c2", "i10": "c1", "i11": "c3", "i12": "c9"}
+    lake.append("gold.item_features", _frame(spark, "gold.item_features", [
+        {"content_id": c, "creator_id": creators[c], "tags": t, "as_of_date": DAY} for c, t in tags.items()]))
+    pool = spark.createDataFrame([(u, c, creators[c]) for u in ("u0", "u1", "u2") for c in ("i10", "i11", "i12")],
+                                 "user_id string, content_id string, creator_id string")
+    rows = {(r["user_id"], r["content_id"]): r for r in scoring_frame(lake, config, pool, DAY).collect()}
+    assert len(rows) == 9
+
+    def hour(r) -> float:
+        return (math.atan2(r["hour_sin"], r["hour_cos"]) * 24 / (2 * math.pi)) % 24
+
+    assert hour(rows[("u1", "i10")]) == pytest.approx(20.5, abs=0.02)
+    assert min(hour(rows[("u0", "i10")]), 24 - hour(rows[("u0", "i10")])) < 0.02
+    assert hour(rows[("u2", "i10")]) == 0.0                      # no sessions: midnight
+    # i10: creator c1 (3 of 4) + tag t1 (3 of 4); i11: tag t2 (1 of 4); i12: nothing seen.
+    assert rows[("u0", "i10")]["fatigue"] == pytest.approx(1.5)
+    assert rows[("u0", "i11")]["fatigue"] == pytest.approx(0.25)
+    assert rows[("u0", "i12")]["fatigue"] == 0.0
+    assert rows[("u1", "i10")]["fatigue"] == 0.0                 # u1 saw nothing

@@ -54,6 +54,11 @@ class RerankConfig(Section):
     relevance: Literal["auto", "ranker", "pool"] = "auto"
     # Items per user in gold.user_candidates.
     list_size: int = Field(default=50, ge=1)
+    # The pool is scored at the user's usual hour: the circular mean of their session starts
+    # over the last context_days; and with each candidate's fatigue: the user's exposure to
+    # its creator and tags in the impressions of the last fatigue_days.
+    context_days: int = Field(default=14, ge=1)
+    fatigue_days: int = Field(default=1, ge=1)
     # DPP trade-off (Chen et al. 2018, eq. 12): 1 = relevance only, 0 = diversity only.
     theta: float = Field(default=0.7, ge=0, le=1)
     # Share of the list from outside the user's known interests (tags of its long-term

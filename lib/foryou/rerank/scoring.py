@@ -2,13 +2,21 @@
 trained yet, the pool's own order).
 
 The ranker was trained on gold.training_examples, so candidates get exactly those features:
-each (user, candidate) pair becomes a pseudo-impression at the start of the run date and goes
-through :func:`foryou.features.examples.build_examples` with the run date's feature partitions
-(the point-in-time join: features from events strictly before the run date).
+each (user, candidate) pair becomes a pseudo-impression on the run date and goes through
+:func:`foryou.features.examples.build_examples` with the run date's feature partitions (the
+point-in-time join: features from events strictly before the run date).
+
+Scored as it will be served, not as of midnight with no context: the pseudo-impression is
+stamped at the user's usual hour (the circular mean of their session starts over
+``rerank.context_days``; midnight for a user without sessions), and each candidate carries
+its ``fatigue``, the user's recent exposure to its creator and tags (share of the user's
+impressions of the last ``rerank.fatigue_days`` from that creator, plus the largest share of
+one of its tags), which the feed score weighs with ``ranking.score_weights.fatigue``.
 """
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 
 from pyspark.sql import DataFrame
@@ -17,9 +25,13 @@ from pyspark.sql import functions as F
 from foryou.config import Config
 from foryou.features.examples import build_examples
 from foryou.lake import Lake, table
+from foryou.lake.days import days_before
+from foryou.runtime.arrivals import window_end
 
 POOL = "gold.candidate_pool"
 EXAMPLES = "gold.training_examples"
+SESSIONS, IMPRESSIONS, ITEM_FEATURES = "silver.sessions", "silver.impressions", "gold.item_features"
+HOUR, FATIGUE = "usual_hour", "fatigue"
 # The ranker's outputs tried in order as the single relevance score.
 SCORE_COLUMNS = ("score", "prediction", "p_long_view", "p_click")
 
@@ -49,11 +61,52 @@ def champion(config: Config) -> Champion:
     return Champion(registry.model_uri(config, registry.CHAMPION), version)
 
 
+def usual_hours(lake: Lake, as_of: dt.date, days: int) -> DataFrame:
+    """(user_id, usual_hour): each user's circular mean hour of day (0 <= h < 24, minutes as a
+    fraction) of their session starts in the ``days`` days before ``as_of``; users with no
+    session there are absent. Circular, so sessions at 23:00 and 01:00 average to midnight."""
+    sessions = lake.read_or_empty(SESSIONS, days_before(window_end(lake, as_of), days))
+    hour = F.hour("session_start") + F.minute("session_start") / 60.0
+    angle = 2 * math.pi * hour / 24
+    mean = sessions.groupBy("user_id").agg(F.avg(F.sin(angle)).alias("_s"), F.avg(F.cos(angle)).alias("_c"))
+    usual = F.atan2("_s", "_c") * 24 / (2 * math.pi)
+    return mean.select("user_id", F.pmod(usual, F.lit(24.0)).alias(HOUR))
+
+
+def candidate_fatigue(lake: Lake, pool: DataFrame, as_of: dt.date, days: int) -> DataFrame:
+    """(user_id, content_id, fatigue) for every pool row: the share of the user's impressions
+    in the ``days`` days before ``as_of`` whose creator is the candidate's, plus the largest
+    share of one of the candidate's tags (creators and tags as of ``as_of``'s item features;
+    0 for a user with no recent impressions)."""
+    seen = lake.read_or_empty(IMPRESSIONS, days_before(window_end(lake, as_of), days)) \
+        .select("user_id", "content_id", "creator_id")
+    totals = seen.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
+    creators = (seen.where(F.col("creator_id").isNotNull()).groupBy("user_id", "creator_id")
+                .agg(F.count(F.lit(1)).alias("_k")).join(totals, "user_id")
+                .select("user_id", "creator_id", (F.col("_k") / F.col("_n")).alias("_creator")))
+    items = lake.read_or_empty(ITEM_FEATURES, [as_of]).select("content_id", "creator_id", "tags")
+    tags = (seen.join(items.select("content_id", "tags"), "content_id")
+            .select("user_id", F.explode("tags").alias("_tag"))
+            .groupBy("user_id", "_tag").agg(F.count(F.lit(1)).alias("_k")).join(totals, "user_id")
+            .select("user_id", "_tag", (F.col("_k") / F.col("_n")).alias("_share")))
+    rows = pool.select("user_id", "content_id").join(items, "content_id", "left")
+    by_tag = (rows.select("user_id", "content_id", F.explode("tags").alias("_tag"))
+              .join(tags, ["user_id", "_tag"]).groupBy("user_id", "content_id")
+              .agg(F.max("_share").alias("_tags")))
+    return (rows.join(creators, ["user_id", "creator_id"], "left")
+            .join(by_tag, ["user_id", "content_id"], "left")
+            .select("user_id", "content_id",
+                    (F.coalesce("_creator", F.lit(0.0)) + F.coalesce("_tags", F.lit(0.0))).alias(FATIGUE)))
+
+
 def pseudo_impressions(pool: DataFrame, as_of: dt.date) -> DataFrame:
-    """silver.impressions-shaped rows for the pool: one per (user, candidate), at midnight of
-    ``as_of``, labels null, so the training-example builder can attach features."""
+    """silver.impressions-shaped rows for the pool: one per (user, candidate) on ``as_of`` at
+    the user's usual hour (the pool's ``usual_hour`` column; midnight without it), labels
+    null, so the training-example builder can attach features."""
     spec = table("silver.impressions")
-    ts = F.to_timestamp(F.lit(as_of.isoformat()))
+    midnight = F.unix_timestamp(F.to_timestamp(F.lit(as_of.isoformat())))
+    hour = F.coalesce(F.col(HOUR), F.lit(0.0)) if HOUR in pool.columns else F.lit(0.0)
+    ts = F.timestamp_seconds(midnight + F.round(hour * 3600).cast("long"))
     values = {
         "request_id": F.concat(F.lit(f"export:{as_of.isoformat()}:"), F.col("user_id")),
         "position": F.coalesce(F.col("pool_rank"), F.lit(0)).cast("int") if "pool_rank" in pool.columns
@@ -66,14 +119,20 @@ def pseudo_impressions(pool: DataFrame, as_of: dt.date) -> DataFrame:
 
 
 def scoring_frame(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date) -> DataFrame:
-    """The pool as gold.training_examples rows (point-in-time features as of ``as_of``)."""
+    """The pool as gold.training_examples rows (point-in-time features as of ``as_of``) at each
+    user's usual hour, with each candidate's ``fatigue``."""
 
     def at(name: str) -> DataFrame:
         return lake.read_or_empty(name, [as_of])
 
-    return build_examples(pseudo_impressions(pool, as_of), at("gold.user_features"),
-                          at("gold.item_features"), at("gold.user_affinities"),
-                          at("gold.vocabularies"), as_of, config.features, labelled=False)
+    cfg = config.rerank
+    stamped = pool.join(usual_hours(lake, as_of, cfg.context_days), "user_id", "left")
+    examples = build_examples(pseudo_impressions(stamped, as_of), at("gold.user_features"),
+                              at("gold.item_features"), at("gold.user_affinities"),
+                              at("gold.vocabularies"), as_of, config.features, labelled=False)
+    tired = examples.join(candidate_fatigue(lake, pool, as_of, cfg.fatigue_days),
+                          ["user_id", "content_id"], "left")
+    return tired.select(*examples.columns, F.coalesce(FATIGUE, F.lit(0.0)).alias(FATIGUE))
 
 
 def score_pool(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date,
