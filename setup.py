@@ -29,6 +29,7 @@ DEV = [
     "polars>=1.0",
     "duckdb>=1.1",
     "hypothesis>=6.100",  # the ingest fuzz test (tests/test_hostile.py)
+    "lightgbm==4.6.0",    # the gradient-boosted trees baseline of bench/train.py --quality
 ]
 
 setup(

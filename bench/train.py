@@ -131,7 +131,7 @@ def quality(args) -> int:
     from foryou.features import columns as C
     from foryou.lake import Lake
     from foryou.ranking import data as D
-    from foryou.ranking.training_run import TrainOptions, evaluate
+    from foryou.ranking.training_run import BASELINES, EXTRA_BASELINES, TrainOptions, evaluate
 
     config, spark = session(extra=[f"lake.root={args.quality}",
                                    *([f"ingest.path={args.raw}"] if args.raw else []), *args.set])
@@ -142,7 +142,8 @@ def quality(args) -> int:
     version = lake.version(C.EXAMPLES)
     spec = FeatureSpec.from_lake(lake, config, train_dates=split[D.TRAIN], version=version)
     files = {k: D.example_files(lake, v, version) for k, v in split.items()}
-    options = TrainOptions(truth=str(Path(args.raw) / "truth" / "impressions") if args.raw else None)
+    options = TrainOptions(truth=str(Path(args.raw) / "truth" / "impressions") if args.raw else None,
+                           baselines=(*BASELINES, *EXTRA_BASELINES))
     if args.single_task:
         options = (dataclasses.replace(options, baselines=tuple(
             b for b in options.baselines if b != "single_task")) if args.single_task == "none"
@@ -167,10 +168,13 @@ def quality(args) -> int:
         out[f"normalised_auc_{task}"] = None if value is None else round(value, 4)
         if value is not None:
             print(f"oracle-normalised AUC {task:9s} {value:.3f}   (target >= 0.9)")
-    mmoe, single = report.metric("mmoe", "mean_gauc"), report.metric("single_task", "mean_gauc")
-    if mmoe is not None and single is not None:
-        out["mean_gauc_mmoe_minus_single_task"] = round(mmoe - single, 4)
-        print(f"mean GAUC: MMoE {mmoe:.4f} vs single-task DNNs {single:.4f} (target: MMoE >=)")
+    mmoe = report.metric("mmoe", "mean_gauc")
+    for peer, label in (("single_task", "single-task DNNs"), ("lightgbm", "LightGBM"),
+                        ("logistic", "logistic regression")):
+        other = report.metric(peer, "mean_gauc")
+        if mmoe is not None and other is not None:
+            out[f"mean_gauc_mmoe_minus_{peer}"] = round(mmoe - other, 4)
+            print(f"mean GAUC: MMoE {mmoe:.4f} vs {label} {other:.4f} (target: MMoE >=)")
     save("train_quality", out)
     return 0
 

@@ -39,6 +39,8 @@ from foryou.ranking.spec import FeatureSpec
 log = logging.getLogger(__name__)
 
 BASELINES = ("popularity", "logistic", "single_task")
+# Opt-in (bench/train.py --quality): LightGBM per task, a dev dependency.
+EXTRA_BASELINES = ("lightgbm",)
 
 
 @dataclass
@@ -221,12 +223,15 @@ def evaluate(lake: Lake, config: Config, spec: FeatureSpec, model, files, split,
         # The first model: nothing to compare against; promotion makes it the champion.
         scorers.pop("champion", None)
     train = None
-    if {"popularity", "logistic"} & set(options.baselines):
+    if {"popularity", "logistic", "lightgbm"} & set(options.baselines):
         train = Q.user_sample(files[D.TRAIN], options.train_sample_rows, seed=config.ranking.seed)
     if "popularity" in options.baselines:
         scorers["popularity"] = B.Popularity(train, spec.tasks)
     if "logistic" in options.baselines:
         scorers["logistic"] = B.LogisticBaseline(train, spec, Q.watch_target_of(spec))
+    if "lightgbm" in options.baselines:
+        scorers["lightgbm"] = B.GradientBoostedTrees(train, spec, Q.watch_target_of(spec),
+                                                     seed=config.ranking.seed)
     if "single_task" in options.baselines:
         tasks = list(options.single_task) if options.single_task is not None else spec.tasks
         scorers["single_task"] = B.single_task_dnns(spec, config.ranking, files[D.TRAIN],
