@@ -156,7 +156,7 @@ def quality(args) -> int:
         model.load_state_dict(result.state_dict)
         model.eval()
         eval_key = D.TEST if files[D.TEST] else D.VALIDATION
-        report = evaluate(lake, config, spec, model, files, split, eval_key, Path(tmp), options)
+        report, _ = evaluate(lake, config, spec, model, files, split, eval_key, Path(tmp), options)
     spark.stop()
     print(report.text())
     out = {"lake": args.quality, "split": {k: [str(d) for d in v] for k, v in split.items()},

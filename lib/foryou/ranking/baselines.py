@@ -86,7 +86,45 @@ def dense_matrix(frame: pd.DataFrame, spec) -> np.ndarray:
     return np.nan_to_num(x, nan=0.0)
 
 
-class LogisticBaseline:
+class _PerTask:
+    """One classifier per binary task and one regressor for watch time, on the spec's dense
+    features (normalised as the model sees them). Subclasses say which models."""
+
+    name = ""
+
+    def __init__(self, train: pd.DataFrame, spec, watch_target: Callable | None,
+                 classifier: Callable[[], object], regressor: Callable[[], object]):
+        self.spec = spec
+        x = self._inputs(train)
+        self.models = {}
+        for task in spec.tasks:
+            y = _values(train, task)
+            known = ~np.isnan(y)
+            labels = (y[known] > 0).astype(int)
+            if np.unique(labels).size < 2:
+                log.warning("%s baseline: %s has one class in the training sample", self.name, task)
+                continue
+            self.models[task] = classifier().fit(x[known], labels)
+        self.watch = None
+        if watch_target is not None:
+            y = watch_target(train)
+            known = ~np.isnan(y)
+            if known.sum() > 1:
+                self.watch = regressor().fit(x[known], y[known])
+
+    def _inputs(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The dense matrix with the features' names (fit and predict see the same columns)."""
+        return pd.DataFrame(dense_matrix(frame, self.spec), columns=[f.name for f in self.spec.dense])
+
+    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
+        x = self._inputs(frame)
+        out = {probability_column(t): m.predict_proba(x)[:, 1] for t, m in self.models.items()}
+        if self.watch is not None:
+            out[WATCH_COLUMN] = self.watch.predict(x)
+        return pd.DataFrame(out, index=frame.index)
+
+
+class LogisticBaseline(_PerTask):
     """Logistic regression per binary task (ridge for watch) on the spec's dense features.
 
     Args:
@@ -100,34 +138,11 @@ class LogisticBaseline:
     def __init__(self, train: pd.DataFrame, spec, watch_target: Callable | None = None):
         from sklearn.linear_model import LogisticRegression, Ridge
 
-        self.spec = spec
-        x = dense_matrix(train, spec)
-        self.models = {}
-        for task in spec.tasks:
-            y = _values(train, task)
-            known = ~np.isnan(y)
-            labels = (y[known] > 0).astype(int)
-            if np.unique(labels).size < 2:
-                log.warning("logistic baseline: %s has one class in the training sample", task)
-                continue
-            self.models[task] = LogisticRegression(max_iter=500).fit(x[known], labels)
-        self.watch = None
-        self.watch_target = watch_target
-        if watch_target is not None:
-            y = watch_target(train)
-            known = ~np.isnan(y)
-            if known.sum() > 1:
-                self.watch = Ridge(alpha=1.0).fit(x[known], y[known])
-
-    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        x = dense_matrix(frame, self.spec)
-        out = {probability_column(t): m.predict_proba(x)[:, 1] for t, m in self.models.items()}
-        if self.watch is not None:
-            out[WATCH_COLUMN] = self.watch.predict(x)
-        return pd.DataFrame(out, index=frame.index)
+        super().__init__(train, spec, watch_target, lambda: LogisticRegression(max_iter=500),
+                         lambda: Ridge(alpha=1.0))
 
 
-class GradientBoostedTrees:
+class GradientBoostedTrees(_PerTask):
     """LightGBM per binary task (a regressor for watch time) on the spec's dense features.
 
     The strong tabular baseline: a multi-task network that does not beat boosted trees on the
@@ -151,33 +166,11 @@ class GradientBoostedTrees:
             raise ImportError("the lightgbm baseline needs the lightgbm package: "
                               "pip install 'lightgbm==4.6.0' (make setup installs it)") from exc
 
-        self.spec = spec
         params = dict(n_estimators=n_estimators, num_leaves=num_leaves, learning_rate=learning_rate,
                       subsample=0.8, subsample_freq=1, colsample_bytree=0.8, random_state=seed,
                       verbose=-1)
-        x = dense_matrix(train, spec)
-        self.models = {}
-        for task in spec.tasks:
-            y = _values(train, task)
-            known = ~np.isnan(y)
-            labels = (y[known] > 0).astype(int)
-            if np.unique(labels).size < 2:
-                log.warning("lightgbm baseline: %s has one class in the training sample", task)
-                continue
-            self.models[task] = lgb.LGBMClassifier(**params).fit(x[known], labels)
-        self.watch = None
-        if watch_target is not None:
-            y = watch_target(train)
-            known = ~np.isnan(y)
-            if known.sum() > 1:
-                self.watch = lgb.LGBMRegressor(**params).fit(x[known], y[known])
-
-    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        x = dense_matrix(frame, self.spec)
-        out = {probability_column(t): m.predict_proba(x)[:, 1] for t, m in self.models.items()}
-        if self.watch is not None:
-            out[WATCH_COLUMN] = self.watch.predict(x)
-        return pd.DataFrame(out, index=frame.index)
+        super().__init__(train, spec, watch_target, lambda: lgb.LGBMClassifier(**params),
+                         lambda: lgb.LGBMRegressor(**params))
 
 
 class _SingleTask:
