@@ -362,10 +362,11 @@ def write_random_embeddings(lake, dim: int) -> None:
     items = sorted(r[0] for r in lake.read(C.ITEM_FEATURES).select(C.CONTENT_ID).distinct().collect())
     spark = lake.spark
     lake.append(C.USER_EMBEDDINGS, spark.createDataFrame(
-        [(u, rng.normal(size=dim).astype("float32").tolist(), "test-v1") for u in users],
+        [(u, rng.normal(size=dim).astype("float32").tolist(), "test-v1", None) for u in users],
         table(C.USER_EMBEDDINGS).schema))
     lake.append(C.ITEM_EMBEDDINGS, spark.createDataFrame(
-        [(c, rng.normal(size=dim).astype("float32").tolist(), "collaborative", "test-v1") for c in items],
+        [(c, rng.normal(size=dim).astype("float32").tolist(), "collaborative", "test-v1", None)
+         for c in items],
         table(C.ITEM_EMBEDDINGS).schema))
 
 

@@ -34,10 +34,16 @@ def _full_data() -> report.ReportData:
         retention=pd.DataFrame({"lag": [1, 2], "rate": [0.6, 0.4]}),
         trends=pd.DataFrame({"kind": ["item"], "subject": ["i9"], "recent": [40.0], "baseline": [3.0],
                              "growth": [2.3], "z": [9.1]}),
-        simulator=pd.DataFrame({"policy": ["champion", "popularity"], "time_spent_s": [300.0, 250.0],
-                                "time_spent_s_lo": [280.0, 240.0], "time_spent_s_hi": [320.0, 260.0],
-                                "return_rate": [0.7, 0.6], "return_rate_lo": [0.65, 0.55],
-                                "return_rate_hi": [0.75, 0.65]}),
+        simulator=pd.DataFrame({"policy": ["oracle", "oracle_pool", "ranker_pool", "champion", "popularity",
+                                           "random"],
+                                "time_spent_s": [900.0, 600.0, 400.0, 300.0, 250.0, 100.0],
+                                "time_spent_s_lo": [880.0, 580.0, 380.0, 280.0, 240.0, 90.0],
+                                "time_spent_s_hi": [920.0, 620.0, 420.0, 320.0, 260.0, 110.0],
+                                "return_rate": [0.8, 0.78, 0.75, 0.7, 0.6, 0.5],
+                                "return_rate_lo": [0.75, 0.73, 0.7, 0.65, 0.55, 0.45],
+                                "return_rate_hi": [0.85, 0.83, 0.8, 0.75, 0.65, 0.55],
+                                "time_share": [1.0, 0.625, 0.375, 0.25, 0.1875, 0.0],
+                                "return_share": [1.0, 0.93, 0.83, 0.67, 0.33, 0.0]}),
         alerts=[{"kind": "drift", "subject": "gold.user_features.events", "message": "PSI 0.4"}],
         decision={"retrain": True, "reason": "features drifted"})
 
@@ -54,6 +60,7 @@ def test_report_renders_every_plot_as_an_embedded_png(tmp_path):
         assert base64.b64decode(m.group(2))[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Skipped" not in text
     assert "champion" in text and "Decision: retrain." in text
+    assert "Where the value is lost" in text and "rerank: the served export" in text
     assert "src=\"http" not in text and "<link" not in text and "<script" not in text  # self-contained
 
 
@@ -61,7 +68,7 @@ def test_report_notes_absent_inputs_visibly(tmp_path):
     data = report.ReportData(run_date=DAYS[0], notes={"simulator": "no synthetic world truth at /lake/truth"})
     text = report.render(data)
     assert not IMG.search(text)
-    assert text.count('class="skipped"') == 9
+    assert text.count('class="skipped"') == 10
     assert "Skipped: no synthetic world truth at /lake/truth" in text
 
 

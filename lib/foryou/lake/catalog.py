@@ -556,8 +556,8 @@ TABLES: tuple[TableSpec, ...] = (
             _c("content_id", S, "candidate item", True),
             _c("creator_id", S, "the item's creator"),
             _c("sources", ArrayType(S), "every source that proposed the item (sorted)", True),
-            _c("source", S, "primary source: the one that ranked it best (ann, covisit, followed, "
-                            "trending, cold_start, fallback)", True),
+            _c("source", S, "primary source: the one that ranked it best (ann, interest, covisit, "
+                            "followed, trending, cold_start, fallback)", True),
             _c("source_score", D, "the primary source's score (higher is better; scales differ by source)"),
             _c("source_scores", MapType(S, D), "score of each proposing source"),
             _c("source_rank", I, "the item's rank (1..) in its primary source's list for the user"),
