@@ -141,15 +141,13 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
     # One export is one run's lists: its run date is the reference feeds' pool partition.
     as_of = champion.pop("as_of_date").max() if not champion.empty else None
     length = int(champion.groupby("user_id").size().max()) if not champion.empty else 50
-    policies = {"oracle": oracle_policy(world, length)}
-    references = _references(lake, config, users, as_of, notes)
-    if references is not None:
-        policies.update(oracle_pool=oracle_pool_policy(world, references.pool, length),
-                        ranker_pool=references.ranker_pool)
-    policies["champion"] = champion
-    policies.update(references.ablations if references is not None else {})
-    policies.update(popularity=popularity_policy(world, truth, length),
-                    random=random_policy(world, length, cfg.simulator_seed))
+    refs = _references(lake, config, users, as_of, notes)
+    pool_feeds = {} if refs is None else {"oracle_pool": oracle_pool_policy(world, refs.pool, length),
+                                          "ranker_pool": refs.ranker_pool}
+    policies = {"oracle": oracle_policy(world, length), **pool_feeds, "champion": champion,
+                **({} if refs is None else refs.ablations),
+                "popularity": popularity_policy(world, truth, length),
+                "random": random_policy(world, length, cfg.simulator_seed)}
     return simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
 
 

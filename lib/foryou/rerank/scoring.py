@@ -73,18 +73,19 @@ def usual_hours(lake: Lake, as_of: dt.date, days: int) -> DataFrame:
     return mean.select("user_id", F.pmod(usual, F.lit(24.0)).alias(HOUR))
 
 
-def candidate_fatigue(lake: Lake, pool: DataFrame, as_of: dt.date, days: int) -> DataFrame:
+def candidate_fatigue(lake: Lake, pool: DataFrame, items: DataFrame, as_of: dt.date,
+                      days: int) -> DataFrame:
     """(user_id, content_id, fatigue) for every pool row: the share of the user's impressions
     in the ``days`` days before ``as_of`` whose creator is the candidate's, plus the largest
-    share of one of the candidate's tags (creators and tags as of ``as_of``'s item features;
-    0 for a user with no recent impressions)."""
+    share of one of the candidate's tags (creators and tags from ``items``, the item features
+    as of ``as_of``; 0 for a user with no recent impressions)."""
     seen = lake.read_or_empty(IMPRESSIONS, days_before(window_end(lake, as_of), days)) \
         .select("user_id", "content_id", "creator_id")
     totals = seen.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
     creators = (seen.where(F.col("creator_id").isNotNull()).groupBy("user_id", "creator_id")
                 .agg(F.count(F.lit(1)).alias("_k")).join(totals, "user_id")
                 .select("user_id", "creator_id", (F.col("_k") / F.col("_n")).alias("_creator")))
-    items = lake.read_or_empty(ITEM_FEATURES, [as_of]).select("content_id", "creator_id", "tags")
+    items = items.select("content_id", "creator_id", "tags")
     tags = (seen.join(items.select("content_id", "tags"), "content_id")
             .select("user_id", F.explode("tags").alias("_tag"))
             .groupBy("user_id", "_tag").agg(F.count(F.lit(1)).alias("_k")).join(totals, "user_id")
@@ -126,11 +127,12 @@ def scoring_frame(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date) -
         return lake.read_or_empty(name, [as_of])
 
     cfg = config.rerank
+    items = at(ITEM_FEATURES)
     stamped = pool.join(usual_hours(lake, as_of, cfg.context_days), "user_id", "left")
     examples = build_examples(pseudo_impressions(stamped, as_of), at("gold.user_features"),
-                              at("gold.item_features"), at("gold.user_affinities"),
+                              items, at("gold.user_affinities"),
                               at("gold.vocabularies"), as_of, config.features, labelled=False)
-    tired = examples.join(candidate_fatigue(lake, pool, as_of, cfg.fatigue_days),
+    tired = examples.join(candidate_fatigue(lake, pool, items, as_of, cfg.fatigue_days),
                           ["user_id", "content_id"], "left")
     return tired.select(*examples.columns, F.coalesce(FATIGUE, F.lit(0.0)).alias(FATIGUE))
 
