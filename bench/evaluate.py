@@ -32,9 +32,10 @@ import duckdb  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
 from common import save, session, timed  # noqa: E402
+from foryou.config.settings import EvaluationSettings  # noqa: E402
 from foryou.evaluation.daily import evaluate_day  # noqa: E402
-from foryou.lake import Lake  # noqa: E402
-from foryou.runtime.metrics import Metrics  # noqa: E402
+from foryou.lake import CommitKey, Lake  # noqa: E402
+from foryou.stages import StageResult  # noqa: E402
 
 START = dt.date(2024, 5, 1)
 EVENTS_PER_USER_DAY = 40
@@ -124,10 +125,11 @@ def main() -> None:
     with timed(result, "build_s"):
         result["rows"] = build(spark, lake, args.events, args.days)
     day = START + dt.timedelta(days=args.days - 1)
-    metrics = Metrics("bench", "evaluate", day)
+    metrics = StageResult()
     with timed(result, "evaluate_s"):
-        ev = evaluate_day(lake, config, day, metrics, simulate=False)
-    result["evaluate_parts_s"] = {r["name"]: round(r["value"], 2) for r in metrics.rows
+        ev = evaluate_day(lake, EvaluationSettings.of(config), day, metrics,
+                          CommitKey("bench-evaluate", day), simulate=False)
+    result["evaluate_parts_s"] = {r["name"]: round(r["value"], 2) for r in metrics.figures
                                   if r["name"].startswith("seconds.")}
     result["business"] = ev.business
     con = duckdb.connect()

@@ -142,7 +142,7 @@ def main(argv=None) -> int:
         print(f"latent_ceiling: no examples in {root} or no truth under {raw}: run "
               f"`make demo SIZE={args.size}` first, or pass --lake and --raw; skipped")
         return 0
-    key = load_key(config, environ=None).value
+    key = load_key(config.privacy, environ=None).value
 
     train_day = run_date - dt.timedelta(days=1)
     files = {d: lake.snapshot(C.EXAMPLES, partitions=[d]).uris for d in (train_day, run_date)}

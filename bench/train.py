@@ -131,7 +131,8 @@ def quality(args) -> int:
     from foryou.features import columns as C
     from foryou.lake import Lake
     from foryou.ranking import data as D
-    from foryou.ranking.training_run import BASELINES, EXTRA_BASELINES, TrainOptions, evaluate
+    from foryou.config.settings import RankingSettings
+    from foryou.ranking.stage import BASELINES, EXTRA_BASELINES, TrainOptions, evaluate
 
     config, spark = session(extra=[f"lake.root={args.quality}",
                                    *([f"ingest.path={args.raw}"] if args.raw else []), *args.set])
@@ -156,7 +157,8 @@ def quality(args) -> int:
         model.load_state_dict(result.state_dict)
         model.eval()
         eval_key = D.TEST if files[D.TEST] else D.VALIDATION
-        report, _ = evaluate(lake, config, spec, model, files, split, eval_key, Path(tmp), options)
+        report, _ = evaluate(lake, RankingSettings.of(config), spec, model, files, split, eval_key,
+                             Path(tmp), options)
     spark.stop()
     print(report.text())
     out = {"lake": args.quality, "split": {k: [str(d) for d in v] for k, v in split.items()},

@@ -19,6 +19,7 @@ from foryou.evaluation.abtest import VARIANT, compare, hash_buckets
 from foryou.evaluation.daily import IMPRESSIONS, SESSIONS
 from foryou.lake.days import days_before
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
 
 
 def add_arguments(parser) -> None:
@@ -30,7 +31,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--treatment", default="treatment")
 
 
-def run(ctx: JobContext) -> None:
+def run(ctx: JobContext) -> StageResult:
+    out = StageResult()
     cfg = ctx.config.evaluation.ab_test
     # The days ending at the run date.
     days = days_before(ctx.run_date + dt.timedelta(days=1), ctx.args.days or cfg.days)
@@ -51,11 +53,12 @@ def run(ctx: JobContext) -> None:
     print(f"  {'metric':<24}{'control':>12}{'treatment':>12}{'diff':>12}  {int((1 - cfg.alpha) * 100)}% CI"
           f"{'':>16}{'p':>8}")
     for e in effects:
-        ctx.metrics.record(f"effect.{e.metric}", e.diff, "diff", **e.as_dict())
-        ctx.metrics.record(f"p_value.{e.metric}", e.p_value, "p")
+        out.record(f"effect.{e.metric}", e.diff, "diff", **e.as_dict())
+        out.record(f"p_value.{e.metric}", e.p_value, "p")
         flag = " *" if e.significant else ""
         print(f"  {e.metric:<24}{e.control:>12.4g}{e.treatment:>12.4g}{e.diff:>+12.4g}  "
               f"[{e.ci_low:+.4g}, {e.ci_high:+.4g}]{e.p_value:>10.3g}{flag}")
+    return out
 
 
 def main(argv=None) -> int:

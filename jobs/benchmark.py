@@ -35,6 +35,7 @@ from foryou.ingest.sources import EXTENSIONS, list_files
 from foryou.lake import Lake
 from foryou.privacy.pseudonyms import load_key, with_pseudonyms
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
 
 _TS = "_v_ts"
 
@@ -49,7 +50,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--k", type=int, default=10, help="ranks scored")
 
 
-def run(ctx: JobContext) -> None:
+def run(ctx: JobContext) -> StageResult:
     args, spark, start = ctx.args, ctx.spark, ctx.run_date
     sep = "\t" if args.sep in ("\\t", "tab") else args.sep
     end = start + dt.timedelta(days=args.test_days)
@@ -86,17 +87,18 @@ def run(ctx: JobContext) -> None:
     lake = Lake(spark, config)
     train = (lake.read("silver.events").where(F.col("event_type") == "view")
              .select("user_id", "content_id", "event_ts"))
-    test = with_pseudonyms(test, ["user_id"], load_key(config, spark).value)
+    test = with_pseudonyms(test, ["user_id"], load_key(config.privacy, spark).value)
     table = holdout_table(train, test, lake.read("gold.user_candidates"),
                           lake.read("gold.candidate_pool", partitions=[start]),
                           train.select("content_id").distinct().count(), args.k)
     if table.empty:
         raise ValueError(f"benchmark: no held-out interaction in [{start}, {end}) by a user with a "
                          "feed; choose an earlier --run-date or more --test-days")
-    _report(ctx, table, args.k, root, start, end)
+    return _report(table, args.k, root, start, end)
 
 
-def _report(ctx: JobContext, table: pd.DataFrame, k: int, root: str, start: dt.date, end: dt.date) -> None:
+def _report(table: pd.DataFrame, k: int, root: str, start: dt.date, end: dt.date) -> StageResult:
+    out = StageResult()
     shown = table.rename(columns={m: f"{m}@{k}" for m in ("ndcg", "precision", "recall", "map")})
     print(f"  hold-out [{start}, {end}), {int(table['users'].iloc[0]):,} users, train-seen items "
           f"excluded on every side:")
@@ -112,8 +114,9 @@ def _report(ctx: JobContext, table: pd.DataFrame, k: int, root: str, start: dt.d
     print(f"  benchmark lake: {root}")
     for row in table.itertuples(index=False):
         for metric in ("ndcg", "precision", "recall", "map", "coverage"):
-            ctx.metrics.record(f"holdout.{row.list}.{metric}", getattr(row, metric), "ratio",
-                               k=k, users=int(row.users), start=str(start), end=str(end))
+            out.record(f"holdout.{row.list}.{metric}", getattr(row, metric), "ratio",
+                       k=k, users=int(row.users), start=str(start), end=str(end))
+    return out
 
 
 def main(argv=None) -> int:

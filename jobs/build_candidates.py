@@ -10,27 +10,14 @@ Rows per source go to gold.metrics.
 """
 import sys
 
-from foryou.candidates.build import build_day
+from foryou.config.settings import CandidatesSettings
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
+from foryou.candidates import stage
 
 
-def run(ctx: JobContext) -> None:
-    result = build_day(ctx.lake, ctx.config.candidates, ctx.run_date, key=ctx.key(), force=ctx.force)
-    if result.interaction_log:
-        print("  no served impressions (an interaction log): co-occurrence over each user's history, "
-              "then ALS neighbours (candidates.interaction_log)")
-    for name, write in result.writes.items():
-        ctx.metrics.record_write(write)
-        print(f"  {name}: {write.rows:,} rows" + (" (already committed)" if write.skipped else ""))
-    for source, rows in result.rows_by_source.items():
-        ctx.metrics.record(f"candidates.{source}", rows, "rows")
-    ctx.metrics.record("candidates.users", result.users, "users")
-    if result.skipped:
-        ctx.metrics.record("candidates.skipped_sources", len(result.skipped), "sources",
-                           sources=result.skipped)
-    print(f"  users with candidates: {result.users:,}; primary source rows: "
-          + ", ".join(f"{s} {n:,}" for s, n in result.rows_by_source.items() if "." not in s)
-          + (f"; skipped: {', '.join(result.skipped)}" if result.skipped else ""))
+def run(ctx: JobContext) -> StageResult:
+    return stage.run(ctx.lake, CandidatesSettings.of(ctx.config), ctx.run_date, ctx.key(), ctx.force)
 
 
 def main(argv=None) -> int:

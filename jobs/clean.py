@@ -9,24 +9,20 @@ input row went (input = accepted + quarantined + duplicates) in gold.metrics.
 """
 import sys
 
-from foryou.clean.run import CountMismatch, run_clean
+from foryou.clean import stage
+from foryou.clean.stage import CountMismatch
+from foryou.config.settings import CleanSettings
 from foryou.quality.expectations import QualityError
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
 
 
-def run(ctx: JobContext) -> None:
-    for c in run_clean(ctx):
-        print(f"  {c.table}: {c.input:,} in = {c.accepted:,} accepted + {c.quarantined:,} "
-              f"quarantined + {c.duplicates:,} duplicates")
+def run(ctx: JobContext) -> StageResult:
+    return stage.run(ctx.lake, CleanSettings.of(ctx.config), ctx.run_date, ctx.key(), ctx.force)
 
 
 def main(argv=None) -> int:
-    try:
-        return job_main("clean", run, argv, description=__doc__)
-    except (QualityError, CountMismatch) as exc:
-        # The run is recorded as failed in gold.metrics and nothing of it counts as done.
-        print(f"foryou clean: stopped: {exc}", file=sys.stderr)
-        return 1
+    return job_main("clean", run, argv, description=__doc__, errors=(QualityError, CountMismatch))
 
 
 if __name__ == "__main__":

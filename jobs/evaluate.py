@@ -7,8 +7,10 @@ Results go to gold.metrics (stages ``evaluate`` and ``monitor``); prints the rep
 """
 import sys
 
-from foryou.evaluation.daily import evaluate_day
+from foryou.config.settings import EvaluationSettings
+from foryou.evaluation import stage
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
 
 
 def add_arguments(parser) -> None:
@@ -16,14 +18,9 @@ def add_arguments(parser) -> None:
                         help="skip the feed simulator section (the slowest part)")
 
 
-def run(ctx: JobContext) -> None:
-    result = evaluate_day(ctx.lake, ctx.config, ctx.run_date, ctx.metrics, ctx.force,
-                          simulate=not ctx.args.no_simulate)
-    for name, value in result.business.items():
-        print(f"  {name}: " + ("-" if value is None else f"{value:,.4g}"))
-    print(f"  retrain: {'yes' if result.retrain else 'no'} ({result.reason})")
-    print(f"  prometheus: {result.prometheus_path}")
-    print(f"  report: {result.report_path}")
+def run(ctx: JobContext) -> StageResult:
+    return stage.run(ctx.lake, EvaluationSettings.of(ctx.config), ctx.run_date, ctx.key(), ctx.force,
+                     simulate=not ctx.args.no_simulate)
 
 
 def main(argv=None) -> int:

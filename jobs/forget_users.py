@@ -31,7 +31,7 @@ def run(config, spark, lake, args) -> int:
     except FileNotFoundError as exc:
         print(f"foryou {NAME}: {exc}", file=sys.stderr)
         return 2
-    key = load_key(config, spark)
+    key = load_key(config.privacy, spark)
     report = forget_users(lake, ids, key.value, config.privacy.forget_chunk_size)
     today = dt.datetime.now(dt.timezone.utc).date()
     metrics = Metrics(f"{NAME}-{today}-{uuid.uuid4().hex[:8]}", NAME, today)

@@ -6,23 +6,14 @@ The world is written once per config: later runs (every date of a backfill) find
 """
 import sys
 
-from foryou.config import ConfigError
+from foryou.config.settings import GenerateSettings
 from foryou.runtime import JobContext, job_main
-from foryou.world.landing import land_world
+from foryou.stages import StageResult
+from foryou.world import stage
 
 
-def run(ctx: JobContext) -> None:
-    out = ctx.config.ingest.path
-    if not out:
-        raise ConfigError("ingest.path is not set: generate writes the world where ingest reads "
-                          "it (e.g. --set ingest.path=./raw)")
-    counts, created = land_world(ctx.spark, ctx.config.world, out)
-    for name in ("events", "impressions", "users", "bots", "items", "uploads", "dirty"):
-        ctx.metrics.record(f"world.{name}", counts[name], "rows", created=created)
-    ctx.metrics.record("rows_out", counts["events"] if created else 0, "rows")
-    state = "generated" if created else "already in place"
-    print(f"  world {state} at {out}: {counts['events']:,} events, {counts['users']:,} users "
-          f"({counts['bots']} bots), {counts['items']:,} items, {counts['dirty']:,} dirty records")
+def run(ctx: JobContext) -> StageResult:
+    return stage.run(ctx.lake, GenerateSettings.of(ctx.config), ctx.run_date, ctx.key(), ctx.force)
 
 
 def main(argv=None) -> int:

@@ -9,16 +9,15 @@ logs without impressions give positive rows flagged has_impressions=false. See
 """
 import sys
 
-from foryou.impressions.labels import run_impressions
+from foryou.config.settings import ImpressionsSettings
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
+from foryou.impressions import stage
 
 
-def run(ctx: JobContext) -> None:
-    result, c = run_impressions(ctx)
-    print(f"  silver.impressions: {c.impression_events:,} impression events = {c.served_rows:,} rows "
-          f"+ {c.duplicates:,} duplicates + {c.quarantined:,} quarantined; "
-          f"{c.interaction_rows:,} interaction rows; {c.rows_with_outcome:,} rows with an outcome"
-          + (" (already committed)" if result.skipped else ""))
+def run(ctx: JobContext) -> StageResult:
+    settings = ImpressionsSettings.of(ctx.config)
+    return stage.run(ctx.lake, settings, ctx.run_date, ctx.key(), ctx.force)
 
 
 def main(argv=None) -> int:

@@ -17,13 +17,17 @@ runs ``foryou ingest --run-date D`` alone.
 """
 import sys
 
-from foryou.ingest.batch import IngestError
+from foryou.config.settings import IngestSettings
+from foryou.ingest import stage
 from foryou.ingest.interactions import TS_UNITS
-from foryou.ingest.runs import (RAW_FORMATS, files_not_ingested, ingest_interactions, ingest_kuairand,
-                                ingest_native, record)
+from foryou.ingest.runs import RAW_FORMATS, files_not_ingested
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
 
 FORMATS = (*RAW_FORMATS, "kuairand", "interactions")
+# The options that override the ``ingest`` section's key of the same name.
+OPTIONS = ("format", "path", "columns", "sep", "ts_unit", "items", "item_columns", "users",
+           "user_columns")
 
 
 def add_arguments(parser) -> None:
@@ -42,36 +46,10 @@ def add_arguments(parser) -> None:
                                                "signup_ts=COL,activity=COL]")
 
 
-def run(ctx: JobContext) -> None:
-    args, settings = ctx.args, ctx.config.ingest
-    path = args.path or settings.path
-    fmt = args.format or settings.format
-    sep = args.sep or settings.sep
-    sep = "\t" if sep in ("\\t", "tab") else sep
-    if not path:
-        raise IngestError("nothing to ingest: give --path or set ingest.path")
-    if fmt == "kuairand":
-        reports = ingest_kuairand(ctx.spark, ctx.lake, ctx.config, path, ctx.run_date)
-    elif fmt == "interactions":
-        columns = args.columns or settings.columns
-        if not columns:
-            raise IngestError("--format interactions needs --columns user=COL,item=COL,ts=COL "
-                              "(or ingest.columns)")
-        reports = ingest_interactions(
-            ctx.spark, ctx.lake, ctx.config, path, ctx.run_date, columns, sep,
-            args.ts_unit or settings.ts_unit, items=args.items or settings.items,
-            item_columns=args.item_columns or settings.item_columns,
-            users=args.users or settings.users, user_columns=args.user_columns or settings.user_columns)
-    else:
-        reports = ingest_native(ctx.spark, ctx.lake, path, ctx.run_date, fmt, sep, settings.tables)
-    record(ctx.metrics, reports)
-    for r in reports:
-        note = " (already committed)" if r.already_committed else ""
-        if r.files_later:
-            note += f"; {r.files_later} file(s) dated after {ctx.run_date} wait for their run date"
-        print(f"  {r.target} <- {r.source}: files {r.files_new} new / {r.files_skipped} skipped, "
-              f"records {r.records:,} = {r.accepted:,} accepted + {r.quarantined:,} quarantined, "
-              f"{r.rows_written:,} rows written{note}")
+def run(ctx: JobContext) -> StageResult:
+    given = {name: getattr(ctx.args, name) for name in OPTIONS if getattr(ctx.args, name)}
+    settings = IngestSettings(ctx.config.ingest.model_copy(update=given))
+    return stage.run(ctx.lake, settings, ctx.run_date, ctx.key(), ctx.force)
 
 
 def left_out(config, spark, lake, args) -> str | None:

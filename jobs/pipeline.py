@@ -37,9 +37,7 @@ def main(argv=None) -> int:
         except ValueError as exc:
             print(f"foryou pipeline: {exc}", file=sys.stderr)
             return 2
-        passthrough = [a for c in args.conf for a in ("--conf", c)] + \
-                      [a for s in args.overrides for a in ("--set", s)]
-        return run_pipeline(lake, dates, stages, passthrough, args.force)
+        return run_pipeline(lake, config, dates, stages, args.force)
 
     return operator_main("pipeline", body, argv, add_arguments, description=__doc__)
 

@@ -8,15 +8,14 @@ midnight (a session crossing midnight stays one session, in the partition of its
 """
 import sys
 
-from foryou.sessions.daily import run_sessionize
+from foryou.config.settings import SessionsSettings
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
+from foryou.sessions import stage
 
 
-def run(ctx: JobContext) -> None:
-    result, plan = run_sessionize(ctx)
-    print(f"  silver.sessions: {result.rows:,} sessions in {len(plan.partitions)} partition(s) "
-          f"({plan.open_sessions:,} open at midnight re-stitched)"
-          + (" (already committed)" if result.skipped else ""))
+def run(ctx: JobContext) -> StageResult:
+    return stage.run(ctx.lake, SessionsSettings.of(ctx.config), ctx.run_date, ctx.key(), ctx.force)
 
 
 def main(argv=None) -> int:

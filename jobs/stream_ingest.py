@@ -12,6 +12,7 @@ import re
 import signal
 import sys
 
+from foryou.config.settings import StreamSettings
 from foryou.runtime import operator_main
 from foryou.stream.query import checkpoint_of, start
 
@@ -33,11 +34,12 @@ def add_arguments(parser) -> None:
 
 def main(argv=None) -> int:
     def body(config, spark, lake, args) -> int:
-        query, state = start(spark, lake, config, available_now=args.available_now,
+        settings = StreamSettings.of(config)
+        query, state = start(spark, lake, settings, available_now=args.available_now,
                              trigger_s=args.trigger)
         print(f"foryou stream-ingest: {config.stream.topic} at {config.stream.bootstrap_servers} "
               f"-> {lake.backend_name} lake {config.lake.root} (query {query.id}, checkpoint "
-              f"{checkpoint_of(config)})", flush=True)
+              f"{checkpoint_of(settings)})", flush=True)
         signal.signal(signal.SIGTERM, lambda *_: query.stop())
         try:
             query.awaitTermination()

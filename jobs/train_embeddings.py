@@ -10,24 +10,14 @@ and gold.user_embeddings under one model_version ``als-<run date>-<hash>``.
 """
 import sys
 
-from foryou.embeddings.train import train_embeddings, write_embeddings
+from foryou.config.settings import EmbeddingsSettings
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
+from foryou.embeddings import stage
 
 
-def run(ctx: JobContext) -> None:
-    with ctx.metrics.timer("train"):
-        result = train_embeddings(ctx.lake, ctx.config.embeddings, ctx.run_date)
-        writes = write_embeddings(ctx.lake, result, key=ctx.key(), force=ctx.force)
-    print(f"  model_version {result.model_version}: {result.pairs:,} interaction pairs, "
-          f"{result.content_items:,} items with content vectors")
-    if result.fallback:
-        print(f"  fallback: {result.fallback}")
-    ctx.metrics.record("interaction_pairs", result.pairs, "rows", model_version=result.model_version)
-    ctx.metrics.record("content_items", result.content_items, "rows",
-                       model_version=result.model_version, fallback=result.fallback)
-    for name, write in writes.items():
-        ctx.metrics.record_write(write)
-        print(f"  {name}: {write.rows:,} rows" + (" (already committed)" if write.skipped else ""))
+def run(ctx: JobContext) -> StageResult:
+    return stage.run(ctx.lake, EmbeddingsSettings.of(ctx.config), ctx.run_date, ctx.key(), ctx.force)
 
 
 def main(argv=None) -> int:

@@ -13,15 +13,11 @@ the champion and fine-tunes on the days after its last training day. The quality
 """
 import sys
 
-from foryou.ranking.quality import record
-from foryou.ranking.training_run import (
-    BASELINES,
-    TrainOptions,
-    gate_metrics,
-    summary,
-    train_ranker,
-)
+from foryou.config.settings import RankingSettings
+from foryou.ranking import stage
+from foryou.ranking.stage import BASELINES, TrainOptions
 from foryou.runtime import JobContext, job_main
+from foryou.stages import StageResult
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -47,27 +43,14 @@ def add_arguments(parser) -> None:
                         help="held-out rows (whole users) to evaluate on")
 
 
-def run(ctx: JobContext) -> None:
+def run(ctx: JobContext) -> StageResult:
     args = ctx.args
     options = TrainOptions(processes=args.processes, launcher=args.launcher,
                            incremental=args.incremental, resume=args.resume,
                            baselines=args.baselines, single_task=args.single_task,
                            eval_rows=args.eval_rows, truth=args.truth)
-    outcome = train_ranker(ctx.lake, ctx.config, ctx.run_date, options)
-    print(summary(outcome))
-    if outcome.registered is None:
-        ctx.metrics.record("registered_version", None, "version", message=outcome.message)
-        return
-    record(ctx.metrics, outcome.report)
-    if outcome.unbiased is not None:
-        record(ctx.metrics, outcome.unbiased, scope="unbiased.")
-    for name, value, detail in gate_metrics(outcome.history):
-        ctx.metrics.record(name, value, "nats", **detail)
-    ctx.metrics.record("registered_version", float(outcome.registered.version), "version",
-                       run_id=outcome.registered.run_id)
-    ctx.metrics.record("promoted", float(outcome.decision.promoted), "bool",
-                       **outcome.decision.as_dict())
-    ctx.metrics.record("epochs", len(outcome.history), "epochs")
+    return stage.run(ctx.lake, RankingSettings.of(ctx.config), ctx.run_date, ctx.key(), ctx.force,
+                     options=options)
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,8 @@ from foryou import notebook as nb
 from foryou.config.ranking import BINARY_TASKS
 from foryou.evaluation import ranker as recorded
 from foryou.ranking.metrics import expected_calibration_error, spark_gauc
-from foryou.ranking.pyfunc import probability_column, score_frame
+from foryou.ranking.pyfunc import probability_column
+from foryou.ranking.scoring import score_frame
 
 spark, lake, config, run_date = nb.session_and_lake(globals())
 as_of = run_date or nb.latest_date(lake, "gold.user_features")

@@ -16,8 +16,9 @@ import pandas as pd
 from pyspark.sql import functions as F
 
 from foryou import notebook as nb
+from foryou.config.settings import ExportSettings
 from foryou.export.build import guard_pool
-from foryou.rerank.scoring import score_pool
+from foryou.ranking.scoring import score_pool
 from foryou.serving import FeedReader
 
 spark, lake, config, run_date = nb.session_and_lake(globals())
@@ -52,7 +53,7 @@ user_pool = pool.where(F.col("user_id") == user).cache()
 model = nb.champion(config)
 if model is None:
     raise ValueError("no champion ranker registered: run `foryou train-ranker --run-date D` first")
-scored = score_pool(lake, config, user_pool, as_of, model).cache()
+scored = score_pool(lake, ExportSettings.of(config), user_pool, as_of, model).cache()
 print(f"{user_pool.count()} candidates from {sorted(nb.source_mix(user_pool)['source'])}; "
       f"ranker version {model.version}")
 
@@ -66,7 +67,7 @@ print(f"{user_pool.count()} candidates from {sorted(nb.source_mix(user_pool)['so
 # COMMAND ----------
 
 users = lake.read("gold.user_features", partitions=[as_of]).where(F.col("user_id") == user)
-_, dropped = guard_pool(lake, config, scored, as_of, users)
+_, dropped = guard_pool(lake, config.rerank, scored, as_of, users)
 for guard, rows in dropped.items():
     print(f"{guard}: {rows.count()} dropped")
 

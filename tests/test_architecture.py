@@ -16,8 +16,9 @@ from pathlib import Path
 LIB = Path(__file__).resolve().parents[1] / "lib" / "foryou"
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("world", "stages", "connectors"),     # leaves: the synthetic world, the stage list, JARs
-    ("config",),                          # every stage's settings section, and their assembly
+    ("stages", "connectors"),             # leaves: the stage list and what a run returns, JARs
+    ("world",),                           # the synthetic world (and its generate stage)
+    ("config",),                          # every section, what each stage reads, the assembly
     ("spark",),
     ("lake",),
     ("runtime", "privacy"),
@@ -132,3 +133,56 @@ def test_every_collect_to_the_driver_says_why_it_is_bounded():
             if not above.startswith("# bounded: ") or len(above) <= len("# bounded: "):
                 unsaid.append(f"{path.relative_to(LIB)}:{stmt.lineno}")
     assert not unsaid, "collect()/toPandas() without '# bounded: <why>' above: " + ", ".join(unsaid)
+
+
+# The top layer and the infrastructure that is built from the whole config (the session, the
+# lake and the entry points); every other unit takes the sections it reads.
+WHOLE_CONFIG = {"config", "runtime", "spark", "lake", *LAYERS[-1]}
+
+
+def test_only_the_entry_points_take_the_whole_config():
+    """Stages take their own settings (foryou.config.settings), never the assembled Config:
+    what a stage reads is written down once, and no stage reaches into another's section."""
+    found = []
+    for path in sorted(LIB.rglob("*.py")):
+        rel = path.relative_to(LIB)
+        if rel.parts[0].removesuffix(".py") in WHOLE_CONFIG:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            whole = ("foryou.config", "foryou.config.model")
+            if isinstance(node, ast.ImportFrom) and node.module in whole \
+                    and any(a.name == "Config" for a in node.names):
+                found.append(f"{rel}:{node.lineno}")
+    assert not found, "the whole Config imported outside the entry points: " + ", ".join(found)
+
+
+def test_every_stage_has_one_entry_of_the_same_shape():
+    """Each stage of foryou.stages.STAGES runs through ``foryou.<package>.stage.run(lake,
+    settings, run_date, key, force, *, options...) -> StageResult``, which the jobs and the
+    pipeline call directly; its settings are one of foryou.config.settings' bundles."""
+    import inspect
+
+    from foryou.config import settings as S
+    from foryou.pipeline import ENTRIES
+    from foryou.stages import STAGES
+
+    assert list(ENTRIES) == [s.name for s in STAGES]
+    for name, (entry, settings) in ENTRIES.items():
+        assert entry.__name__ == "run" and entry.__module__.endswith(".stage"), name
+        assert entry.__module__.split(".")[1] in LAYER, name
+        params = list(inspect.signature(entry).parameters.values())
+        assert [p.name for p in params[:5]] == ["lake", "settings", "run_date", "key", "force"], name
+        assert all(p.kind is p.KEYWORD_ONLY and p.default is not p.empty for p in params[5:]), name
+        assert params[1].annotation == settings.__name__, name
+        assert settings.__module__ == S.__name__ and inspect.signature(entry).return_annotation \
+            == "StageResult", name
+        job = (LIB.parents[1] / "jobs" / f"{name.replace('-', '_')}.py").read_text()
+        assert "import stage" in job and settings.__name__ in job, f"jobs/{name} bypasses its entry"
+
+
+def test_the_pipeline_demos_and_notebooks_call_the_stages_not_the_command_line():
+    """The library runs stages through their entries (foryou.pipeline.run_stage); only the
+    ``foryou`` command itself, and the demo's one operator command, go through jobs/."""
+    calls = {unit: {t for (s, t) in edges() if s == unit} for unit in ("pipeline", "notebook",
+                                                                       "demo_stream")}
+    assert all("cli" not in targets for targets in calls.values()), calls

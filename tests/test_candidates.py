@@ -23,6 +23,7 @@ from foryou.candidates.trending import trending_candidates
 from foryou.config.candidates import (
     CandidatesConfig, ColdStartConfig, CovisitConfig, FiltersConfig, InteractionLogConfig,
     InterestConfig, TrendingConfig)
+from foryou.config.settings import CandidatesSettings
 from foryou.lake import table
 
 AS_OF = dt.date(2024, 5, 10)
@@ -351,7 +352,7 @@ def world(gold_world, tmp_path_factory):
           "updated_at": dt.datetime(2024, 5, 1)}], spec.schema))
     first, last = gold_world.dates[-2], gold_world.dates[-1]
     assert foryou(["build-candidates", "--run-date", str(first), *gold_world.args(root / "lake")]) == 0
-    build_day(lake, config.candidates, last)
+    build_day(lake, CandidatesSettings.of(config), last)
     return config, lake, first, last
 
 
@@ -439,20 +440,20 @@ def test_empty_and_tiny_catalogues_fall_back_clearly(spark, config):
 
     lake = Lake(spark, config)
     with pytest.raises(FileNotFoundError, match="foryou features"):
-        build_day(lake, config.candidates, AS_OF)
+        build_day(lake, CandidatesSettings.of(config), AS_OF)
     users = table(C.USERS)
     lake.append(C.USERS, spark.createDataFrame(
         [{**{f.name: None for f in users.schema}, "user_id": u, "updated_at": ts(1)} for u in ("a", "b")],
         users.schema))
     items = table(C.ITEM_FEATURES)
     lake.create(C.ITEM_FEATURES)
-    empty = build_day(lake, config.candidates, AS_OF)
+    empty = build_day(lake, CandidatesSettings.of(config), AS_OF)
     assert empty.users == 0 and lake.read(C.CANDIDATE_POOL, partitions=[AS_OF]).count() == 0
     # One old item nobody has seen: no source but the fallback proposes it, to every user.
     lake.append(C.ITEM_FEATURES, spark.createDataFrame(
         [{**{f.name: None for f in items.schema}, "content_id": "only", "creator_id": "c",
           "views": 3, "age_days": 100.0, "tags": ["t"], "as_of_date": AS_OF}], items.schema))
-    tiny = build_day(lake, config.candidates, AS_OF, force=True)
+    tiny = build_day(lake, CandidatesSettings.of(config), AS_OF, force=True)
     pool = lake.read(C.CANDIDATE_POOL, partitions=[AS_OF]).collect()
     assert tiny.users == 2 and {(r[C.USER_ID], r[C.CONTENT_ID], r[C.SOURCE]) for r in pool} == {
         ("a", "only", "fallback"), ("b", "only", "fallback")}

@@ -1,19 +1,19 @@
 """foryou clean: dedup, counts that add up, quarantine reasons, missing values, idempotency."""
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 
 import pytest
 from pyspark.sql import functions as F
 
-from foryou.clean.run import CleanCounts, CountMismatch, run_clean
+from foryou.clean import stage
+from foryou.clean.stage import CleanCounts, CountMismatch
 from foryou.cli import main as foryou
-from foryou.lake import Lake, table
+from foryou.config.settings import CleanSettings
+from foryou.lake import CommitKey, Lake, table
 from foryou.privacy import pseudonymise
 from foryou.privacy.pseudonyms import DEMO_KEY, KEY_ENV
-from foryou.runtime import JobContext, Metrics
 
 D1, D2 = dt.date(2024, 5, 1), dt.date(2024, 5, 2)
 NO_GX = ["--set", "quality.enabled=false"]
@@ -206,9 +206,7 @@ def test_a_run_interrupted_before_its_metrics_recommits_nothing(spark, config):
     write_bronze(spark, lake, [event("e1"), event("e1"), event("e2", "like"), event("x", "teleport")])
 
     def run() -> list[CleanCounts]:
-        ctx = JobContext("clean", D1, config, spark, lake, Metrics("r", "clean", D1), False,
-                         argparse.Namespace())
-        return run_clean(ctx)
+        return stage.run(lake, CleanSettings.of(config), D1, CommitKey("clean", D1)).counts
 
     first = run()
     versions = {t: lake.version(t) for t in ("silver.events", "bronze.quarantine")}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
+from foryou.config.settings import ExportSettings
 from foryou.export.build import build_export, write_export
 from foryou.export.contract import EXPORT, ContractError, check_contract
 from foryou.lake import Lake, table
@@ -70,7 +71,7 @@ def test_export_meets_contract_is_unique_guarded_and_versioned(spark, config):
     config = config.model_copy(update={"rerank": config.rerank.model_copy(update={"list_size": 25})})
     lake = Lake(spark, config)
     _seed_lake(spark, lake)
-    built = build_export(lake, config, _guarded_pool(spark), DAY, "7", NOW)
+    built = build_export(lake, config.rerank, _guarded_pool(spark), DAY, "7", NOW)
     assert built.dropped["negative"] == 2 and built.dropped["farmed"] == 1
     first, counts = write_export(lake, built.frame, 25)
     assert counts == {"rows": first.rows, "users": len(USERS)}
@@ -92,7 +93,7 @@ def test_export_meets_contract_is_unique_guarded_and_versioned(spark, config):
 
     # Next day: items exported yesterday are not repeated; a new version, the old one restorable.
     nxt = DAY + dt.timedelta(days=1)
-    second, _ = write_export(lake, build_export(lake, config, _scored_pool(spark), nxt, "7", NOW,
+    second, _ = write_export(lake, build_export(lake, config.rerank, _scored_pool(spark), nxt, "7", NOW,
                                                 count_dropped=False).frame, 25)
     assert second.version == first.version + 1
     now_pdf = lake.read(EXPORT).toPandas()
@@ -139,19 +140,19 @@ def test_contract_names_each_broken_clause(spark):
 def test_empty_pool_and_missing_champion(spark, config):
     lake = Lake(spark, config)
     empty = _scored_pool(spark).limit(0)
-    built = build_export(lake, config, empty, DAY, "7", NOW)
+    built = build_export(lake, config.rerank, empty, DAY, "7", NOW)
     write, counts = write_export(lake, built.frame, 50)
     assert counts == {"rows": 0, "users": 0} and lake.read(EXPORT).count() == 0
 
     from foryou.ranking.registry import ChampionMissing
-    from foryou.rerank.scoring import champion
+    from foryou.ranking.scoring import champion
     with pytest.raises(ChampionMissing, match="foryou train-ranker"):
         champion(config)
 
 
 def test_without_a_ranker_the_pool_order_is_the_relevance(spark):
     """No champion (too few days of examples to train one): the pool's own order ranks."""
-    from foryou.rerank.scoring import POOL_ORDER, pool_order
+    from foryou.ranking.scoring import POOL_ORDER, pool_order
 
     pool = spark.createDataFrame([("u0", "a", 3), ("u0", "b", 1), ("u0", "c", 2)],
                                  "user_id string, content_id string, pool_rank int")
@@ -162,11 +163,11 @@ def test_without_a_ranker_the_pool_order_is_the_relevance(spark):
 
 def test_pool_gets_the_training_example_features(spark, config):
     """Scoring reuses the feature store's point-in-time join: one example row per pool pair."""
-    from foryou.rerank.scoring import scoring_frame
+    from foryou.ranking.scoring import scoring_frame
 
     lake = Lake(spark, config)
     pool = _scored_pool(spark, USERS[:2]).dropDuplicates(["user_id", "content_id"])
-    frame = scoring_frame(lake, config, pool, DAY)
+    frame = scoring_frame(lake, ExportSettings.of(config), pool, DAY)
     assert frame.columns == table("gold.training_examples").schema.fieldNames() + ["fatigue"]
     rows = frame.select("user_id", "content_id", "event_date", "split").collect()
     assert len(rows) == pool.count()
@@ -178,7 +179,7 @@ def test_the_pool_is_scored_at_the_users_usual_hour_with_its_fatigue(spark, conf
     start, and a candidate's fatigue is the user's recent exposure to its creator and tags."""
     import math
 
-    from foryou.rerank.scoring import scoring_frame
+    from foryou.ranking.scoring import scoring_frame
 
     lake = Lake(spark, config)
     day = DAY - dt.timedelta(days=1)
@@ -200,7 +201,8 @@ def test_the_pool_is_scored_at_the_users_usual_hour_with_its_fatigue(spark, conf
         {"content_id": c, "creator_id": creators[c], "tags": t, "as_of_date": DAY} for c, t in tags.items()]))
     pool = spark.createDataFrame([(u, c, creators[c]) for u in ("u0", "u1", "u2") for c in ("i10", "i11", "i12")],
                                  "user_id string, content_id string, creator_id string")
-    rows = {(r["user_id"], r["content_id"]): r for r in scoring_frame(lake, config, pool, DAY).collect()}
+    frame = scoring_frame(lake, ExportSettings.of(config), pool, DAY)
+    rows = {(r["user_id"], r["content_id"]): r for r in frame.collect()}
     assert len(rows) == 9
 
     def hour(r) -> float:

@@ -192,7 +192,7 @@ def test_kuairand_sample_log_maps_one_impression_per_row(spark, config, tmp_path
     folder.mkdir()
     shutil.copy(KUAIRAND / "kuairand_1k_log_sample.csv", folder)
     lake = Lake(spark, config)
-    [report] = ingest_kuairand(spark, lake, config, str(folder), dt.date(2022, 5, 9))
+    [report] = ingest_kuairand(spark, lake, config.ingest, str(folder), dt.date(2022, 5, 9))
     assert (report.records, report.accepted, report.quarantined) == (200, 200, 0)
     events = lake.read("bronze.events")
     assert events.where("event_type = 'impression'").count() == 200
@@ -229,7 +229,7 @@ def test_kuairand_full_log_labels_become_events(spark, config, tmp_path):
                  "server_width,server_height,music_id,music_type,tag",
                  "10,700,NORMAL,2022-04-10,Web,0.0,15000.0,720.0,1280.0,1,9.0,\"1,2\""])
     lake = Lake(spark, config)
-    reports = {r.target: r for r in ingest_kuairand(spark, lake, config, str(folder), dt.date(2022, 5, 9))}
+    reports = {r.target: r for r in ingest_kuairand(spark, lake, config.ingest, str(folder), dt.date(2022, 5, 9))}
     log = reports["bronze.events"]
     assert (log.records, log.accepted, log.quarantined) == (4, 3, 1)
     assert lake.read("bronze.quarantine").first().reason == "field 'time_ms': not an integer: 'soon'"
@@ -252,7 +252,7 @@ def test_kuairand_full_log_labels_become_events(spark, config, tmp_path):
     assert lake.read("bronze.content").first().creator_id == "700"
     # Re-ingesting the same rows from a new file gives the same event ids.
     shutil.copy(folder / "log_random_4_22_to_5_08_pure.csv", folder / "log_copy.csv")
-    ingest_kuairand(spark, lake, config, str(folder), dt.date(2022, 5, 10))
+    ingest_kuairand(spark, lake, config.ingest, str(folder), dt.date(2022, 5, 10))
     assert lake.read("bronze.events").select("event_id").distinct().count() == len(events)
 
 
@@ -267,7 +267,7 @@ def test_interactions_adapter(spark, config, tmp_path, capsys):
     ])
     lake = Lake(spark, config)
     cols = "user=userId,item=movieId,ts=timestamp,weight=rating"
-    [report] = ingest_interactions(spark, lake, config, str(log), dt.date(2024, 5, 3), cols,
+    [report] = ingest_interactions(spark, lake, config.ingest, str(log), dt.date(2024, 5, 3), cols,
                                    sep="\t", ts_unit="ms")
     assert (report.records, report.accepted, report.quarantined) == (5, 2, 3)
     events = lake.read("bronze.events").collect()
@@ -281,10 +281,10 @@ def test_interactions_adapter(spark, config, tmp_path, capsys):
                        "missing required field 'movieId'"]
 
     with pytest.raises(IngestError, match="column 'item_id' is not in"):
-        ingest_interactions(spark, lake, config, str(log), dt.date(2024, 5, 4),
+        ingest_interactions(spark, lake, config.ingest, str(log), dt.date(2024, 5, 4),
                             "user=userId,item=item_id,ts=timestamp", sep="\t")
     with pytest.raises(IngestError, match="role 'ts' is required"):
-        ingest_interactions(spark, lake, config, str(log), dt.date(2024, 5, 4),
+        ingest_interactions(spark, lake, config.ingest, str(log), dt.date(2024, 5, 4),
                             "user=userId,item=movieId", sep="\t")
     # From the command line: one line naming the column, exit code 1, nothing ingested.
     assert foryou(["ingest", "--format", "interactions", "--path", str(log), "--sep", "\\t",
@@ -333,7 +333,7 @@ def test_interactions_with_an_item_catalogue_and_a_user_table(spark, config, tmp
                    "--run-date", "2024-05-04", *lake_args(config)]) == 1
     assert "--item-columns tags=nope: column 'nope' is not in" in capsys.readouterr().err
     with pytest.raises(IngestError, match="--users .* needs --user-columns"):
-        ingest_interactions(spark, lake, config, str(log), dt.date(2024, 5, 4),
+        ingest_interactions(spark, lake, config.ingest, str(log), dt.date(2024, 5, 4),
                             "user=userId,item=movieId,ts=timestamp", users=str(users))
 
 

@@ -119,7 +119,7 @@ def test_prometheus_file_format_and_atomic_write(drift_lake, tmp_path):
     result = run_monitoring(drift_lake, cfg, [], DAY, pd.DataFrame(
         columns=["run_date", "stage", "name", "value", "unit", "detail", "run_id", "recorded_at"]))
     metrics = Metrics("run-1", "monitor", DAY)
-    path = prometheus_path(drift_lake.config.lake.root, cfg)
+    path = prometheus_path(drift_lake.settings.root, cfg)
     assert path == tmp_path / "lake" / "monitoring" / "foryou.prom"
     publish(result, metrics, {"ctr": 0.25, "dau": None}, path)
     text = path.read_text()

@@ -135,5 +135,5 @@ def test_notebook_runs(name, spark, notebook_lake, monkeypatch, capsys):
     monkeypatch.delenv("FORYOU_CONF", raising=False)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace = run_notebook(NOTEBOOKS / name, {"spark": spark})
-    assert namespace["lake"].config.lake.root == str(notebook_lake["root"])
+    assert namespace["lake"].settings.root == str(notebook_lake["root"])
     assert capsys.readouterr().out.strip(), f"{name} showed nothing"

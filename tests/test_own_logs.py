@@ -100,7 +100,7 @@ def test_an_interaction_log_runs_every_stage_to_a_feed_scored_on_held_out_days(s
 
     # Every user of the train part gets a feed.
     raw = spark.createDataFrame([(u,) for u in {r[0] for r in train_rows}], ["user_id"])
-    users = with_pseudonyms(raw, ["user_id"], load_key(config, spark).value)
+    users = with_pseudonyms(raw, ["user_id"], load_key(config.privacy, spark).value)
     assert users.join(export, "user_id", "left_anti").count() == 0
     assert export.groupBy("user_id").count().agg(F.min("count")).first()[0] >= 10
 

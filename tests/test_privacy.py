@@ -58,7 +58,7 @@ def test_key_sources(monkeypatch, caplog):
     assert "s3cret" not in repr(load_key(environ={KEY_ENV: "s3cret"}))
     databricks = load_config(overrides=["privacy.secret_scope=foryou", "privacy.secret_key=pseudonym"])
     with pytest.raises(RuntimeError, match="not a Databricks runtime"):
-        load_key(databricks, spark=object(), environ={KEY_ENV: "ignored"})
+        load_key(databricks.privacy, spark=object(), environ={KEY_ENV: "ignored"})
 
 
 def test_quarantine_predicate_matches_ids_and_payload_mentions():

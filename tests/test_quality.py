@@ -7,6 +7,7 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
+from foryou.config.settings import CleanSettings
 from foryou.lake import Lake, table
 from foryou.quality import expectations
 from foryou.quality.expectations import (
@@ -38,7 +39,7 @@ def test_a_failing_batch_raises_a_report_naming_each_failing_expectation(spark, 
     df = silver_rows(spark, [row("e1"), row("e1"), row("e2", user_id="raw-42"), row("e3")]).cache()
     metrics = Metrics("r", "clean", D1)
     with pytest.raises(QualityError) as err:
-        check_batch(df, "silver.events", config, metrics)
+        check_batch(df, "silver.events", CleanSettings.of(config), metrics)
     report = str(err.value)
     assert f"FAILED {UNIQUE}: 2 of 4 rows unexpected (50.00%)" in report
     assert f"FAILED {PSEUDONYM}: 1 of 4 rows unexpected (25.00%)" in report
@@ -46,7 +47,7 @@ def test_a_failing_batch_raises_a_report_naming_each_failing_expectation(spark, 
     # Every expectation is recorded, passing or not.
     recorded = {r["name"]: r for r in metrics.rows if r["name"].startswith("quality.")}
     assert metrics.value("seconds.quality.silver.events") > 0
-    assert len(recorded) == len(suite_checks("silver.events", config))
+    assert len(recorded) == len(suite_checks("silver.events", CleanSettings.of(config)))
     unique = recorded[f"quality.silver.events.{UNIQUE}"]
     assert unique["value"] == 50.0
     assert json.loads(unique["detail"])["unexpected_count"] == 2
@@ -83,6 +84,6 @@ def test_the_threshold_stops_clean_before_anything_is_written(spark, config, mon
 @pytest.mark.parametrize("name", ["silver.events", "silver.content", "silver.users"])
 def test_every_suite_checks_declared_columns(config, name):
     declared = {c.name for c in table(name).columns}
-    checks = suite_checks(name, config)
+    checks = suite_checks(name, CleanSettings.of(config))
     assert checks and {c.column for c in checks} <= declared
     assert len({c.name for c in checks}) == len(checks)

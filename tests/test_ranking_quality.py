@@ -112,7 +112,8 @@ CLICK_AUC_MARGIN = 0.02
 def trained(gold_world, tmp_path_factory):
     """One train-ranker run on a private copy of the tiny world (popularity, logistic, oracle)."""
     from foryou.config import load_config
-    from foryou.ranking.training_run import TrainOptions, summary, train_ranker
+    from foryou.config.settings import RankingSettings
+    from foryou.ranking.stage import TrainOptions, summary, train_ranker
 
     tmp = tmp_path_factory.mktemp("ranker_quality")
     _, lake = gold_world.copy(tmp)
@@ -122,7 +123,7 @@ def trained(gold_world, tmp_path_factory):
                                     "ranking.expert_hidden=[32]", "ranking.tower_hidden=[8]"])
     options = TrainOptions(baselines=("popularity", "logistic"),
                            truth=str(gold_world.truth / "impressions"), eval_rows=50_000)
-    outcome = train_ranker(lake, config, gold_world.dates[-1], options)
+    outcome = train_ranker(lake, RankingSettings.of(config), gold_world.dates[-1], options)
     print(summary(outcome))
     return config, outcome
 

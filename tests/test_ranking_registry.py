@@ -18,8 +18,8 @@ from foryou.config.ranking import BINARY_TASKS, RankingConfig
 from foryou.ranking import registry
 from foryou.ranking import spec as S
 from foryou.ranking.model import MultiTaskRanker
-from foryou.ranking.pyfunc import RankerPyfunc, frame_to_batch, ranker_pyfunc, score_frame
-from foryou.ranking.score import feed_score, predict
+from foryou.ranking.pyfunc import RankerPyfunc, frame_to_batch, ranker_pyfunc
+from foryou.ranking.scoring import feed_score, predict, score_frame
 from foryou.ranking.spec import LOG_DENSE, MULTI_HOT, PLAIN_DENSE, VECTOR, FeatureSpec
 
 # Every single-valued index column the spec reads: the model's and the bias tower's.

@@ -155,29 +155,30 @@ def test_stage_split_reads_the_path_from_the_oracle_to_the_export():
     assert split.loc["ranker_pool", "return_share"] == 0.95
 
 
-def test_ablated_config_merges_nested_sections_and_validates():
-    from foryou.config import Config
-    from foryou.export.build import ABLATIONS, ablated_config
+def test_an_ablation_merges_nested_sections_and_validates():
+    from foryou.config.rerank import RerankConfig
+    from foryou.export.build import ABLATIONS, ablated
 
-    base = Config()
-    off = ablated_config(base, ABLATIONS["no_exploration"])
-    assert off.rerank.exploration.mode == "off"
-    assert off.rerank.exploration.alpha == base.rerank.exploration.alpha  # the rest is kept
-    assert ablated_config(base, ABLATIONS["no_diversity"]).rerank.theta == 1.0
-    assert base.rerank.theta < 1.0 and base.rerank.exploration.mode != "off"  # untouched
+    base = RerankConfig()
+    off = ablated(base, ABLATIONS["no_exploration"])
+    assert off.exploration.mode == "off"
+    assert off.exploration.alpha == base.exploration.alpha  # the rest is kept
+    assert ablated(base, ABLATIONS["no_diversity"]).theta == 1.0
+    assert base.theta < 1.0 and base.exploration.mode != "off"  # untouched
     with pytest.raises(Exception, match="theta"):
-        ablated_config(base, {"theta": 2.0})
+        ablated(base, {"theta": 2.0})
 
 
 @pytest.mark.slow
 def test_reference_feeds_rebuild_the_export_when_nothing_is_switched_off(fed_world, spark, tmp_path):
+    from foryou.config.settings import ExportSettings
     from foryou.export.build import reference_feeds
 
     config, lake = fed_world.copy(tmp_path)
     run_date = fed_world.dates[-1]
     export = lake.read("gold.user_candidates").select("user_id", "rank", "content_id")
     users = export.select("user_id").distinct().orderBy("user_id").limit(12)
-    refs = reference_feeds(lake, config, users, run_date,
+    refs = reference_feeds(lake, ExportSettings.of(config), users, run_date,
                            {"same": {}, "no_exploration": {"exploration": {"mode": "off"}}})
     feeds = refs.ablations
     expected = (export.join(users, "user_id", "left_semi").toPandas()

@@ -23,6 +23,7 @@ from pyspark.sql import functions as F
 from conftest import TEST_SETTINGS
 from foryou.cli import main as foryou
 from foryou.config import load_config
+from foryou.config.settings import StreamSettings
 from foryou.lake import Lake
 from foryou.stream.batch import CHAOS_ENV
 from foryou.stream.broker import LocalBroker, ensure_topic
@@ -240,7 +241,8 @@ def test_late_events_are_counted_against_a_watermark_robust_to_clocks_ahead(spar
     from foryou.stream.batch import StreamState, _late
 
     t0 = dt.datetime(2024, 5, 1, 12, 0)
-    state = StreamState(spark, Lake(spark, config), config, "q", b"k", max_event_ts=t0)
+    state = StreamState(spark, Lake(spark, config), StreamSettings.of(config), "q", b"k",
+                        max_event_ts=t0)
     hour = dt.timedelta(hours=1)
     # 200 events around t0, two hours back (late: the watermark is t0 - 1 h), and one clock a
     # year ahead that must not become the newest event time.

@@ -16,9 +16,11 @@ from pyspark.sql import functions as F
 from foryou.cli import main as foryou
 from foryou.config import Config, load_config
 from foryou.lake import Lake
+from foryou.lake.days import date_range
 from foryou.lake.report import tables_text
+from foryou.pipeline import run_pipeline, select
 from foryou.spark import get_spark
-from foryou.stages import stage_names
+from foryou.stages import STAGES, stage_names
 from foryou.world import preset
 from foryou.world.params import SIZES
 
@@ -150,17 +152,17 @@ def main(argv: list[str] | None = None) -> int:
     # ranker has examples of every day), then the model and feed stages once, the day after
     # the world ends: features as of that day see every event.
     feed_day = world.end_date + dt.timedelta(days=1)
+    lake = Lake(get_spark(config), config)
     daily = stages[:stages.index("features") + 1]
-    code = foryou(["pipeline", "--synthetic", "--backfill", str(world.start_date), str(feed_day),
-                   "--until", daily[-1], *common])
+    code = run_pipeline(lake, config, date_range(world.start_date, feed_day),
+                        select(STAGES, None, daily[-1]))
     later = [n for n in stages if n not in daily]
     if code == 0 and later:
-        code = foryou(["pipeline", "--run-date", str(feed_day), "--from", later[0], *common])
+        code = run_pipeline(lake, config, [feed_day], select(STAGES, later[0], None))
     if code:
         print(f"foryou demo: the pipeline failed (exit {code}); re-run `make demo` to resume")
         return code
 
-    lake = Lake(get_spark(config), config)
     print("\n" + tables_text(lake))
     print("\n" + _summary(lake))
     feed = _one_feed(lake)

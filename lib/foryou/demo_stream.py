@@ -20,13 +20,15 @@ import time
 
 from pyspark.sql import functions as F
 
-from foryou.cli import main as foryou
 from foryou.config import Config
+from foryou.config.settings import StreamSettings
 from foryou.demo import _one_feed, _summary, parse_demo, run_demo
 from foryou.lake import Lake
+from foryou.lake.days import date_range
 from foryou.lake.report import tables_text
+from foryou.pipeline import run_pipeline, select
 from foryou.spark import get_spark
-from foryou.stages import stage_names
+from foryou.stages import STAGES, stage_names
 from foryou.stream.batch import CHAOS_ENV
 from foryou.stream.broker import LocalBroker, ensure_topic
 from foryou.stream.produce import event_files, produce
@@ -89,10 +91,11 @@ def run(config: Config, common: list[str], landing: str) -> int:
     try:
         ensure_topic(broker.bootstrap_servers, settings.topic, settings.partitions)
         world = config.world
-        code = foryou(["generate", "--run-date", str(world.start_date), *common])
+        lake = Lake(get_spark(config), config)
+        code = run_pipeline(lake, config, [world.start_date], select(STAGES, "generate", "generate"))
         if code:
             return code
-        if os.path.exists(checkpoint_of(config)):
+        if os.path.exists(checkpoint_of(StreamSettings.of(config))):
             # A second run: the topic holds the world already; the stream catches up.
             print("foryou demo-stream: resuming the stream from its checkpoint")
             code = _stream(common, 10**9, None)
@@ -118,14 +121,13 @@ def run(config: Config, common: list[str], landing: str) -> int:
         # silver already; then the model and feed stages for the day after the world ends.
         stages = stage_names()
         feed_day = world.end_date + dt.timedelta(days=1)
-        code = foryou(["pipeline", "--backfill", str(world.start_date), str(feed_day),
-                       "--from", "ingest", "--until", "features", *common])
+        code = run_pipeline(lake, config, date_range(world.start_date, feed_day),
+                            select(STAGES, "ingest", "features"))
         if code == 0:
-            code = foryou(["pipeline", "--run-date", str(feed_day),
-                           "--from", stages[stages.index("features") + 1], *common])
+            code = run_pipeline(lake, config, [feed_day],
+                                select(STAGES, stages[stages.index("features") + 1], None))
         if code:
             return code
-        lake = Lake(get_spark(config), config)
         print("\n" + tables_text(lake))
         print("\n" + stream_figures(lake))
         print(_summary(lake))

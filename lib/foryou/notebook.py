@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from foryou.config import Config, load_config
-from foryou.lake import Lake
+from foryou.lake import CommitKey, Lake
 from foryou.runtime.metrics import METRICS_TABLE
 from foryou.spark import get_spark
 
@@ -287,30 +287,18 @@ def sample_user(df: DataFrame, column: str = "user_id", seed: int = 7) -> str:
 
 # --- running a stage from a notebook ------------------------------------------------------
 
-def stage_args(namespace: Mapping[str, Any] | None = None,
-               environ: Mapping[str, str] | None = None) -> list[str]:
-    """The notebook's parameters as ``--conf``/``--set`` arguments of a ``foryou`` job."""
-    params = _parameters(namespace or {}, os.environ if environ is None else environ)
-    return ([a for c in _split(params["conf"], ",") for a in ("--conf", c)]
-            + [a for s in _split(params["set"], ";\n") for a in ("--set", s)])
-
-
 def run_stage(stage: str, run_date: dt.date, namespace: Mapping[str, Any] | None = None,
               force: bool = False) -> None:
-    """Run one pipeline stage (``foryou <stage> --run-date D``) in this notebook's session,
-    with the notebook's parameters; a committed stage is skipped unless ``force``.
+    """Run one pipeline stage in this notebook's session, with the notebook's parameters, as
+    ``foryou <stage> --run-date D`` runs it (:func:`foryou.pipeline.run_stage`); a committed
+    stage is skipped unless ``force``."""
+    from foryou.pipeline import run_stage as run
 
-    Raises:
-        RuntimeError: the job failed (its exit code and the command are in the message).
-    """
-    from foryou.cli import main as foryou
-
-    argv = [stage, "--run-date", str(run_date), *stage_args(namespace)]
-    if force:
-        argv.append("--force")
-    code = foryou(argv)
-    if code != 0:
-        raise RuntimeError(f"`foryou {' '.join(argv)}` failed with exit code {code}")
+    _, lake, config, _ = session_and_lake(namespace)
+    if not force and lake.is_committed(METRICS_TABLE, CommitKey(stage, run_date)):
+        print(f"{stage}: already committed for run date {run_date} (force=True recomputes it)")
+        return
+    run(lake, config, stage, run_date, force)
 
 
 # --- 03: the ranker -----------------------------------------------------------------------

@@ -1,8 +1,12 @@
 """``foryou pipeline``: every stage in dependency order, per run date, resumable.
 
-Each stage is an ordinary job (``foryou <stage> --run-date D``). A stage whose run is already
-committed for that date (its commit key is in ``gold.metrics``) is skipped, so after a failure
-the next run resumes at the failed stage, and a backfill is one run date after another.
+Each stage is called directly, as its job calls it: ``foryou.<stage>.stage.run(lake,
+settings, run_date, key, force)`` with the stage's settings (:mod:`foryou.config.settings`),
+its figures committed to ``gold.metrics`` under the stage's commit key
+(:func:`foryou.runtime.context.execute`). A stage whose run is already committed for that
+date is skipped, so after a failure the next run resumes at the failed stage, and a backfill
+is one run date after another. Stage options beyond the config (``features --full``, ...)
+take their defaults.
 """
 from __future__ import annotations
 
@@ -11,16 +15,51 @@ import json
 import logging
 import re
 import time
-from typing import Sequence
+from typing import Callable, Sequence
 
-from pyspark.sql import functions as F
-
-from foryou.cli import main as run_command
+import foryou.candidates.stage
+import foryou.clean.stage
+import foryou.embeddings.stage
+import foryou.evaluation.stage
+import foryou.export.stage
+import foryou.features.stage
+import foryou.impressions.stage
+import foryou.ingest.stage
+import foryou.ranking.stage
+import foryou.sessions.stage
+import foryou.world.stage
+from foryou.config import Config
+from foryou.config import settings as S
 from foryou.lake import CommitKey, Lake
+from foryou.runtime.context import execute
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
-from foryou.stages import Stage, stage_names
+from foryou.stages import Stage, StageResult, stage_names
 
 log = logging.getLogger("foryou.pipeline")
+
+# Each stage's entry and the settings it is given, by stage name (foryou.stages.STAGES).
+ENTRIES: dict[str, tuple[Callable[..., StageResult], type]] = {
+    "generate": (foryou.world.stage.run, S.GenerateSettings),
+    "ingest": (foryou.ingest.stage.run, S.IngestSettings),
+    "clean": (foryou.clean.stage.run, S.CleanSettings),
+    "impressions": (foryou.impressions.stage.run, S.ImpressionsSettings),
+    "sessionize": (foryou.sessions.stage.run, S.SessionsSettings),
+    "features": (foryou.features.stage.run, S.FeaturesSettings),
+    "train-embeddings": (foryou.embeddings.stage.run, S.EmbeddingsSettings),
+    "train-ranker": (foryou.ranking.stage.run, S.RankingSettings),
+    "build-candidates": (foryou.candidates.stage.run, S.CandidatesSettings),
+    "export": (foryou.export.stage.run, S.ExportSettings),
+    "evaluate": (foryou.evaluation.stage.run, S.EvaluationSettings),
+}
+
+
+def run_stage(lake: Lake, config: Config, stage: str, run_date: dt.date,
+              force: bool = False) -> tuple[Metrics, float]:
+    """Run one stage for ``run_date`` and commit its figures (see
+    :func:`~foryou.runtime.context.execute`); returns its metrics and seconds."""
+    entry, settings = ENTRIES[stage]
+    return execute(stage, run_date, lake, force, lambda: entry(
+        lake, settings.of(config), run_date, CommitKey(stage, run_date), force))
 
 
 def select(stages: Sequence[Stage], start: str | None, until: str | None,
@@ -40,21 +79,6 @@ def select(stages: Sequence[Stage], start: str | None, until: str | None,
             and (synthetic or not s.synthetic or s.name == start)]
 
 
-def _stage_figures(lake: Lake, stage: str, run_date: dt.date) -> dict[str, float | None]:
-    """rows_in, rows_out and seconds of the stage's latest succeeded run for that date."""
-    # bounded: a stage's few figures of one run date
-    rows = (lake.read(METRICS_TABLE, partitions=[run_date])
-            .where(F.col("stage") == stage)
-            .where(F.col("name").isin("rows_in", "rows_out", "seconds"))
-            .orderBy(F.col("recorded_at").desc())
-            .select("name", "value").collect())
-    figures: dict[str, float | None] = {"rows_in": None, "rows_out": None, "seconds": None}
-    for row in rows:
-        if figures[row["name"]] is None:
-            figures[row["name"]] = row["value"]
-    return figures
-
-
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """``Type: first line of the message`` (a JVM error's Java class and message, not its
     Py4J stack), at most ``limit`` characters."""
@@ -69,9 +93,9 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def run_pipeline(lake: Lake, run_dates: Sequence[dt.date], stages: Sequence[Stage],
-                 passthrough: Sequence[str] = (), force: bool = False) -> int:
-    """Run ``stages`` for each run date in order; stop at the first failure (exit code)."""
+def run_pipeline(lake: Lake, config: Config, run_dates: Sequence[dt.date],
+                 stages: Sequence[Stage], force: bool = False) -> int:
+    """Run ``stages`` for each run date in order; stop at the first failure (exit code 1)."""
     for run_date in run_dates:
         metrics = Metrics(f"pipeline-{run_date}-{int(time.time())}", "pipeline", run_date)
         print(f"pipeline: run date {run_date}")
@@ -83,28 +107,20 @@ def run_pipeline(lake: Lake, run_dates: Sequence[dt.date], stages: Sequence[Stag
                 metrics.record(f"stage.{stage.name}", 0, "s", status="skipped")
                 continue
             start = time.perf_counter()
-            argv = [stage.name, "--run-date", str(run_date), *passthrough]
-            if force:
-                argv.append("--force")
-            error = None
             try:
-                code = run_command(argv)
-            except SystemExit as exc:  # argparse rejected the stage's arguments
-                code = exc.code if isinstance(exc.code, int) else 2
+                done, _ = run_stage(lake, config, stage.name, run_date, force)
             except Exception as exc:  # noqa: BLE001 - the table and one line; the traceback is logged
                 log.error("%s failed for %s", stage.name, run_date, exc_info=True)
-                code, error = 1, one_line(exc)
-            seconds = time.perf_counter() - start
-            if code != 0:
+                seconds = time.perf_counter() - start
                 print(f"  {stage.name:<18}{'FAILED':<12}{'':>12}{'':>12}{seconds:>8.1f}s")
-                if error:
-                    print(f"pipeline: {stage.name}: {error}")
-                metrics.record(f"stage.{stage.name}", seconds, "s", status="failed", exit_code=code)
+                print(f"pipeline: {stage.name}: {one_line(exc)}")
+                metrics.record(f"stage.{stage.name}", seconds, "s", status="failed")
                 metrics.flush(lake.spark, lake, None, False)
-                print(f"pipeline: {stage.name} failed for {run_date} (exit {code}); "
+                print(f"pipeline: {stage.name} failed for {run_date}; "
                       "the next run resumes at this stage")
-                return code
-            figures = _stage_figures(lake, stage.name, run_date)
+                return 1
+            seconds = time.perf_counter() - start
+            figures = {name: done.value(name) for name in ("rows_in", "rows_out", "seconds")}
             print(f"  {stage.name:<18}{'done':<12}{_fmt(figures['rows_in']):>12}"
                   f"{_fmt(figures['rows_out']):>12}{seconds:>8.1f}s")
             metrics.record(f"stage.{stage.name}", seconds, "s", status="done",

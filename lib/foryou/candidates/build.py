@@ -31,6 +31,7 @@ from foryou.candidates.pool import merge
 from foryou.candidates.topk import as_source, empty_source
 from foryou.candidates.trending import trending_candidates
 from foryou.config.candidates import SOURCES, CandidatesConfig
+from foryou.config.settings import CandidatesSettings
 from foryou.lake import CommitKey, Lake, WriteResult
 from foryou.runtime.arrivals import window_end
 
@@ -128,10 +129,11 @@ def waves_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs)
     return next_waves(new_items(inputs.items, cs), previous, proof, as_of, cs)
 
 
-def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: Inputs,
+def candidates_for(lake: Lake, settings: CandidatesSettings, as_of: dt.date, inputs: Inputs,
                    waves: DataFrame) -> Candidates:
     """Every source's proposals and the merged pool for ``as_of``, given the day's waves
     (an interaction log's: :attr:`CandidatesConfig.interaction_log`'s sources and order)."""
+    cfg = settings.candidates
     spark = lake.spark
     log_cfg = cfg.interaction_log if inputs.interaction_log else None
     if log_cfg is not None:
@@ -142,7 +144,7 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
     sources: dict[str, DataFrame] = {}
     skipped: list[str] = []
     if cfg.quota("ann"):
-        ann = ann_candidates_from_lake(lake, cfg.fetch("ann"), lake.config.embeddings.ann)
+        ann = ann_candidates_from_lake(lake, cfg.fetch("ann"), settings.embeddings.ann)
         if ann is None:
             skipped.append("ann")
         else:
@@ -204,17 +206,19 @@ def candidates_for(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, inputs: In
     return Candidates(sources, pool, skipped, cached)
 
 
-def build_day(lake: Lake, cfg: CandidatesConfig, as_of: dt.date, key: CommitKey | None = None,
-              force: bool = False) -> BuildResult:
+def build_day(lake: Lake, settings: CandidatesSettings, as_of: dt.date,
+              key: CommitKey | None = None, force: bool = False) -> BuildResult:
     """Build and write ``as_of``'s candidate pool and cold-start waves."""
+    cfg = settings.candidates
     if not lake.exists(C.ITEM_FEATURES):
         raise FileNotFoundError(f"{C.ITEM_FEATURES} does not exist: run `foryou features --run-date {as_of}` first")
-    part = lambda name: CommitKey(key.job, key.run_date, name) if key else None  # noqa: E731
+    part = lambda name: key.sub(name) if key else None  # noqa: E731
     inputs = read_inputs(lake, cfg, as_of)
     writes = {C.COLD_START_WAVES: lake.replace_partitions(
         C.COLD_START_WAVES, waves_for(lake, cfg, as_of, inputs), [as_of], key=part("waves"), force=force)}
     # The sources use the waves as written (computed once, not once per reader).
-    day = candidates_for(lake, cfg, as_of, inputs, lake.read(C.COLD_START_WAVES, partitions=[as_of]))
+    day = candidates_for(lake, settings, as_of, inputs,
+                         lake.read(C.COLD_START_WAVES, partitions=[as_of]))
     if day.skipped:
         log.warning("candidates %s: skipped sources %s", as_of, day.skipped)
     try:

@@ -1,8 +1,8 @@
 """``foryou clean``: bronze events, content and users to silver.
 
 :mod:`foryou.clean.fields` holds what each field must be (normalisation and the reasons a
-record is rejected); :mod:`foryou.clean.run` the job: the batch, quarantine, merge, write
-and the counts that must add up.
+record is rejected); :mod:`foryou.clean.stage` the stage's entry (``run``): the batch,
+quarantine, merge, write and the counts that must add up.
 
 **Which bronze rows a run takes.** A clean run for run date D takes the bronze rows whose
 ``ingest_id`` starts with ``clean.ingest_id_prefix`` with ``{run_date}`` replaced by D

@@ -10,7 +10,7 @@ import datetime as dt
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from foryou.config import Config
+from foryou.config.clean import CleanConfig
 from foryou.lake.vocabulary import (
     ACTIVITY_DEGREE, APP_VERSION, COMMENT_TEXT, CONTENT_ID, CONTENT_TARGETED, COUNTRY,
     CREATOR_ID, CREATOR_TARGETED, DESCRIPTION, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID,
@@ -106,10 +106,9 @@ def latest_plausible(run_date: dt.date | None, tolerance_s: int) -> Column:
     return latest + F.expr(f"INTERVAL {int(tolerance_s)} SECONDS")
 
 
-def event_rejections(df: DataFrame, config: Config, run_date: dt.date | None = None) -> Column:
+def event_rejections(df: DataFrame, clean: CleanConfig, run_date: dt.date | None = None) -> Column:
     """Why a normalised event is rejected (each reason names its field), or null. With
     ``run_date``, "in the future" means after that day (see :func:`latest_plausible`)."""
-    clean = config.clean
     etype = F.col(EVENT_TYPE)
     watch = F.col(WATCH_MS)
     ts = F.col(EVENT_TS)
@@ -149,11 +148,12 @@ def event_rejections(df: DataFrame, config: Config, run_date: dt.date | None = N
     ])
 
 
-def classify_events(bronze: DataFrame, config: Config, run_date: dt.date | None = None) -> DataFrame:
+def classify_events(bronze: DataFrame, clean: CleanConfig,
+                    run_date: dt.date | None = None) -> DataFrame:
     """Normalised events with ``_reject`` (null for a valid event) and, for valid events,
     ``_rank`` (1 = the earliest received of its ``event_id``; rejected rows never compete)."""
     normal = normalise_events(bronze)
-    normal = normal.withColumn(REJECT, event_rejections(normal, config, run_date))
+    normal = normal.withColumn(REJECT, event_rejections(normal, clean, run_date))
     valid = F.col(REJECT).isNull()
     rank = F.row_number().over(Window.partitionBy(EVENT_ID, valid).orderBy(*_event_order()))
     return normal.withColumn(RANK, F.when(valid, rank))

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, TypeVar
 
 import yaml
 from pydantic import ValidationError
 
 from foryou.config.model import Config
+from foryou.config.section import Section
+
+S = TypeVar("S", bound=Section)
 
 LAKE_ROOT_ENV = "FORYOU_LAKE_ROOT"
 LAKE_BACKEND_ENV = "FORYOU_LAKE_BACKEND"
@@ -60,9 +63,9 @@ def _merge(base: dict[str, Any], layer: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _validate(data: dict[str, Any], source: str) -> Config:
+def _validate(data: dict[str, Any], source: str, model: type[S] = Config) -> S:
     try:
-        return Config.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -74,10 +77,10 @@ def _validate(data: dict[str, Any], source: str) -> Config:
         raise ConfigError("\n".join(lines)) from None
 
 
-def overlay(config: Config, layer: Mapping[str, Any], source: str) -> Config:
-    """``config`` with ``layer`` (nested sections, as in a YAML file) merged over it, validated
-    like any other layer; an error names ``source``."""
-    return _validate(_merge(config.model_dump(), layer), source)
+def overlay(config: S, layer: Mapping[str, Any], source: str) -> S:
+    """``config`` (the whole config or one section) with ``layer`` (nested sections, as in a
+    YAML file) merged over it, validated like any other layer; an error names ``source``."""
+    return _validate(_merge(config.model_dump(), layer), source, type(config))
 
 
 def load_config(

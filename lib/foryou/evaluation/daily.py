@@ -1,8 +1,8 @@
 """One run date's evaluation: every measurement whose inputs exist, then monitoring and the report.
 
-``foryou evaluate --run-date D`` calls :func:`evaluate_day`. Inputs that are absent (no ranker
-trained yet, no export, no simulator) are noted, never fatal: the report shows what the run
-could not measure. Metric names recorded in ``gold.metrics`` (stage ``evaluate``):
+The ``evaluate`` stage (:mod:`foryou.evaluation.stage`) calls :func:`evaluate_day`. Inputs that
+are absent (no ranker trained yet, no export, no simulator) are noted, never fatal: the report
+shows what the run could not measure. Metric names recorded in ``gold.metrics`` (stage ``evaluate``):
 ``business.<metric>`` (see :mod:`foryou.evaluation.business`), ``ranker.<auc|gauc|...>.<task>``
 (copied from the train-ranker run), ``retention_curve.d<N>``, ``trends.items``/``trends.tags``
 (anomalous subjects, the top ones in the detail), ``source_mix.<table>.<source>``,
@@ -11,13 +11,14 @@ could not measure. Metric names recorded in ``gold.metrics`` (stage ``evaluate``
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from pyspark.sql import DataFrame, functions as F
 
-from foryou.config import Config
+from foryou.config.settings import EvaluationSettings
 from foryou.evaluation import business, ranker, report
 from foryou.evaluation.history import COLUMNS, metric_history
 from foryou.evaluation.retrieval import evaluate_retrieval
@@ -27,6 +28,7 @@ from foryou.lake.days import days_before
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
 from foryou.privacy.pseudonyms import load_key
 from foryou.runtime.metrics import Metrics
+from foryou.stages import StageResult
 from foryou.simulator import (load_world, oracle_policy, oracle_pool_policy, popularity_policy,
                               random_policy, simulate_policies)
 
@@ -53,8 +55,10 @@ def _read(lake: Lake, name: str, partitions=None) -> DataFrame | None:
     return lake.read(name, partitions=partitions)
 
 
-def _rows_frame(metrics: Metrics) -> pd.DataFrame:
-    return pd.DataFrame(metrics.rows, columns=[c for c in COLUMNS])
+def _rows_frame(metrics: StageResult, key: CommitKey) -> pd.DataFrame:
+    """The run's figures so far as ``gold.metrics`` rows (the monitoring reads them)."""
+    return pd.DataFrame([{"run_date": key.run_date, "stage": key.job, "run_id": None, **f}
+                         for f in metrics.figures], columns=COLUMNS)
 
 
 def source_mix(lake: Lake, run_date: dt.date) -> pd.DataFrame:
@@ -72,7 +76,7 @@ def source_mix(lake: Lake, run_date: dt.date) -> pd.DataFrame:
                         columns=["table", "source", "items"])
 
 
-def retrieval_figures(lake: Lake, config: Config, run_date: dt.date,
+def retrieval_figures(lake: Lake, config: EvaluationSettings, run_date: dt.date,
                       notes: dict[str, str]) -> tuple[pd.DataFrame | None, dict[str, float]]:
     """Retrieval @K per list (the export, each candidate source, popularity) on the run date's
     held-out engagements, and the export's beyond-accuracy figures at the first K.
@@ -103,7 +107,7 @@ BEYOND = ("coverage", "intra_list_diversity", "novelty", "creator_gini")
 RETRIEVAL = ("recall", "precision", "ndcg", "map")
 
 
-def simulator_table(lake: Lake, config: Config, run_date: dt.date,
+def simulator_table(lake: Lake, config: EvaluationSettings, run_date: dt.date,
                     notes: dict[str, str]) -> pd.DataFrame | None:
     """Expected time spent and next-day return per policy from the feed simulator.
 
@@ -131,7 +135,7 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
         notes["simulator"] = f"no {EXPORT}: no champion feed to simulate"
         return None
     cfg = config.evaluation
-    key = load_key(config, lake.spark).value
+    key = load_key(config.privacy, lake.spark).value
     world = load_world(config.world, truth, n_users=cfg.simulator_users, seed=cfg.simulator_seed,
                        pseudonym_key=key)
     users = lake.spark.createDataFrame([(str(u),) for u in world.pseudonyms], "user_id string")
@@ -151,7 +155,7 @@ def simulator_table(lake: Lake, config: Config, run_date: dt.date,
     return simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
 
 
-def _references(lake: Lake, config: Config, users: DataFrame, as_of: dt.date | None,
+def _references(lake: Lake, config: EvaluationSettings, users: DataFrame, as_of: dt.date | None,
                 notes: dict[str, str]):
     """The export's reference feeds for the simulated users (a
     :class:`foryou.export.build.ReferenceFeeds`), or None (with a note) when the export holds
@@ -165,21 +169,23 @@ def _references(lake: Lake, config: Config, users: DataFrame, as_of: dt.date | N
                                         "and ablations not simulated")
         return None
     try:
-        return reference_feeds(lake, config, users, as_of)
+        return reference_feeds(lake, config.export, users, as_of)
     except ChampionMissing as exc:
         notes["simulator.ablations"] = f"pool policies and ablations not simulated: {exc}"
         return None
 
 
-def evaluate_day(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics,
-                 force: bool = False, simulate: bool = True) -> Evaluation:
+def evaluate_day(lake: Lake, config: EvaluationSettings, run_date: dt.date, metrics: StageResult,
+                 key: CommitKey, force: bool = False, simulate: bool = True) -> Evaluation:
     """Measure ``run_date``, record the figures in ``metrics``, run monitoring, write the report.
 
     Args:
         lake: the lake.
-        config: the run's config (``evaluation`` section).
+        config: the sections evaluate reads.
         run_date: the day measured (its events, impressions and sessions).
-        metrics: the evaluate run's metrics (flushed by the caller).
+        metrics: the evaluate run's figures (committed by the caller).
+        key: the evaluate run's commit key; the monitor's figures are committed under its
+            ``monitor`` part.
         force: passed to the monitor stage's metrics write.
         simulate: run the feed simulator (the slowest part) when it is available.
     """
@@ -205,13 +211,13 @@ def evaluate_day(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics
     # Monitoring, with this run's metrics visible to the KPI rules.
     with metrics.timer("evaluate.monitoring"):
         earlier = ~((history["stage"] == "evaluate") & (history["run_date"] == run_date))
-        frames = [f for f in (history[earlier], _rows_frame(metrics)) if not f.empty]
+        frames = [f for f in (history[earlier], _rows_frame(metrics, key)) if not f.empty]
         history = pd.concat(frames, ignore_index=True) if frames else history
         result = run_monitoring(lake, cfg.monitoring, cfg.kpi_rules, run_date, history)
-        monitor = Metrics(metrics.run_id, "monitor", run_date)
+        monitor = Metrics(f"monitor-{run_date}-{uuid.uuid4().hex[:8]}", "monitor", run_date)
         prom = publish(result, monitor, data.business,
                        prometheus_path(config.lake.root, cfg.monitoring))
-        monitor.flush(lake.spark, lake, CommitKey("evaluate", run_date, "monitor"), force)
+        monitor.flush(lake.spark, lake, key.sub("monitor"), force)
     data.alerts = [{"kind": a.kind, "subject": a.subject, "message": a.message} for a in result.alerts]
     data.decision = {"retrain": result.decision.retrain, "reason": result.decision.reason}
 
@@ -222,7 +228,7 @@ def evaluate_day(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics
     return Evaluation(path, prom, data.business, data, result.decision.retrain, result.decision.reason)
 
 
-def _logs(lake: Lake, cfg, run_date: dt.date, metrics: Metrics, data: report.ReportData) -> None:
+def _logs(lake: Lake, cfg, run_date: dt.date, metrics: StageResult, data: report.ReportData) -> None:
     """Business metrics, the retention curve and trends from the silver logs."""
     notes = data.notes
     lookback = max(cfg.retention_curve_days, max(cfg.retention_days))
@@ -275,7 +281,7 @@ def _logs(lake: Lake, cfg, run_date: dt.date, metrics: Metrics, data: report.Rep
         events.unpersist()
 
 
-def _ranker(history: pd.DataFrame, metrics: Metrics, data: report.ReportData) -> None:
+def _ranker(history: pd.DataFrame, metrics: StageResult, data: report.ReportData) -> None:
     """The ranker's figures from its latest training run."""
     rows = ranker.latest_run(history)
     if rows.empty:
@@ -288,7 +294,7 @@ def _ranker(history: pd.DataFrame, metrics: Metrics, data: report.ReportData) ->
         metrics.record(f"ranker.{name}", value, "ratio", trained=str(rows["run_date"].max()))
 
 
-def _candidates(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics,
+def _candidates(lake: Lake, config: EvaluationSettings, run_date: dt.date, metrics: StageResult,
                 data: report.ReportData) -> None:
     """Source mix, retrieval and beyond-accuracy figures."""
     data.source_mix = source_mix(lake, run_date)
@@ -305,7 +311,7 @@ def _candidates(lake: Lake, config: Config, run_date: dt.date, metrics: Metrics,
                                    users=r.get("users"))
 
 
-def _record_simulator(table: pd.DataFrame, metrics: Metrics) -> None:
+def _record_simulator(table: pd.DataFrame, metrics: StageResult) -> None:
     """``simulator.<policy>.<column>`` for every numeric column of the simulator's table."""
     if "policy" not in table.columns:
         return

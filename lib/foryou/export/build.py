@@ -18,7 +18,9 @@ from pyspark.sql import functions as F
 
 from foryou.candidates.filters import negative_pairs
 from foryou.candidates.inputs import read_days
-from foryou.config import Config, overlay
+from foryou.config import overlay
+from foryou.config.rerank import RerankConfig
+from foryou.config.settings import ExportSettings
 from foryou.export.contract import EXPORT, check_contract
 from foryou.lake import CommitKey, Lake, WriteResult, table
 from foryou.rerank import guards
@@ -65,11 +67,11 @@ def history_vectors(user_features: DataFrame, vectors: DataFrame) -> DataFrame:
     return recent.join(vectors, "content_id").select("user_id", "vector")
 
 
-def guard_pool(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date,
+def guard_pool(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: dt.date,
                user_features: DataFrame) -> tuple[DataFrame, dict[str, DataFrame]]:
     """The scored pool less farmed items, the user's hidden/reported items and items exported
     to the user in the previous ``repeat_days`` runs; also the dropped rows per guard."""
-    g = config.rerank.guards
+    g = rerank_cfg.guards
     pairs = ["user_id", "content_id"]
     bots = user_features.where(F.col("suspected_bot")).select("user_id")
     end = window_end(lake, as_of)
@@ -86,18 +88,17 @@ def guard_pool(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date,
     return out, dropped
 
 
-def rerank_inputs(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date
+def rerank_inputs(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: dt.date
                   ) -> tuple[DataFrame, DataFrame, dict[str, DataFrame]]:
     """What :func:`foryou.rerank.feed.rerank` takes for ``as_of``: the guarded candidates with
     their tags, vectors and the user's interests, the users' history vectors, and the rows each
     guard dropped (lazy frames)."""
-    cfg = config.rerank
     for c in ("user_id", "content_id", "creator_id", "source", "relevance"):
         if c not in scored.columns:
             raise ValueError(f"export: the scored pool lacks column {c!r}")
     users = lake.read_or_empty(USER_FEATURES, [as_of])
-    vectors = item_vectors(lake, cfg.embedding_version)
-    guarded, dropped = guard_pool(lake, config, scored, as_of, users)
+    vectors = item_vectors(lake, rerank_cfg.embedding_version)
+    guarded, dropped = guard_pool(lake, rerank_cfg, scored, as_of, users)
     if "tags" not in guarded.columns:
         items = lake.read_or_empty(ITEM_FEATURES, [as_of]).select("content_id", "tags")
         guarded = guarded.join(items, "content_id", "left")
@@ -107,7 +108,8 @@ def rerank_inputs(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date
     return cands, history_vectors(users, vectors), dropped
 
 
-def build_export(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date, model_version: str,
+def build_export(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: dt.date,
+                 model_version: str,
                  generated_at: dt.datetime, count_dropped: bool = True) -> ExportBuild:
     """The export rows for ``as_of`` from the scored pool (user_id, content_id, creator_id,
     source, relevance, tags).
@@ -117,8 +119,8 @@ def build_export(lake: Lake, config: Config, scored: DataFrame, as_of: dt.date, 
     item in the DPP; an empty pool gives an empty export. ``count_dropped`` counts the rows
     each guard dropped (one Spark job per guard).
     """
-    cands, history, dropped = rerank_inputs(lake, config, scored, as_of)
-    ranked = rerank(cands, history, config.rerank, seed=as_of.isoformat())
+    cands, history, dropped = rerank_inputs(lake, rerank_cfg, scored, as_of)
+    ranked = rerank(cands, history, rerank_cfg, seed=as_of.isoformat())
     spec = table(EXPORT)
     frame = (ranked.withColumn("model_version", F.lit(model_version))
              .withColumn("generated_at", F.lit(generated_at.replace(tzinfo=None)).cast("timestamp"))
@@ -150,10 +152,10 @@ ABLATIONS: dict[str, dict] = {
 }
 
 
-def ablated_config(config: Config, change: dict) -> Config:
-    """``config`` with ``change`` merged over its ``rerank`` section (nested sections merged),
+def ablated(rerank_cfg: RerankConfig, change: dict) -> RerankConfig:
+    """The ``rerank`` section with ``change`` merged over it (nested sections merged),
     validated like a config file would be."""
-    return overlay(config, {"rerank": change}, "rerank ablation")
+    return overlay(rerank_cfg, change, "rerank ablation")
 
 
 @dataclass
@@ -185,7 +187,7 @@ def relevance_order(cands: pd.DataFrame, length: int) -> pd.DataFrame:
     return ordered[ordered["rank"] <= length][["user_id", "rank", "content_id"]].reset_index(drop=True)
 
 
-def reference_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date,
+def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_of: dt.date,
                     ablations: dict[str, dict] | None = None) -> ReferenceFeeds:
     """For a sample of ``users`` (a frame of ``user_id``), the feeds ``foryou export`` would have
     built for ``as_of`` under each ablation of :data:`ABLATIONS` (or ``ablations``), the
@@ -200,24 +202,25 @@ def reference_feeds(lake: Lake, config: Config, users: DataFrame, as_of: dt.date
         foryou.ranking.registry.ChampionMissing: no champion (the message names
             ``foryou train-ranker``).
     """
-    from foryou.rerank.scoring import champion, score_pool
+    from foryou.ranking.scoring import champion, score_pool
 
-    model = champion(config)
+    model = champion(settings)
     pool = lake.read("gold.candidate_pool", partitions=[as_of]).join(
         F.broadcast(users.select("user_id").distinct()), "user_id", "left_semi")
     # Scored and guarded once (the guards read weeks of events and earlier exports); only the
     # per-user rerank differs between ablations.
-    cands, history, _ = rerank_inputs(lake, config, score_pool(lake, config, pool, as_of, model), as_of)
+    scored = score_pool(lake, settings, pool, as_of, model)
+    cands, history, _ = rerank_inputs(lake, settings.rerank, scored, as_of)
     cands, history = cands.cache(), history.cache()
     try:
         # bounded: the simulator's sampled users' pools and lists (``users``)
         guarded = cands.select("user_id", "content_id", "relevance").toPandas()
         feeds = {}
         for name, change in (ablations if ablations is not None else ABLATIONS).items():
-            ranked = rerank(cands, history, ablated_config(config, change).rerank, seed=as_of.isoformat())
+            ranked = rerank(cands, history, ablated(settings.rerank, change), seed=as_of.isoformat())
             # bounded: the simulator's sampled users' lists (``users``)
             feeds[name] = ranked.select("user_id", "rank", "content_id").toPandas()
-        return ReferenceFeeds(feeds, relevance_order(guarded, config.rerank.list_size),
+        return ReferenceFeeds(feeds, relevance_order(guarded, settings.rerank.list_size),
                               guarded[["user_id", "content_id"]])
     finally:
         cands.unpersist()

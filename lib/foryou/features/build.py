@@ -130,7 +130,7 @@ def build_day(lake: Lake, cfg: FeaturesConfig, as_of: dt.date, key: CommitKey | 
     clock = [time.perf_counter()]
 
     def write(name: str, df: DataFrame) -> DataFrame:
-        part_key = None if key is None else CommitKey(key.job, key.run_date, f"{key.part}{name}")
+        part_key = None if key is None else key.sub(name)
         result.writes[name] = lake.replace_partitions(name, df, partitions=[as_of], key=part_key,
                                                       force=force)
         now = time.perf_counter()

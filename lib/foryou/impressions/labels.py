@@ -48,14 +48,13 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from foryou.lake import Lake, WriteResult
+from foryou.lake import Lake
 from foryou.lake.vocabulary import (
     CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
     EXPOSURE, INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
     WATCH_MS,
 )
-from foryou.runtime import JobContext
-from foryou.runtime.arrivals import day_start, ingest_prefix, reopened_dates
+from foryou.runtime.arrivals import day_start
 
 EVENTS_TABLE = "silver.events"
 CONTENT_TABLE = "silver.content"
@@ -267,54 +266,3 @@ def quarantine_rows(rejects: DataFrame, run_date: dt.date) -> DataFrame:
         F.col(INGEST_ID), F.col(SOURCE), F.current_timestamp().alias("ingested_at"),
         F.lit(run_date).alias("ingest_date"), F.col(USER_ID), F.lit(REJECTED_BY).alias("rejected_by"),
     )
-
-
-def run_impressions(ctx: JobContext) -> tuple[WriteResult, ImpressionCounts]:
-    """The body of ``foryou impressions``: build the run date's partition and the earlier
-    ones its clean reopened (late events, outcomes just after midnight), replace them in one
-    commit, count."""
-    prefix = ingest_prefix(ctx.run_date, ctx.config)
-    reopened = reopened_dates(ctx.lake, ctx.run_date, prefix, lead=ATTRIBUTION_WINDOW)
-    dates = [*reopened, ctx.run_date]
-    rows, rejects = impressions_for_days(ctx.lake, dates)
-    # Rejected impressions of a reopened date were quarantined by its own run, bar the new.
-    rejects = rejects.where((F.col(EVENT_DATE) == F.lit(ctx.run_date))
-                            | F.col(INGEST_ID).startswith(prefix))
-    rows = rows.cache()
-    try:
-        result = ctx.lake.replace_partitions(IMPRESSIONS_TABLE, rows, partitions=dates,
-                                             key=ctx.key(), force=ctx.force)
-        ctx.metrics.record_write(result)
-        counts = _counts(ctx, rows, rejects)
-    finally:
-        rows.unpersist()
-    if counts.quarantined:
-        # Never forced: a re-run of the same date does not quarantine the same events twice.
-        ctx.metrics.record_write(ctx.lake.append(
-            QUARANTINE_TABLE, quarantine_rows(rejects, ctx.run_date), key=ctx.key("quarantine")))
-    for name in ("impression_events", "served_rows", "duplicates", "quarantined",
-                 "interaction_rows", "rows_with_outcome"):
-        ctx.metrics.record(f"impressions.{name}", getattr(counts, name), "rows")
-    ctx.metrics.record("impressions.reopened_dates", len(reopened), "dates",
-                       dates=[str(d) for d in reopened])
-    return result, counts
-
-
-def _counts(ctx: JobContext, rows: DataFrame, rejects: DataFrame) -> ImpressionCounts:
-    """Counts of the run date's partition alone (a reopened date was counted by its run)."""
-    rows = rows.where(F.col(EVENT_DATE) == F.lit(ctx.run_date))
-    rejects = rejects.where(F.col(EVENT_DATE) == F.lit(ctx.run_date))
-    events = ctx.lake.read(EVENTS_TABLE, partitions=[ctx.run_date])
-    impressions = events.where((F.col(EVENT_TYPE) == IMPRESSION)
-                               & (F.col(SOURCE) != INTERACTION_LOG)).count()
-    any_outcome = (F.col(CLICK) + F.col(COMPLETE) + sum(F.col(t) for t in FLAG_LABELS)) > 0
-    # bounded: four rows
-    by_kind = {(r[0], r[1]): r[2] for r in rows.groupBy(HAS_IMPRESSIONS, any_outcome.alias("o"))
-               .count().collect()}
-    served_rows = sum(n for (kind, _), n in by_kind.items() if kind)
-    quarantined = rejects.count()
-    return ImpressionCounts(
-        impression_events=impressions, served_rows=served_rows,
-        duplicates=impressions - served_rows - quarantined, quarantined=quarantined,
-        interaction_rows=sum(n for (kind, _), n in by_kind.items() if not kind),
-        rows_with_outcome=sum(n for (_, o), n in by_kind.items() if o))

@@ -15,13 +15,13 @@ from typing import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from foryou.config import Config
+from foryou.config.ingest import IngestConfig
 from foryou.ingest import interactions, kuairand, native, side_tables
 from foryou.ingest.batch import (MANIFEST, QUARANTINE, BatchReport, IngestError, ingest,
                                   ingested_identities)
 from foryou.ingest.sources import EXTENSIONS, due_by, is_folder, is_world_root, join, list_files
 from foryou.lake import Lake
-from foryou.runtime.metrics import Metrics
+from foryou.stages import StageResult
 
 RAW_FORMATS = ("json", "csv", "parquet")
 
@@ -53,7 +53,7 @@ def ingest_native(spark: SparkSession, lake: Lake, path: str, run_date: dt.date,
     return reports
 
 
-def ingest_kuairand(spark: SparkSession, lake: Lake, config: Config, path: str,
+def ingest_kuairand(spark: SparkSession, lake: Lake, settings: IngestConfig, path: str,
                     run_date: dt.date) -> list[BatchReport]:
     """A KuaiRand folder: side tables to bronze.users / bronze.content, logs to bronze.events."""
     if not is_folder(spark, path):
@@ -70,7 +70,7 @@ def ingest_kuairand(spark: SparkSession, lake: Lake, config: Config, path: str,
             and not os.path.basename(f.path).startswith(side)]
     if logs:
         videos = [f.path for f in csvs if os.path.basename(f.path).startswith(kuairand.VIDEOS_PATTERN)]
-        adapter = kuairand.log_adapter(spark, config.ingest.kuairand_request_window_s, videos)
+        adapter = kuairand.log_adapter(spark, settings.kuairand_request_window_s, videos)
         reports.append(ingest(spark, lake, adapter, logs, run_date, done))
     if not reports:
         raise IngestError(f"no KuaiRand files under {path} (expected log_*.csv, "
@@ -94,7 +94,7 @@ def _side_table(spark: SparkSession, path: str | None, columns: str | None, opti
     return files
 
 
-def ingest_interactions(spark: SparkSession, lake: Lake, config: Config, path: str,
+def ingest_interactions(spark: SparkSession, lake: Lake, settings: IngestConfig, path: str,
                         run_date: dt.date, columns: str, sep: str = ",",
                         ts_unit: str | None = None, items: str | None = None,
                         item_columns: str | None = None, users: str | None = None,
@@ -119,7 +119,7 @@ def ingest_interactions(spark: SparkSession, lake: Lake, config: Config, path: s
                                                user_columns, sep), user_files))
     reports = [ingest(spark, lake, adapter, found, run_date) for adapter, found in side]
     adapter = interactions.adapter(spark, mapping, sep, ts_unit,
-                                   config.ingest.interactions_like_weight)
+                                   settings.interactions_like_weight)
     return [*reports, ingest(spark, lake, adapter, files, run_date)]
 
 
@@ -157,7 +157,7 @@ FIGURES = ("files_seen", "files_later", "files_new", "files_skipped", "records",
            "blank_lines")
 
 
-def record(metrics: Metrics, reports: list[BatchReport]) -> None:
+def record(metrics: StageResult, reports: list[BatchReport]) -> None:
     """Per-table and total counts in gold.metrics (``records_in`` = ``records_accepted`` +
     ``records_quarantined``; blank lines are not records)."""
     for r in reports:

@@ -22,6 +22,10 @@ class CommitKey:
         base = f"foryou/{self.job}/{self.run_date}"
         return f"{base}/{self.part}" if self.part else base
 
+    def sub(self, part: str) -> "CommitKey":
+        """The key of one of this run's several writes (``part`` appended to this key's)."""
+        return CommitKey(self.job, self.run_date, f"{self.part}{part}")
+
 
 @dataclass(frozen=True)
 class WriteResult:

@@ -30,9 +30,9 @@ def tables_text(lake: Lake) -> str:
         when = info.last_commit.strftime("%Y-%m-%d %H:%M:%S") if info.last_commit else "-"
         rows.append([name, str(info.version), f"{info.rows:,}", _size(info.size_bytes),
                      str(info.files), info.last_operation or "-", when])
-    where = f"lake root: {lake.config.lake.root} (backend: {lake.backend_name}"
-    if lake.config.lake.catalog:
-        where += f", catalog tables {lake.config.lake.catalog}.<layer>.<name>"
+    where = f"lake root: {lake.settings.root} (backend: {lake.backend_name}"
+    if lake.settings.catalog:
+        where += f", catalog tables {lake.settings.catalog}.<layer>.<name>"
     return where + ")\n" + _table(rows)
 
 

@@ -35,7 +35,8 @@ class Lake:
 
     def __init__(self, spark: SparkSession, config: Config):
         self.spark = spark
-        self.config = config
+        # Only the lake section is kept: a stage reads its own settings, not others' through here.
+        self.settings = config.lake
         choice = config.lake.backend
         if choice == "auto":
             choice = "native" if session_has_delta(spark) else "bridge"
@@ -166,7 +167,7 @@ class Lake:
     def vacuum(self, name: str, retention_hours: int | None = None) -> int:
         """Physically remove files no version newer than the retention needs; returns how
         many files were removed. Versions older than the retention can no longer be read."""
-        hours = self.config.lake.vacuum_retention_hours if retention_hours is None else retention_hours
+        hours = self.settings.vacuum_retention_hours if retention_hours is None else retention_hours
         return self.backend.vacuum(table(name), hours)
 
     def expire_log(self, name: str) -> int:

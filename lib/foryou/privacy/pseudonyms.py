@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BinaryType, StructField, StructType
 
 if TYPE_CHECKING:
-    from foryou.config import Config
+    from foryou.config.privacy import PrivacyConfig
 
 log = logging.getLogger("foryou.privacy")
 
@@ -78,19 +78,18 @@ def _databricks_secret(spark: SparkSession, scope: str, name: str) -> bytes:
     return DBUtils(spark).secrets.get(scope, name).encode("utf-8")
 
 
-def load_key(config: "Config | None" = None, spark: SparkSession | None = None,
+def load_key(privacy: "PrivacyConfig | None" = None, spark: SparkSession | None = None,
              environ: dict[str, str] | None = None) -> PseudonymKey:
     """The pseudonym key: Databricks secret, else ``FORYOU_PSEUDONYM_KEY``, else the demo key.
 
     Args:
-        config: names the Databricks secret scope/key, if any.
+        privacy: the ``privacy`` section: names the Databricks secret scope/key, if any.
         spark: the session (needed only for the Databricks secret).
         environ: the environment to read (default ``os.environ``).
     Returns:
         the key with its origin; with the demo key a warning is logged.
     """
     environ = os.environ if environ is None else environ
-    privacy = config.privacy if config is not None else None
     if privacy is not None and privacy.secret_scope:
         if not privacy.secret_key:
             raise ValueError("privacy.secret_scope is set but privacy.secret_key is not")

@@ -28,8 +28,8 @@ from foryou.lake.vocabulary import (
 from foryou.privacy.pseudonyms import PSEUDONYM_REGEX
 
 if TYPE_CHECKING:
-    from foryou.config import Config
-    from foryou.runtime.metrics import Metrics
+    from foryou.config.settings import CleanSettings
+    from foryou.stages import StageResult
 
 log = logging.getLogger("foryou.quality")
 
@@ -71,7 +71,7 @@ def _pseudonym(column: str) -> Check:
     return Check("ExpectColumnValuesToMatchRegex", column, (("regex", PSEUDONYM_REGEX),))
 
 
-def suite_checks(table: str, config: "Config") -> tuple[Check, ...]:
+def suite_checks(table: str, settings: "CleanSettings") -> tuple[Check, ...]:
     """The expectation suite of ``table`` (silver tables written by ``foryou clean``)."""
     if table == "silver.events":
         return (
@@ -81,7 +81,7 @@ def suite_checks(table: str, config: "Config") -> tuple[Check, ...]:
                   (("value_set", tuple(sorted(EVENT_TYPES))),)),
             _not_null(USER_ID), _pseudonym(USER_ID),
             _not_null(EVENT_TS), _not_null(EVENT_DATE),
-            _between(WATCH_MS, 0, config.clean.max_watch_ms),
+            _between(WATCH_MS, 0, settings.clean.max_watch_ms),
             _between(POSITION, 0, None),
             _not_null(INGEST_ID),
         )
@@ -187,9 +187,9 @@ def _validator() -> _Validator:
         return _VALIDATOR
 
 
-def validate(df: DataFrame, table: str, config: "Config") -> ValidationReport:
+def validate(df: DataFrame, table: str, settings: "CleanSettings") -> ValidationReport:
     """Run ``table``'s suite on ``df`` (cache ``df`` first: GX scans it once per metric)."""
-    checks = suite_checks(table, config)
+    checks = suite_checks(table, settings)
     definition = _validator().definition(table, checks)
     result = definition.run(batch_parameters={"dataframe": df}, result_format="SUMMARY")
     by_check = {(r.expectation_config.type, r.expectation_config.kwargs.get("column")): r
@@ -204,10 +204,10 @@ def validate(df: DataFrame, table: str, config: "Config") -> ValidationReport:
             table, check.name, bool(r.success), int(res.get("element_count") or 0),
             int(res.get("unexpected_count") or 0), float(res.get("unexpected_percent") or 0.0),
             error))
-    return ValidationReport(table, tuple(outcomes), config.quality.max_unexpected_percent)
+    return ValidationReport(table, tuple(outcomes), settings.quality.max_unexpected_percent)
 
 
-def record(report: ValidationReport, metrics: "Metrics") -> None:
+def record(report: ValidationReport, metrics: "StageResult") -> None:
     """One ``gold.metrics`` row per expectation: value = unexpected percent."""
     for o in report.outcomes:
         metrics.record(f"quality.{o.table}.{o.expectation}", o.unexpected_percent, "percent",
@@ -216,15 +216,16 @@ def record(report: ValidationReport, metrics: "Metrics") -> None:
                        threshold=report.max_unexpected_percent)
 
 
-def check_batch(df: DataFrame, table: str, config: "Config", metrics: "Metrics") -> ValidationReport | None:
+def check_batch(df: DataFrame, table: str, settings: "CleanSettings",
+                metrics: "StageResult") -> ValidationReport | None:
     """Validate, record the outcomes, and raise :class:`QualityError` past the threshold.
 
     Returns None (and validates nothing) when ``quality.enabled`` is false.
     """
-    if not config.quality.enabled:
+    if not settings.quality.enabled:
         return None
     with metrics.timer(f"quality.{table}"):
-        report = validate(df, table, config)
+        report = validate(df, table, settings)
     record(report, metrics)
     if not report.passed:
         log.error("%s", report.text())

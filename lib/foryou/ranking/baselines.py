@@ -179,7 +179,7 @@ class _SingleTask:
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         from foryou.ranking.pyfunc import frame_to_batch
-        from foryou.ranking.score import predict
+        from foryou.ranking.scoring import predict
 
         preds = predict(self.model, frame_to_batch(frame, self.spec))
         return pd.DataFrame({probability_column(self.task): preds[self.task].numpy().astype(float)},

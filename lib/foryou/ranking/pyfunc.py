@@ -1,22 +1,14 @@
-"""The ranker as an MLflow pyfunc model, and batch scoring of Spark frames with it.
+"""The ranker as an MLflow pyfunc model.
 
 :class:`RankerPyfunc` wraps the trained torch model with its feature spec. ``predict`` takes a
 pandas frame of ``gold.training_examples`` columns (labels may be absent) and returns one
 ``p_<task>`` probability column per binary head, ``pred_watch`` (the watch head in the
 target's units: log1p seconds or watch ratio, see ``foryou.ranking.data.watch_target``) and
-the feed ``score``. The bias
-tower is never used here: this is serving.
-
-:func:`score_frame` scores a Spark frame with a registered model through ``mapInPandas``:
-the model's folder is shipped to the executors with ``SparkContext.addFile`` and loaded once
-per Python worker, so nothing but the model goes through the driver.
+the feed ``score``, computed by :mod:`foryou.ranking.scoring` (where Spark frames and the
+candidate pool are scored with it). The bias tower is never used here: this is serving.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import uuid
 from typing import Any, Callable
 
 import mlflow.pyfunc
@@ -54,13 +46,13 @@ def frame_to_batch(pdf: pd.DataFrame, spec) -> dict:
 
 
 def _default_predict(model, batch) -> dict:
-    from foryou.ranking.score import predict
+    from foryou.ranking.scoring import predict
 
     return predict(model, batch)
 
 
 def _default_score(preds, weights, fatigue):
-    from foryou.ranking.score import feed_score
+    from foryou.ranking.scoring import feed_score
 
     return feed_score(preds, weights, fatigue)
 
@@ -74,7 +66,7 @@ class RankerPyfunc(mlflow.pyfunc.PythonModel):
         tasks: the binary heads, in output order; ``watch`` adds ``pred_watch``.
         weights: feed-score weights (``ranking.score_weights``).
         to_batch, predict_fn, score_fn: the conversion and scoring steps; the defaults are
-            the training code's (``data.prepare``, ``score.predict``, ``score.feed_score``).
+            the training code's (``data.prepare``, ``scoring.predict``, ``scoring.feed_score``).
             They exist so a test can wrap a tiny model of its own.
     """
 
@@ -111,7 +103,7 @@ class RankerPyfunc(mlflow.pyfunc.PythonModel):
             score = self.score_fn(preds, self.weights, fatigue)
         out = {probability_column(t): _numpy(preds[t]) for t in self.tasks}
         if self.has_watch:
-            # score.predict gives "watch" in (0, 1) for the feed score and the target units
+            # scoring.predict gives "watch" in (0, 1) for the feed score and the target units
             # (log1p seconds or ratio) as "watch_target": the latter is what RMSE compares.
             out[WATCH_COLUMN] = _numpy(preds.get("watch_target", preds["watch"]))
         out[SCORE_COLUMN] = _numpy(score)
@@ -127,64 +119,3 @@ def _numpy(value) -> np.ndarray:
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     return np.asarray(value, dtype=np.float64).reshape(-1)
-
-
-# --- batch scoring in Spark ---------------------------------------------------------------
-
-_LOADED: dict[str, Any] = {}
-
-
-def _load_local(path: str):
-    """Load (once per Python worker) the pyfunc at a local folder."""
-    if path not in _LOADED:
-        _LOADED[path] = mlflow.pyfunc.load_model(path)
-    return _LOADED[path]
-
-
-def output_columns(model_uri: str) -> list[str]:
-    """The columns a registered ranker adds when scoring."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().output_columns()
-
-
-def score_frame(df, model_uri: str, keep: list[str] | None = None):
-    """Score a Spark frame with a logged ranker: adds ``p_<task>``, ``pred_watch``, ``score``.
-
-    Args:
-        df: a Spark frame with the feature columns of ``gold.training_examples``.
-        model_uri: any MLflow model URI (``models:/foryou-ranker@champion``, ``runs:/...``);
-            the tracking/registry URIs must be set (``foryou.ranking.registry.configure``).
-        keep: input columns to carry to the output (default: all).
-    Returns:
-        ``keep`` columns plus the model's output columns, one row per input row.
-    """
-    from pyspark import SparkFiles
-    from pyspark.sql.types import DoubleType, StructField, StructType
-
-    local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri,
-                                                dst_path=tempfile.mkdtemp(prefix="foryou-ranker-"))
-    # A unique name per call: Spark refuses a second, different archive under the same name.
-    name = f"ranker-{uuid.uuid4().hex[:12]}"
-    shipped = os.path.join(os.path.dirname(local.rstrip("/")), name)
-    shutil.move(local, shipped)
-    model = _load_local(shipped)
-    outputs = model.unwrap_python_model().output_columns()
-    # The model folder travels as a zip archive, which every executor unpacks: addFile takes a
-    # local folder only on a local master ("UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY" elsewhere).
-    archive = shutil.make_archive(shipped, "zip", root_dir=shipped)
-    df.sparkSession.sparkContext.addArchive(archive)
-    archive_name = os.path.basename(archive)
-
-    keep = list(df.columns) if keep is None else list(keep)
-    clash = [c for c in outputs if c in keep]
-    if clash:
-        raise ValueError(f"score_frame: input columns {clash} clash with the model's outputs")
-    schema = StructType([df.schema[c] for c in keep]
-                        + [StructField(c, DoubleType(), False) for c in outputs])
-
-    def score(batches):
-        ranker = _load_local(SparkFiles.get(archive_name))
-        for pdf in batches:
-            preds = ranker.predict(pdf)
-            yield pd.concat([pdf[keep].reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
-
-    return df.mapInPandas(score, schema)

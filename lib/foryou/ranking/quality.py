@@ -172,7 +172,7 @@ def watch_target_of(spec) -> Callable[[pd.DataFrame], np.ndarray] | None:
 
 
 def record(metrics, report: QualityReport, model: str = "mmoe", scope: str = "") -> None:
-    """Write the report to ``gold.metrics`` (``ctx.metrics``).
+    """Write the report to ``gold.metrics`` (a stage run's :class:`~foryou.stages.StageResult`).
 
     The ranker's own figures are ``auc.<task>``, ``gauc.<task>``, ``ece.<task>``,
     ``calibration.<task>`` (detail: the decile bins), ``rmse.watch``, ``spearman.watch``,

@@ -24,7 +24,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from foryou.config import Config
+from foryou.config.settings import Tracking
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 HISTORY_TAG = "champion_history"
@@ -37,7 +37,7 @@ class ChampionMissing(LookupError):
 
 # --- where MLflow lives ------------------------------------------------------------------
 
-def _local_root(config: Config) -> str:
+def _local_root(config: Tracking) -> str:
     root = config.lake.root
     if "://" in root and not root.startswith("file://"):
         raise ValueError(f"lake.root {root!r} is not a local path: set mlflow.tracking_uri "
@@ -45,14 +45,14 @@ def _local_root(config: Config) -> str:
     return os.path.abspath(root.removeprefix("file://"))
 
 
-def tracking_uri(config: Config) -> str:
+def tracking_uri(config: Tracking) -> str:
     """``mlflow.tracking_uri``, or ``sqlite:///<lake.root>/mlflow.db`` when it is null."""
     if config.mlflow.tracking_uri:
         return config.mlflow.tracking_uri
     return f"sqlite:///{os.path.join(_local_root(config), 'mlflow.db')}"
 
 
-def artifact_location(config: Config) -> str | None:
+def artifact_location(config: Tracking) -> str | None:
     """Where a new experiment keeps its artifacts (None: the server's default)."""
     if config.mlflow.artifact_location:
         return config.mlflow.artifact_location
@@ -61,7 +61,7 @@ def artifact_location(config: Config) -> str | None:
     return "file://" + os.path.join(_local_root(config), "mlflow-artifacts")
 
 
-def configure(config: Config) -> MlflowClient:
+def configure(config: Tracking) -> MlflowClient:
     """Point MLflow at the configured tracking and registry URIs and experiment."""
     uri = tracking_uri(config)
     if uri.startswith("sqlite:///"):
@@ -75,7 +75,7 @@ def configure(config: Config) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=config.mlflow.registry_uri or uri)
 
 
-def model_uri(config: Config, alias: str = CHAMPION) -> str:
+def model_uri(config: Tracking, alias: str = CHAMPION) -> str:
     return f"models:/{config.mlflow.registered_model}@{alias}"
 
 
@@ -141,7 +141,7 @@ class Registered:
         return f"models:/{self.name}/{self.version}"
 
 
-def log_ranker(config: Config, python_model, spec_json: str, *, state_dict=None,
+def log_ranker(config: Tracking, python_model, spec_json: str, *, state_dict=None,
                vocabulary_version: int | None = None, examples_version: int | None = None,
                tags: dict[str, str] | None = None) -> Registered:
     """Log the pyfunc ranker and its side artifacts in the active run and register it.
@@ -205,7 +205,7 @@ class _tempdir:
 
 # --- champion, promotion, rollback ---------------------------------------------------------
 
-def champion_version(config: Config, client: MlflowClient | None = None) -> str | None:
+def champion_version(config: Tracking, client: MlflowClient | None = None) -> str | None:
     """The version holding ``champion``, or None."""
     client = client or configure(config)
     try:
@@ -214,7 +214,7 @@ def champion_version(config: Config, client: MlflowClient | None = None) -> str 
         return None
 
 
-def load_champion(config: Config):
+def load_champion(config: Tracking):
     """The champion as a loaded pyfunc model; :class:`ChampionMissing` when there is none."""
     configure(config)
     if champion_version(config) is None:
@@ -280,7 +280,7 @@ def _set_champion(client: MlflowClient, name: str, version: str, history: list[s
     client.set_registered_model_tag(name, HISTORY_TAG, ",".join(history))
 
 
-def promote_or_keep(config: Config, version: str, challenger: float | None,
+def promote_or_keep(config: Tracking, version: str, challenger: float | None,
                     champion: float | None) -> Decision:
     """Apply :func:`decide` to a registered challenger and record the outcome.
 
@@ -311,7 +311,7 @@ def promote_or_keep(config: Config, version: str, challenger: float | None,
     return decision
 
 
-def rollback(config: Config, to_version: str | None = None) -> tuple[str, str]:
+def rollback(config: Tracking, to_version: str | None = None) -> tuple[str, str]:
     """Give ``champion`` back to the previous champion (or ``to_version``).
 
     Returns ``(demoted, restored)`` versions. The demoted version is tagged

@@ -27,7 +27,7 @@ from foryou.features import columns as C
 from foryou.ranking import data as D
 
 if TYPE_CHECKING:  # pragma: no cover
-    from foryou.config import Config
+    from foryou.config.settings import RankingSettings
     from foryou.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -225,7 +225,7 @@ class FeatureSpec:
         return base
 
     @classmethod
-    def from_lake(cls, lake: "Lake", config: "Config", run_date: dt.date | None = None,
+    def from_lake(cls, lake: "Lake", config: "RankingSettings", run_date: dt.date | None = None,
                   train_dates=None, version: int | None = None) -> "FeatureSpec":
         """The spec of a training run on gold.training_examples.
 

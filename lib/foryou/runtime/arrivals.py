@@ -24,17 +24,17 @@ import logging
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from foryou.config import Config
+from foryou.config.clean import CleanConfig
 from foryou.lake import Lake
 from foryou.lake.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
 
 log = logging.getLogger("foryou.arrivals")
 
 
-def ingest_prefix(run_date: dt.date | str, config: Config) -> str:
+def ingest_prefix(run_date: dt.date | str, clean: CleanConfig) -> str:
     """The ``ingest_id`` prefix of the ingests a run for ``run_date`` takes (clean reads those
     bronze rows; the later stages find what the run's clean wrote by it)."""
-    return config.clean.ingest_id_prefix.format(run_date=run_date)
+    return clean.ingest_id_prefix.format(run_date=run_date)
 
 
 EVENTS_TABLE = "silver.events"

@@ -23,20 +23,20 @@ from foryou.connectors import ConnectorError
 from foryou.lake import CommitKey, Lake, LakeError
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
 from foryou.spark import get_spark
+from foryou.stages import StageResult
 
 log = logging.getLogger("foryou")
 
 
 @dataclass
 class JobContext:
-    """What a job body gets: its run date, config, session, lake and metrics."""
+    """What a job body gets: its run date, config, session, lake and arguments."""
 
     job: str
     run_date: dt.date
     config: Config
     spark: SparkSession
     lake: Lake
-    metrics: Metrics
     force: bool
     args: argparse.Namespace
 
@@ -113,15 +113,51 @@ def operator_main(name: str, body: Callable[[Config, SparkSession, Lake, argpars
         return 2
 
 
-def job_main(name: str, body: Callable[[JobContext], None], argv: Sequence[str] | None,
+def execute(name: str, run_date: dt.date, lake: Lake, force: bool,
+            body: Callable[[], StageResult]) -> tuple[Metrics, float]:
+    """Run ``body`` as job ``name`` for ``run_date`` and commit what it recorded.
+
+    The figures go to ``gold.metrics`` under the run's commit key, so the run counts as done
+    for its date; a run that raises is recorded without the key (a failed run never counts as
+    done), with the figures it recorded before failing, and the exception propagates. Returns
+    the run's metrics and its seconds.
+    """
+    run_id = f"{name}-{run_date}-{uuid.uuid4().hex[:8]}"
+    metrics = Metrics(run_id, name, run_date)
+    start = time.perf_counter()
+    try:
+        metrics.extend(body())
+    except Exception as exc:
+        partial = getattr(exc, "stage_result", None)
+        if partial is not None:
+            metrics.extend(partial)
+        metrics.record("seconds", time.perf_counter() - start, "s", status="failed",
+                       error=f"{type(exc).__name__}: {exc}"[:2000])
+        metrics.flush(lake.spark, lake, None, False)
+        raise
+    seconds = time.perf_counter() - start
+    if metrics.value("rows_out") is None:
+        metrics.record("rows_out", sum(f["value"] or 0 for f in metrics.figures
+                                       if f["name"].startswith("rows_written.")), "rows")
+    metrics.record("seconds", seconds, "s", status="succeeded", backend=lake.backend_name,
+                   spark_master=lake.spark.sparkContext.master, version=__version__)
+    metrics.flush(lake.spark, lake, CommitKey(name, run_date), force)
+    return metrics, seconds
+
+
+def job_main(name: str, body: Callable[[JobContext], StageResult], argv: Sequence[str] | None,
              add_arguments: Callable | None = None, description: str | None = None,
-             on_committed: Callable[..., str | None] | None = None) -> int:
+             on_committed: Callable[..., str | None] | None = None,
+             errors: tuple[type[Exception], ...] = ()) -> int:
     """Run one job for one run date; returns the process exit code.
 
+    ``body`` runs the stage (typically its ``foryou.<stage>.stage.run`` with the settings and
+    options the arguments give) and returns what it recorded, which :func:`execute` commits.
     A run whose metrics are already committed for that date is skipped (the job is
     idempotent per run date); ``--force`` recomputes and replaces its output.
     ``on_committed(config, spark, lake, args)`` may then say what the skip leaves out
-    (ingest: new files that arrived after the date was committed).
+    (ingest: new files that arrived after the date was committed). A failure of the config,
+    the lake or one of ``errors`` is reported in one line, exit code 1; others propagate.
     """
     parser = common_parser(f"foryou {name}", description, run_date=True)
     if add_arguments:
@@ -132,36 +168,20 @@ def job_main(name: str, body: Callable[[JobContext], None], argv: Sequence[str] 
     except (ConfigError, ConnectorError, LakeError) as exc:
         print(f"foryou {name}: {exc}", file=sys.stderr)
         return 2
-    run_key = CommitKey(name, args.run_date)
-    if not args.force and lake.is_committed(METRICS_TABLE, run_key):
+    if not args.force and lake.is_committed(METRICS_TABLE, CommitKey(name, args.run_date)):
         print(f"foryou {name}: already committed for run date {args.run_date}; nothing to do "
               f"(--force recomputes it)")
         note = on_committed(config, spark, lake, args) if on_committed else None
         if note:
             print(f"foryou {name}: WARNING: {note}", file=sys.stderr)
         return 0
-    run_id = f"{name}-{args.run_date}-{uuid.uuid4().hex[:8]}"
-    metrics = Metrics(run_id, name, args.run_date)
-    ctx = JobContext(name, args.run_date, config, spark, lake, metrics, args.force, args)
-    start = time.perf_counter()
+    ctx = JobContext(name, args.run_date, config, spark, lake, args.force, args)
     try:
-        body(ctx)
-    except Exception as exc:
-        # Recorded without the run's commit key: a failed run never counts as done.
-        metrics.record("seconds", time.perf_counter() - start, "s", status="failed",
-                       error=f"{type(exc).__name__}: {exc}"[:2000])
-        metrics.flush(spark, lake, None, False)
-        if isinstance(exc, (ConfigError, LakeError)):
-            print(f"foryou {name}: failed for run date {args.run_date}: {exc}", file=sys.stderr)
-            return 1
-        raise
-    seconds = time.perf_counter() - start
-    if metrics.value("rows_out") is None:
-        metrics.record("rows_out", sum(r["value"] or 0 for r in metrics.rows
-                                       if r["name"].startswith("rows_written.")), "rows")
-    metrics.record("seconds", seconds, "s", status="succeeded", backend=lake.backend_name,
-                   spark_master=spark.sparkContext.master, version=__version__)
-    metrics.flush(spark, lake, run_key, args.force)
+        metrics, seconds = execute(name, args.run_date, lake, args.force, lambda: body(ctx))
+    except (ConfigError, LakeError, *errors) as exc:
+        # Recorded as failed in gold.metrics: nothing of the run counts as done.
+        print(f"foryou {name}: failed for run date {args.run_date}: {exc}", file=sys.stderr)
+        return 1
     print(f"foryou {name}: run date {args.run_date} done in {seconds:.1f}s "
-          f"(metrics in {METRICS_TABLE}, run_id {run_id})")
+          f"(metrics in {METRICS_TABLE}, run_id {metrics.run_id})")
     return 0

@@ -2,57 +2,28 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from pyspark.sql import SparkSession
 
 from foryou.lake import CommitKey, Lake, WriteResult, table
+from foryou.stages import StageResult
 
 METRICS_TABLE = "gold.metrics"
 
 
-@dataclass
-class Metrics:
-    """Collects a run's metrics in memory; :meth:`flush` commits them in one write."""
+class Metrics(StageResult):
+    """A run's figures with the run they belong to; :meth:`flush` commits them in one write."""
 
-    run_id: str
-    stage: str
-    run_date: dt.date
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    def __init__(self, run_id: str, stage: str, run_date: dt.date):
+        super().__init__()
+        self.run_id, self.stage, self.run_date = run_id, stage, run_date
 
-    def record(self, name: str, value: float | int | None, unit: str = "",
-               **detail: Any) -> None:
-        """Record one named value (``detail`` becomes the JSON ``detail`` column)."""
-        self.rows.append({
-            "run_id": self.run_id, "stage": self.stage, "name": name,
-            "value": None if value is None else float(value), "unit": unit,
-            "detail": json.dumps(detail, default=str, sort_keys=True) if detail else None,
-            "recorded_at": dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
-            "run_date": self.run_date,
-        })
-
-    def record_write(self, result: WriteResult) -> None:
-        """Rows and version a lake write committed (or that it was skipped)."""
-        self.record(f"rows_written.{result.table}", result.rows, "rows",
-                    version=result.version, files=result.files, skipped=result.skipped)
-
-    @contextmanager
-    def timer(self, name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.record(f"seconds.{name}", time.perf_counter() - start, "s")
-
-    def value(self, name: str) -> float | None:
-        for row in reversed(self.rows):
-            if row["name"] == name:
-                return row["value"]
-        return None
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The figures as ``gold.metrics`` rows."""
+        return [{"run_id": self.run_id, "stage": self.stage, "run_date": self.run_date, **f}
+                for f in self.figures]
 
     def flush(self, spark: SparkSession, lake: Lake, key: CommitKey | None,
               force: bool) -> WriteResult:

@@ -38,9 +38,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.config.sessions import SessionsConfig
-from foryou.lake import Lake, WriteResult
-from foryou.runtime import JobContext
-from foryou.runtime.arrivals import ingest_prefix, reopened_dates
+from foryou.lake import Lake
 from foryou.sessions.sessionize import (
     EVENT_TS,
     EVENT_TYPE,
@@ -174,24 +172,3 @@ def sessions_for_day(lake: Lake, run_date: dt.date, settings: SessionsConfig,
     kept = stored.where((F.col(SESSION_DATE) < F.lit(start))
                         & ~_open_at(start, settings.gap_minutes))
     return computed.unionByName(kept.select(*computed.columns)), plan
-
-
-def run_sessionize(ctx: JobContext) -> tuple[WriteResult, DayPlan]:
-    """The body of ``foryou sessionize``: compute, replace the partitions, record counts.
-
-    When the run date's clean brought events of earlier dates (late events, or a history
-    ingested at once; :func:`~foryou.runtime.arrivals.reopened_dates`), every day from the
-    earliest of them to D is sessionized afresh in the same pass and commit."""
-    settings = ctx.config.sessions
-    reopened = reopened_dates(ctx.lake, ctx.run_date, ingest_prefix(ctx.run_date, ctx.config))
-    frame, plan = sessions_for_day(ctx.lake, ctx.run_date, settings,
-                                   first=reopened[0] if reopened else None)
-    result = ctx.lake.replace_partitions(SESSIONS_TABLE, frame, partitions=list(plan.partitions),
-                                         key=ctx.key(), force=ctx.force)
-    ctx.metrics.record_write(result)
-    ctx.metrics.record("open_sessions_restitched", plan.open_sessions, "sessions",
-                       partitions=[str(p) for p in plan.partitions])
-    ctx.metrics.record("sessions.reopened_dates", len(reopened), "dates",
-                       dates=[str(d) for d in reopened])
-    ctx.metrics.record("gap_minutes", settings.gap_minutes, "min")
-    return result, plan

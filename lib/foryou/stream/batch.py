@@ -43,8 +43,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from foryou.clean.fields import RANK, RAW_USER_ID, REJECT, classify_events
-from foryou.clean.run import BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, CleanCounts, quarantine_frame
-from foryou.config import Config
+from foryou.clean.stage import (BRONZE_EVENTS, QUARANTINE, SILVER_EVENTS, CleanCounts,
+                                quarantine_frame)
+from foryou.config.settings import StreamSettings
 from foryou.ingest.batch import REASON, quarantine_extras, safe_payload
 from foryou.ingest.native import EVENT_FIELDS, EVENTS, SOURCE_NAME, check_fields, emit_fields
 from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, ROWID, parse_json_lines
@@ -102,7 +103,7 @@ class StreamState:
 
     spark: SparkSession
     lake: Lake
-    config: Config
+    config: StreamSettings
     query_id: str
     pseudonym_key: bytes
     # The newest event time of the batches before (the late-event watermark's base).
@@ -225,7 +226,7 @@ def _silver(state: StreamState, bronze: DataFrame, batch_id: int, ingest_id: str
     """Clean the batch's bronze rows into silver.events (and their rejects into quarantine);
     returns the counts and the silver rows this batch inserted."""
     lake = state.lake
-    classified = classify_events(bronze, state.config).persist()
+    classified = classify_events(bronze, state.config.clean).persist()
     try:
         # bounded: one row
         row = classified.agg(

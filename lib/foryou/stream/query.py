@@ -19,7 +19,7 @@ import threading
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.streaming import StreamingQuery
 
-from foryou.config import Config
+from foryou.config.settings import StreamSettings
 from foryou.connectors import ConnectorError, jars
 from foryou.lake import Lake
 from foryou.privacy.pseudonyms import load_key
@@ -29,14 +29,14 @@ log = logging.getLogger("foryou.stream")
 KAFKA_SOURCE = "org.apache.spark.sql.kafka010.KafkaSourceProvider"
 
 
-def checkpoint_of(config: Config) -> str:
+def checkpoint_of(config: StreamSettings) -> str:
     """The query's checkpoint location (``stream.checkpoint``, else under the lake root)."""
     if config.stream.checkpoint:
         return config.stream.checkpoint
     return os.path.join(config.lake.root, "_checkpoints", "stream-ingest")
 
 
-def kafka_source(spark: SparkSession, config: Config) -> DataFrame:
+def kafka_source(spark: SparkSession, config: StreamSettings) -> DataFrame:
     """The topic as a streaming frame (key, value, topic, partition, offset, timestamp)."""
     _check_source(spark)
     settings = config.stream
@@ -66,11 +66,11 @@ def _check_source(spark: SparkSession) -> None:
                              f"or --packages org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0") from None
 
 
-def start(spark: SparkSession, lake: Lake, config: Config, available_now: bool = False,
+def start(spark: SparkSession, lake: Lake, config: StreamSettings, available_now: bool = False,
           trigger_s: int | None = None) -> tuple[StreamingQuery, StreamState]:
     """Start the query; returns it and the state its micro-batches share."""
     source = kafka_source(spark, config)
-    key = load_key(config, spark).value
+    key = load_key(config.privacy, spark).value
     holder: dict[str, StreamState] = {}
     ready = threading.Event()
 

@@ -1,8 +1,20 @@
-"""Batch scoring of the candidate pool with the MLflow ``champion`` ranker (or, with no ranker
-trained yet, the pool's own order).
+"""Scoring, in one place: the ranker's predictions, the feed score, and the candidate pool
+scored with the champion as it will be served.
 
-The ranker was trained on gold.training_examples, so candidates get exactly those features:
-each (user, candidate) pair becomes a pseudo-impression on the run date and goes through
+**Predictions and the feed score.** :func:`predict` runs the model's serving heads (no bias
+tower) and :func:`feed_score` combines them with ``ranking.score_weights`` (the product
+formula); the MLflow pyfunc (:mod:`foryou.ranking.pyfunc`) calls both, so training's
+evaluation, batch scoring and the export score identically.
+
+**Spark frames.** :func:`score_frame` scores a Spark frame with a registered model through
+``mapInPandas``: the model's folder is shipped to the executors with
+``SparkContext.addArchive`` and loaded once per Python worker, so nothing but the model goes
+through the driver.
+
+**The candidate pool** (``export``): scored with the MLflow ``champion`` ranker (or, with no
+ranker trained yet, the pool's own order). The ranker was trained on gold.training_examples,
+so candidates get exactly those features: each (user, candidate) pair becomes a
+pseudo-impression on the run date and goes through
 :func:`foryou.features.examples.build_examples` with the run date's feature partitions (the
 point-in-time join: features from events strictly before the run date).
 
@@ -17,21 +29,153 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import shutil
+import tempfile
+import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Mapping
 
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import torch
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from foryou.config import Config
+from foryou.config.ranking import WATCH_TASK
 from foryou.features.examples import build_examples
 from foryou.lake import Lake, table
 from foryou.lake.days import days_before
 from foryou.runtime.arrivals import window_end
 
+if TYPE_CHECKING:
+    from foryou.config.settings import ExportSettings, Tracking
+
+FATIGUE = "fatigue"
+
+# --- predictions and the feed score ---------------------------------------------------
+
+@torch.no_grad()
+def predict(model, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Serving predictions (no bias tower): P(label) per binary head; ``watch`` is
+    sigmoid(standardised watch prediction), in (0, 1) with 0.5 = the training mean; and
+    ``watch_target`` is the prediction in the spec's target units (log1p seconds or ratio).
+
+    Example:
+        >>> preds = predict(model, batch)        # doctest: +SKIP
+        >>> float(preds["click"].min()) >= 0
+        True
+    """
+    model = getattr(model, "module", model)
+    was_training = model.training
+    model.eval()
+    logits = model(batch, serving=True)
+    model.train(was_training)
+    preds = {h: torch.sigmoid(v) for h, v in logits.items()}
+    if WATCH_TASK in logits:
+        spec = model.spec
+        preds[f"{WATCH_TASK}_target"] = logits[WATCH_TASK] * spec.watch_std + spec.watch_mean
+    return preds
+
+
+def feed_score(preds: Mapping, weights: Mapping[str, float], fatigue=None):
+    """The weighted combination of heads that orders the feed.
+
+    ``score = sum_h weights[h] * preds[h] + weights["fatigue"] * fatigue``; heads the model
+    lacks (skipped tasks) contribute nothing; ``fatigue`` (the user's exposure to that
+    creator/tag in the session, e.g. earlier items of that creator) defaults to 0. Works on
+    torch tensors and numpy arrays alike.
+
+    Args:
+        preds: output of :func:`predict` (or arrays per head).
+        weights: ``ranking.score_weights`` (defaults: watch 0.40, complete 0.20, long_view
+            0.15, like 0.15, skip -0.05, fatigue -0.05).
+        fatigue: per-row exposure, same shape as the predictions.
+    """
+    score = None
+    for head, weight in weights.items():
+        if head == FATIGUE or head not in preds:
+            continue
+        term = weight * preds[head]
+        score = term if score is None else score + term
+    if score is None:
+        raise ValueError(f"no head of {sorted(weights)} is in the predictions {sorted(preds)}")
+    if fatigue is not None and weights.get(FATIGUE):
+        if isinstance(score, torch.Tensor) and not isinstance(fatigue, torch.Tensor):
+            fatigue = torch.as_tensor(np.asarray(fatigue), dtype=score.dtype)
+        score = score + weights[FATIGUE] * fatigue
+    return score
+
+
+# --- Spark frames ---------------------------------------------------------------------------
+
+_LOADED: dict[str, Any] = {}
+
+
+def _load_local(path: str):
+    """Load (once per Python worker) the pyfunc at a local folder."""
+    if path not in _LOADED:
+        _LOADED[path] = mlflow.pyfunc.load_model(path)
+    return _LOADED[path]
+
+
+def output_columns(model_uri: str) -> list[str]:
+    """The columns a registered ranker adds when scoring."""
+    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().output_columns()
+
+
+def score_frame(df, model_uri: str, keep: list[str] | None = None):
+    """Score a Spark frame with a logged ranker: adds ``p_<task>``, ``pred_watch``, ``score``.
+
+    Args:
+        df: a Spark frame with the feature columns of ``gold.training_examples``.
+        model_uri: any MLflow model URI (``models:/foryou-ranker@champion``, ``runs:/...``);
+            the tracking/registry URIs must be set (``foryou.ranking.registry.configure``).
+        keep: input columns to carry to the output (default: all).
+    Returns:
+        ``keep`` columns plus the model's output columns, one row per input row.
+    """
+    from pyspark import SparkFiles
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
+    local = mlflow.artifacts.download_artifacts(artifact_uri=model_uri,
+                                                dst_path=tempfile.mkdtemp(prefix="foryou-ranker-"))
+    # A unique name per call: Spark refuses a second, different archive under the same name.
+    name = f"ranker-{uuid.uuid4().hex[:12]}"
+    shipped = os.path.join(os.path.dirname(local.rstrip("/")), name)
+    shutil.move(local, shipped)
+    model = _load_local(shipped)
+    outputs = model.unwrap_python_model().output_columns()
+    # The model folder travels as a zip archive, which every executor unpacks: addFile takes a
+    # local folder only on a local master ("UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY" elsewhere).
+    archive = shutil.make_archive(shipped, "zip", root_dir=shipped)
+    df.sparkSession.sparkContext.addArchive(archive)
+    archive_name = os.path.basename(archive)
+
+    keep = list(df.columns) if keep is None else list(keep)
+    clash = [c for c in outputs if c in keep]
+    if clash:
+        raise ValueError(f"score_frame: input columns {clash} clash with the model's outputs")
+    schema = StructType([df.schema[c] for c in keep]
+                        + [StructField(c, DoubleType(), False) for c in outputs])
+
+    def score(batches):
+        ranker = _load_local(SparkFiles.get(archive_name))
+        for pdf in batches:
+            preds = ranker.predict(pdf)
+            yield pd.concat([pdf[keep].reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
+
+    return df.mapInPandas(score, schema)
+
+
+# --- the candidate pool ---------------------------------------------------------------------
+
 POOL = "gold.candidate_pool"
 EXAMPLES = "gold.training_examples"
 SESSIONS, IMPRESSIONS, ITEM_FEATURES = "silver.sessions", "silver.impressions", "gold.item_features"
-HOUR, FATIGUE = "usual_hour", "fatigue"
+HOUR = "usual_hour"
 # The ranker's outputs tried in order as the single relevance score.
 SCORE_COLUMNS = ("score", "prediction", "p_long_view", "p_click")
 
@@ -42,7 +186,7 @@ class Champion:
     version: str
 
 
-def champion(config: Config) -> Champion:
+def champion(config: "Tracking") -> Champion:
     """The registered champion ranker's URI and version.
 
     Raises:
@@ -119,7 +263,7 @@ def pseudo_impressions(pool: DataFrame, as_of: dt.date) -> DataFrame:
                          for f in spec.schema])
 
 
-def scoring_frame(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date) -> DataFrame:
+def scoring_frame(lake: Lake, config: "ExportSettings", pool: DataFrame, as_of: dt.date) -> DataFrame:
     """The pool as gold.training_examples rows (point-in-time features as of ``as_of``) at each
     user's usual hour, with each candidate's ``fatigue``."""
 
@@ -137,11 +281,9 @@ def scoring_frame(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date) -
     return tired.select(*examples.columns, F.coalesce(FATIGUE, F.lit(0.0)).alias(FATIGUE))
 
 
-def score_pool(lake: Lake, config: Config, pool: DataFrame, as_of: dt.date,
+def score_pool(lake: Lake, config: "ExportSettings", pool: DataFrame, as_of: dt.date,
                model: Champion) -> DataFrame:
     """The pool with ``relevance`` (the champion's score) and ``model_version``."""
-    from foryou.ranking.pyfunc import score_frame
-
     scored = score_frame(scoring_frame(lake, config, pool, as_of), model.uri, keep=["user_id", "content_id"])
     name = next((c for c in SCORE_COLUMNS if c in scored.columns), None)
     if name is None:

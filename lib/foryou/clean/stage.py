@@ -1,10 +1,10 @@
-"""``foryou clean``'s run: the run date's bronze batch, split by outcome, quarantined,
-merged, validated and written, with counts that must add up (:mod:`foryou.clean`).
+"""The ``clean`` stage: the run date's bronze batch, split by outcome, quarantined, merged,
+validated and written, with counts that must add up (:mod:`foryou.clean`).
 """
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import reduce
 
 from pyspark import StorageLevel
@@ -13,17 +13,18 @@ from pyspark.sql import functions as F
 
 from foryou.clean.fields import (RANK, RAW_USER_ID, REJECT, classify_content, classify_events,
                                  classify_users, utc_date)
-from foryou.config import Config
-from foryou.lake import Lake, table
+from foryou.config.clean import CleanConfig
+from foryou.config.settings import CleanSettings
+from foryou.lake import CommitKey, Lake, table
 from foryou.lake.vocabulary import (
     CONTENT_ID, EVENT_DATE, EVENT_ID, INGEST_DATE, INGEST_ID, INGESTED_AT, PAYLOAD,
     QUARANTINE_REASON, RECORD_REF, REJECTED_BY, SOURCE, UPDATED_AT, USER_ID,
 )
 from foryou.privacy.pseudonyms import load_key, with_pseudonyms
 from foryou.quality.expectations import check_batch
-from foryou.runtime import JobContext
 from foryou.runtime.arrivals import ingest_prefix
 from foryou.spark import keep_on_disk
+from foryou.stages import StageResult
 
 JOB = "clean"
 BRONZE_EVENTS, BRONZE_CONTENT, BRONZE_USERS = "bronze.events", "bronze.content", "bronze.users"
@@ -70,15 +71,23 @@ class CleanCounts:
                        in_batch=self.duplicates_in_batch, already_cleaned=self.duplicates_existing)
 
 
+@dataclass
+class CleanResult(StageResult):
+    """A clean run's figures, and where every input row of each table went."""
+
+    counts: list[CleanCounts] = field(default_factory=list)
+
+
 def _like_prefix(prefix: str) -> str:
     """A SQL ``LIKE 'prefix%'`` literal (wildcards and quotes escaped), for lake deletes."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return "'" + escaped.replace("'", "''") + "%'"
 
 
-def read_batch(lake: Lake, name: str, run_date: dt.date | str, config: Config) -> DataFrame:
+def read_batch(lake: Lake, name: str, run_date: dt.date | str, clean: CleanConfig) -> DataFrame:
     """The rows of bronze table ``name`` that the run date's ingests wrote (empty if none)."""
-    return lake.read_or_empty(name).where(F.col(INGEST_ID).startswith(ingest_prefix(run_date, config)))
+    prefix = ingest_prefix(run_date, clean)
+    return lake.read_or_empty(name).where(F.col(INGEST_ID).startswith(prefix))
 
 
 def quarantine_frame(rejected: DataFrame, source_table: str, ref_key: str,
@@ -145,35 +154,46 @@ def _committed_rows(lake: Lake, name: str, prefix: str, partitions: list | None)
     return df.where(F.col(INGEST_ID).startswith(prefix)).count()
 
 
-def run_clean(ctx: JobContext) -> list[CleanCounts]:
+def run(lake: Lake, settings: CleanSettings, run_date: dt.date, key: CommitKey,
+        force: bool = False) -> StageResult:
     """Clean the run date's bronze events, content and users into silver.
 
     Validates every silver batch first (:mod:`foryou.quality`), then writes quarantine and
-    silver, checks that the counts add up and records them. Returns the counts per table.
+    silver, checks that the counts add up and records them (one ``CleanCounts`` per table in
+    ``result.counts``).
+
+    Raises:
+        CountMismatch: a table's rows do not add up (nothing of the run counts as done).
+        foryou.quality.expectations.QualityError: a batch failed its suite (nothing written).
     """
-    lake, config, metrics = ctx.lake, ctx.config, ctx.metrics
-    prefix = ingest_prefix(ctx.run_date, config)
-    key = load_key(config, ctx.spark)
-    if key.is_demo:
-        metrics.record("pseudonym_key_is_demo", 1, "bool")
+    with CleanResult() as out:  # a failure keeps what was recorded so far
+        prefix = ingest_prefix(run_date, settings.clean)
+        pseudonyms = load_key(settings.privacy, lake.spark)
+        if pseudonyms.is_demo:
+            out.record("pseudonym_key_is_demo", 1, "bool")
 
-    events = _split(SILVER_EVENTS, classify_events(
-        read_batch(lake, BRONZE_EVENTS, ctx.run_date, config), config, ctx.run_date),
-        BRONZE_EVENTS, lake)
-    content = _split(SILVER_CONTENT, classify_content(
-        read_batch(lake, BRONZE_CONTENT, ctx.run_date, config)), BRONZE_CONTENT, lake)
-    users = _split(SILVER_USERS, classify_users(
-        read_batch(lake, BRONZE_USERS, ctx.run_date, config)), BRONZE_USERS, lake)
-    try:
-        return _write(ctx, prefix, key.value, events, content, users)
-    finally:
-        for split in (events, content, users):
-            split.classified.unpersist()
+        events = _split(SILVER_EVENTS, classify_events(
+            read_batch(lake, BRONZE_EVENTS, run_date, settings.clean), settings.clean, run_date),
+            BRONZE_EVENTS, lake)
+        content = _split(SILVER_CONTENT, classify_content(
+            read_batch(lake, BRONZE_CONTENT, run_date, settings.clean)), BRONZE_CONTENT, lake)
+        users = _split(SILVER_USERS, classify_users(
+            read_batch(lake, BRONZE_USERS, run_date, settings.clean)), BRONZE_USERS, lake)
+        try:
+            out.counts = _write(lake, settings, key, force, out, prefix, pseudonyms.value,
+                                events, content, users)
+        finally:
+            for split in (events, content, users):
+                split.classified.unpersist()
+        for c in out.counts:
+            out.say(f"  {c.table}: {c.input:,} in = {c.accepted:,} accepted + {c.quarantined:,} "
+                    f"quarantined + {c.duplicates:,} duplicates")
+        return out
 
 
-def _write(ctx: JobContext, prefix: str, key: bytes, events: _Split, content: _Split,
+def _write(lake: Lake, settings: CleanSettings, run_key: CommitKey, force: bool,
+           metrics: StageResult, prefix: str, key: bytes, events: _Split, content: _Split,
            users: _Split) -> list[CleanCounts]:
-    lake, config, metrics, force = ctx.lake, ctx.config, ctx.metrics, ctx.force
     valid = lambda s: s.classified.where(F.col(REJECT).isNull() & (F.col(RANK) == 1))  # noqa: E731
     events_out = with_pseudonyms(valid(events), [USER_ID], key).select(
         *[c.name for c in table(SILVER_EVENTS).columns])
@@ -189,9 +209,9 @@ def _write(ctx: JobContext, prefix: str, key: bytes, events: _Split, content: _S
         # Nothing is written unless every batch passes its suite (an empty one has nothing
         # to check, and GX's dozens of Spark jobs are not free).
         if events.input - events.rejected - events.duplicates_in_batch:
-            check_batch(events_out, SILVER_EVENTS, config, metrics)
+            check_batch(events_out, SILVER_EVENTS, settings, metrics)
         for name, frame in merged.items():
-            check_batch(frame, name, config, metrics)
+            check_batch(frame, name, settings, metrics)
 
         if force:
             # --force replaces this run's output: drop what an earlier run of it wrote.
@@ -208,7 +228,7 @@ def _write(ctx: JobContext, prefix: str, key: bytes, events: _Split, content: _S
             quarantine_frame(users.classified.where(F.col(REJECT).isNotNull()), BRONZE_USERS,
                              USER_ID, F.col(RAW_USER_ID)),
         ])
-        q_result = lake.append(QUARANTINE, rejected, key=ctx.key(QUARANTINE), force=force)
+        q_result = lake.append(QUARANTINE, rejected, key=run_key.sub(QUARANTINE), force=force)
         metrics.record_write(q_result)
         quarantined = q_result.rows
         if q_result.skipped:
@@ -218,7 +238,7 @@ def _write(ctx: JobContext, prefix: str, key: bytes, events: _Split, content: _S
             raise CountMismatch(f"{QUARANTINE}: {quarantined:,} rows committed, "
                                 f"{events.rejected + content.rejected + users.rejected:,} rejected")
 
-        e_result = lake.insert_new(SILVER_EVENTS, events_out, key=ctx.key(SILVER_EVENTS),
+        e_result = lake.insert_new(SILVER_EVENTS, events_out, key=run_key.sub(SILVER_EVENTS),
                                    force=force)
         metrics.record_write(e_result)
         inserted = e_result.rows
@@ -237,7 +257,7 @@ def _write(ctx: JobContext, prefix: str, key: bytes, events: _Split, content: _S
             accepted = split.input - split.rejected - split.duplicates_in_batch
             if split.table in merged:
                 result = lake.overwrite(split.table, merged[split.table],
-                                        key=ctx.key(split.table), force=force)
+                                        key=run_key.sub(split.table), force=force)
                 metrics.record_write(result)
             counts.append(CleanCounts(split.table, split.input, accepted, split.rejected,
                                       split.duplicates_in_batch, 0))

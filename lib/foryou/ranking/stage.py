@@ -1,4 +1,4 @@
-"""One ``foryou train-ranker`` run: train, evaluate against baselines, register, promote.
+"""The ``train-ranker`` stage: train, evaluate against baselines, register, promote.
 
 1. Split the example dates up to the run date (``data.split_dates``); in incremental mode
    warm-start from the champion (its weights and its feature spec, so vocabulary sizes and
@@ -25,9 +25,9 @@ from pathlib import Path
 import mlflow
 import torch
 
-from foryou.config import Config
+from foryou.config.settings import RankingSettings, Tracking
 from foryou.features import columns as C
-from foryou.lake import Lake
+from foryou.lake import CommitKey, Lake
 from foryou.ranking import baselines as B
 from foryou.ranking import data as D
 from foryou.ranking import quality as Q
@@ -35,6 +35,7 @@ from foryou.ranking import registry
 from foryou.ranking.model import MultiTaskRanker
 from foryou.ranking.pyfunc import ranker_pyfunc
 from foryou.ranking.spec import FeatureSpec
+from foryou.stages import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class TrainOutcome:
     unbiased: Q.QualityReport | None = None
 
 
-def _local_dir(config: Config, *parts: str) -> Path:
+def _local_dir(config: Tracking, *parts: str) -> Path:
     root = config.lake.root
     if "://" in root and not root.startswith("file://"):
         return Path(tempfile.mkdtemp(prefix="foryou-ranker-"))
@@ -83,7 +84,7 @@ def _local_dir(config: Config, *parts: str) -> Path:
     return path
 
 
-def default_truth(config: Config) -> str | None:
+def default_truth(config: RankingSettings) -> str | None:
     """``<ingest.path>/truth/impressions`` when the ingested data is a generated world."""
     if not config.ingest.path:
         return None
@@ -91,7 +92,7 @@ def default_truth(config: Config) -> str | None:
     return str(path) if path.exists() else None
 
 
-def _champion_start(config: Config) -> tuple[FeatureSpec, dict, str, dt.date] | None:
+def _champion_start(config: Tracking) -> tuple[FeatureSpec, dict, str, dt.date] | None:
     """The champion's spec, weights, version and last training day, or None."""
     client = registry.configure(config)
     version = registry.champion_version(config, client)
@@ -128,7 +129,7 @@ def _fit(spec, cfg, train_files, val_files, checkpoint_dir, init_state, options:
     return train_distributed(spec, cfg, train_files, val_files, checkpoint_dir, **kwargs)
 
 
-def train_ranker(lake: Lake, config: Config, run_date: dt.date,
+def train_ranker(lake: Lake, config: RankingSettings, run_date: dt.date,
                  options: TrainOptions | None = None) -> TrainOutcome:
     """Train, evaluate, register and maybe promote the ranker for ``run_date``."""
     options = options or TrainOptions()
@@ -205,8 +206,8 @@ def _respec(spec: FeatureSpec, new_days: list[dt.date], version: int | None) -> 
                                examples_version=version)
 
 
-def evaluate(lake: Lake, config: Config, spec: FeatureSpec, model, files, split, eval_key: str,
-             checkpoints: Path, options: TrainOptions
+def evaluate(lake: Lake, config: RankingSettings, spec: FeatureSpec, model, files, split,
+             eval_key: str, checkpoints: Path, options: TrainOptions
              ) -> tuple[Q.QualityReport, Q.QualityReport | None]:
     """The quality table of the new model, the champion, the baselines and the oracle, on a
     sample of the held-out rows and (when there are any) on their random exposures alone."""
@@ -277,3 +278,29 @@ def gate_metrics(history: list[dict]) -> list[tuple[str, float, dict]]:
             rows.append((f"gate_utilisation.{head}", float(last.get(f"gate_entropy_{head}", "nan")),
                          {"experts": [float(v) for v in value], "epoch": last.get("epoch")}))
     return rows
+
+
+def run(lake: Lake, settings: RankingSettings, run_date: dt.date, key: CommitKey,
+        force: bool = False, *, options: TrainOptions | None = None) -> StageResult:
+    """Train, evaluate, register and maybe promote the ranker for ``run_date``; record the
+    quality table, the gate health, the registered version and the promotion decision.
+
+    Every run registers a new model version (MLflow keeps them all), so ``key`` and ``force``
+    only decide, through the caller, whether the run date counts as done.
+    """
+    with StageResult() as out:  # a failure keeps what was recorded so far
+        outcome = train_ranker(lake, settings, run_date, options)
+        out.say(summary(outcome))
+        if outcome.registered is None:
+            out.record("registered_version", None, "version", message=outcome.message)
+            return out
+        Q.record(out, outcome.report)
+        if outcome.unbiased is not None:
+            Q.record(out, outcome.unbiased, scope="unbiased.")
+        for name, value, detail in gate_metrics(outcome.history):
+            out.record(name, value, "nats", **detail)
+        out.record("registered_version", float(outcome.registered.version), "version",
+                   run_id=outcome.registered.run_id)
+        out.record("promoted", float(outcome.decision.promoted), "bool", **outcome.decision.as_dict())
+        out.record("epochs", len(outcome.history), "epochs")
+        return out
