@@ -285,6 +285,17 @@ class Outcomes:
         return self.like | self.comment | self.share | self.save | self.follow
 
 
+@dataclass(frozen=True)
+class Request:
+    """What one feed request did (:meth:`UserModel.request`)."""
+
+    probs: Probabilities
+    out: Outcomes
+    quits: np.ndarray   # (live sessions, k): the session stopped after this cell
+    last: np.ndarray    # (live sessions,): index of the last cell seen
+    shown: np.ndarray   # (live sessions, k): cells seen
+
+
 class UserModel:
     """Behaviour of a population of users; see the module docstring for the equations.
 
@@ -505,6 +516,29 @@ class UserModel:
         seen = sessions.items_seen[rows] + position_in_session
         return _sigmoid(p.continue_bias + p.continue_satisfaction * (satisfaction - p.satisfaction_ref)
                         + sessions.mood[rows] - p.fatigue * seen)
+
+    def request(self, rng: np.random.Generator, state: UserState, sessions: SessionState,
+                rows: np.ndarray, items: Items, position: np.ndarray, valid: np.ndarray) -> Request:
+        """One feed request to each live session: the step of the session loop that the world
+        (:mod:`foryou.world.simulate`) and the feed simulator (:mod:`foryou.simulator`) share.
+
+        Args:
+            rows: the session row of each served item (``(m,)``, the ``valid`` cells in
+                row-major order); ``items`` and ``position`` (its place in the request) alike.
+            valid: ``(live sessions, k)``: which cells of each request hold an item (a prefix
+                of each row: a feed may run out).
+        Returns:
+            the probabilities and outcomes of every served item, and where each session quit:
+            ``last`` is the last item it saw, ``shown`` the cells it saw.
+        """
+        probs = self.probabilities(state, sessions, rows, items)
+        out = self.sample(rng, probs, items)
+        go_on = self.continue_probability(sessions, rows, out.satisfaction, position + 1)
+        quits = np.zeros(valid.shape, bool)
+        quits[valid] = rng.random(int(valid.sum())) >= go_on
+        last = np.where(quits.any(axis=1), quits.argmax(axis=1), valid.sum(axis=1) - 1)
+        shown = (np.arange(valid.shape[1])[None, :] <= last[:, None]) & valid
+        return Request(probs, out, quits, last, shown)
 
     def update_sessions(self, sessions: SessionState, rows: np.ndarray, seen: np.ndarray,
                         mean_satisfaction: np.ndarray) -> None:

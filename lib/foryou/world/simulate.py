@@ -257,13 +257,10 @@ def _simulate_humans(spec: WorldSpec, prof: Profiles, model: UserModel,
             rows = np.repeat(live, k)
             served = Items(tags=cat.tags[flat], duration_ms=cat.duration_ms[flat],
                            quality=cat.quality[flat], creator=cat.creator[flat])
-            probs = model.probabilities(state, sessions, rows, served)
-            out = model.sample(rng, probs, served)
             position = np.tile(np.arange(k), n_live)
-            go_on = model.continue_probability(sessions, rows, out.satisfaction, position + 1)
-            quits = (rng.random(n_live * k) >= go_on).reshape(n_live, k)
-            last = np.where(quits.any(axis=1), quits.argmax(axis=1), k - 1)
-            shown = np.arange(k)[None, :] <= last[:, None]
+            step = model.request(rng, state, sessions, rows, served, position,
+                                 np.ones((n_live, k), bool))
+            probs, out, quits, last, shown = step.probs, step.out, step.quits, step.last, step.shown
 
             talk = (out.comment | out.share | out.hide | out.report | out.unfollow).reshape(n_live, k)
             gap = (rng.lognormal(np.log(600.0), 0.5, (n_live, k))
