@@ -186,3 +186,36 @@ def test_the_pipeline_demos_and_notebooks_call_the_stages_not_the_command_line()
     calls = {unit: {t for (s, t) in edges() if s == unit} for unit in ("pipeline", "notebook",
                                                                        "demo_stream")}
     assert all("cli" not in targets for targets in calls.values()), calls
+
+
+def _literals(tree: ast.AST) -> list[ast.Constant]:
+    """String constants that are not docstrings."""
+    docs = {id(n.body[0].value) for n in ast.walk(tree)
+            if isinstance(n, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+            and n.body and isinstance(n.body[0], ast.Expr) and isinstance(n.body[0].value, ast.Constant)}
+    return [n for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+
+
+def test_table_and_key_column_names_are_spelled_once():
+    """Table names and the key columns live in foryou.lake.vocabulary, beside the catalog; code
+    refers to them by constant (the world, below the lake, and the config's defaults, which are
+    what a YAML file would say, spell their own)."""
+    import re
+
+    table = re.compile(r"^(bronze|silver|gold)\.[a-z_]+$")
+    keys = {"user_id", "content_id", "creator_id", "event_date", "event_ts"}
+    # Other systems' names that happen to be ours: KuaiRand's own log column, and the folder
+    # names a Hive-style partitioned export uses.
+    foreign = {("ingest/kuairand.py", "user_id"), ("ingest/sources.py", "event_date")}
+    found = []
+    for path in sorted(LIB.rglob("*.py")):
+        rel = path.relative_to(LIB)
+        if rel.parts[0] in ("world", "config") or str(rel) == "lake/vocabulary.py":
+            continue
+        for node in _literals(ast.parse(path.read_text())):
+            if (str(rel), node.value) in foreign:
+                continue
+            if table.match(node.value) or node.value in keys:
+                found.append(f"{rel}:{node.lineno} {node.value!r}")
+    assert not found, "names spelled outside foryou.lake.vocabulary: " + ", ".join(found)

@@ -18,13 +18,15 @@ from foryou.config import Config, load_config
 from foryou.lake import Lake
 from foryou.lake.days import date_range
 from foryou.lake.report import tables_text
+from foryou.lake.vocabulary import (
+    BRONZE_EVENTS, BRONZE_QUARANTINE, CONTENT_ID, GOLD_METRICS, GOLD_USER_CANDIDATES as EXPORT,
+    GOLD_USER_FEATURES, SILVER_IMPRESSIONS, SILVER_SESSIONS, USER_ID,
+)
 from foryou.pipeline import run_pipeline, select
 from foryou.spark import get_spark
 from foryou.stages import STAGES, stage_names
 from foryou.world import preset
 from foryou.world.params import SIZES
-
-EXPORT = "gold.user_candidates"
 
 
 def _world_overrides(size: str) -> list[str]:
@@ -37,7 +39,7 @@ def _summary(lake: Lake) -> str:
     """Key figures of the run, read back from the tables and gold.metrics."""
     lines = []
     # bounded: one row per clean metric name
-    clean = {r["name"]: r["value"] for r in lake.read("gold.metrics")
+    clean = {r["name"]: r["value"] for r in lake.read(GOLD_METRICS)
              .where(F.col("stage") == "clean").where(F.col("name").startswith("silver.events."))
              .groupBy("name").agg(F.sum("value").alias("value")).collect()}
     if clean.get("silver.events.input"):  # none when a stream landed the events
@@ -46,24 +48,24 @@ def _summary(lake: Lake) -> str:
             f"{clean.get('silver.events.accepted', 0):,.0f} accepted + "
             f"{clean.get('silver.events.quarantined', 0):,.0f} quarantined + "
             f"{clean.get('silver.events.duplicates', 0):,.0f} duplicates")
-    if lake.exists("bronze.quarantine"):
+    if lake.exists(BRONZE_QUARANTINE):
         # bounded: the three most common reasons
-        top = (lake.read("bronze.quarantine").groupBy("reason").count()
+        top = (lake.read(BRONZE_QUARANTINE).groupBy("reason").count()
                .orderBy(F.desc("count")).limit(3).collect())
         lines += [f"quarantine: {r['count']:,} x {r['reason'][:90]}" for r in top]
-    if lake.exists("silver.sessions"):
-        s = lake.read("silver.sessions").agg(F.count("*").alias("n"), F.avg("duration_s").alias("d"),
-                                             F.avg("events").alias("e")).first()
+    if lake.exists(SILVER_SESSIONS):
+        s = lake.read(SILVER_SESSIONS).agg(F.count("*").alias("n"), F.avg("duration_s").alias("d"),
+                                           F.avg("events").alias("e")).first()
         lines.append(f"sessions: {s['n']:,}, mean {s['d'] / 60:.1f} min and {s['e']:.1f} events each")
-    if lake.exists("silver.impressions"):
-        i = lake.read("silver.impressions").agg(F.count("*").alias("n"), F.avg("click").alias("ctr"),
-                                                F.avg("long_view").alias("lv"),
-                                                F.avg("like").alias("like")).first()
+    if lake.exists(SILVER_IMPRESSIONS):
+        i = lake.read(SILVER_IMPRESSIONS).agg(F.count("*").alias("n"), F.avg("click").alias("ctr"),
+                                              F.avg("long_view").alias("lv"),
+                                              F.avg("like").alias("like")).first()
         lines.append(f"impressions: {i['n']:,}; click rate {i['ctr']:.1%}, long view "
                      f"{i['lv']:.1%}, like {i['like']:.2%}")
-    if lake.exists("gold.user_features"):
-        latest = lake.read("gold.user_features").agg(F.max("as_of_date")).first()[0]
-        bots = (lake.read("gold.user_features", partitions=[latest])
+    if lake.exists(GOLD_USER_FEATURES):
+        latest = lake.read(GOLD_USER_FEATURES).agg(F.max("as_of_date")).first()[0]
+        bots = (lake.read(GOLD_USER_FEATURES, partitions=[latest])
                 .where(F.col("suspected_bot")).count())
         lines.append(f"features as of {latest}: {bots} suspected bot(s)")
     return "\n".join(lines)
@@ -82,11 +84,11 @@ def _one_feed(lake: Lake) -> str:
     import pyarrow.parquet as pq
 
     first = lake.snapshot(EXPORT, reader.version).uris[0]
-    user = pq.ParquetFile(first).read_row_group(0, columns=["user_id"])[0][0].as_py()
+    user = pq.ParquetFile(first).read_row_group(0, columns=[USER_ID])[0][0].as_py()
     rows = reader.feed(user, n=10)
     lines = [f"feed of user {user[:16]}... (export version {reader.version}, read by "
              f"foryou.serving.FeedReader; {reader.users:,} users):"]
-    lines += [f"  {r['rank']:>2}. {r['content_id']:<14} score {r['score']:.4f}  {r['source']}"
+    lines += [f"  {r['rank']:>2}. {r[CONTENT_ID]:<14} score {r['score']:.4f}  {r['source']}"
               for r in rows]
     return "\n".join(lines)
 
@@ -94,17 +96,17 @@ def _one_feed(lake: Lake) -> str:
 def _forget_one_user(lake: Lake, common: list[str]) -> int:
     """Erasure on the demo's lake: one user of the world forgotten with ``foryou forget-users``
     (rows deleted from every table, files vacuumed), as a privacy request would be served."""
-    if not lake.exists("bronze.events"):
+    if not lake.exists(BRONZE_EVENTS):
         return 0
     # bounded: one row
-    first = (lake.read("bronze.events").where(F.col("user_id").isNotNull())
-             .select("user_id").limit(1).collect())
+    first = (lake.read(BRONZE_EVENTS).where(F.col(USER_ID).isNotNull())
+             .select(USER_ID).limit(1).collect())
     if not first:
         return 0
     print("\nforget-users: one user of the world asks to be forgotten")
     # The id file lives outside the lake: nothing under the lake root may keep the raw id.
     with tempfile.NamedTemporaryFile("w", suffix=".txt") as ids:
-        ids.write(first[0]["user_id"] + "\n")
+        ids.write(first[0][USER_ID] + "\n")
         ids.flush()
         return foryou(["forget-users", "--ids", ids.name, *common])
 

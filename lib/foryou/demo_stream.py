@@ -26,6 +26,7 @@ from foryou.demo import _one_feed, _summary, parse_demo, run_demo
 from foryou.lake import Lake
 from foryou.lake.days import date_range
 from foryou.lake.report import tables_text
+from foryou.lake.vocabulary import GOLD_METRICS, GOLD_USER_SHORT_TERM
 from foryou.pipeline import run_pipeline, select
 from foryou.spark import get_spark
 from foryou.stages import STAGES, stage_names
@@ -56,7 +57,7 @@ def _stream(common: list[str], per_batch: int, kill: str | None, log: str | None
 
 def stream_figures(lake: Lake) -> str:
     """The stream's totals over its committed micro-batches, from gold.metrics."""
-    metrics = lake.read("gold.metrics").where(F.col("stage") == "stream-ingest")
+    metrics = lake.read(GOLD_METRICS).where(F.col("stage") == "stream-ingest")
     # bounded: one row per metric name
     rows = {r["name"]: r for r in metrics.groupBy("name").agg(
         F.sum("value").alias("sum"), F.max("value").alias("max"),
@@ -77,8 +78,8 @@ def stream_figures(lake: Lake) -> str:
         lines.append(f"stream latency, produce to silver: median batch p50 "
                      f"{rows['latency_ms.p50']['median'] / 1000:.1f}s, worst batch p99 "
                      f"{rows['latency_ms.p99']['max'] / 1000:.1f}s (a replay: the backlog waits)")
-    if lake.exists("gold.user_short_term"):
-        lines.append(f"gold.user_short_term: {lake.read('gold.user_short_term').count():,} users")
+    if lake.exists(GOLD_USER_SHORT_TERM):
+        lines.append(f"gold.user_short_term: {lake.read(GOLD_USER_SHORT_TERM).count():,} users")
     return "\n".join(lines)
 
 

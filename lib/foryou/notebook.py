@@ -24,6 +24,10 @@ from pyspark.sql import functions as F
 
 from foryou.config import Config, load_config
 from foryou.lake import CommitKey, Lake
+from foryou.lake.vocabulary import (
+    BRONZE_QUARANTINE, CONTENT_ID, EVENT_DATE, GOLD_TRAINING_EXAMPLES, SILVER_EVENTS,
+    SILVER_IMPRESSIONS, SILVER_SESSIONS, USER_ID,
+)
 from foryou.runtime.metrics import METRICS_TABLE
 from foryou.spark import get_spark
 
@@ -133,15 +137,15 @@ def latest_date(lake: Lake, name: str) -> dt.date | None:
 def daily_events(lake: Lake) -> pd.DataFrame:
     """Events, users and items per event date of ``silver.events``."""
     # bounded: one row per event date
-    return (lake.read("silver.events").groupBy("event_date")
-            .agg(F.count("*").alias("events"), F.countDistinct("user_id").alias("users"),
-                 F.countDistinct("content_id").alias("items"))
-            .orderBy("event_date").toPandas())
+    return (lake.read(SILVER_EVENTS).groupBy(EVENT_DATE)
+            .agg(F.count("*").alias("events"), F.countDistinct(USER_ID).alias("users"),
+                 F.countDistinct(CONTENT_ID).alias("items"))
+            .orderBy(EVENT_DATE).toPandas())
 
 
 def event_mix(lake: Lake, dates: Sequence[dt.date] | None = None) -> pd.DataFrame:
     """Events per type (count and share), over ``dates`` or the whole table."""
-    df = lake.read("silver.events", partitions=dates).groupBy("event_type").count()
+    df = lake.read(SILVER_EVENTS, partitions=dates).groupBy("event_type").count()
     total = F.sum("count").over(Window.partitionBy())
     # bounded: one row per event type
     return (df.withColumn("share", F.col("count") / total)
@@ -163,10 +167,10 @@ def clean_counts(lake: Lake) -> pd.DataFrame:
 
 def quarantine_reasons(lake: Lake, top: int = 10) -> pd.DataFrame:
     """The most frequent reasons records were quarantined, with their source."""
-    if not lake.exists("bronze.quarantine"):
+    if not lake.exists(BRONZE_QUARANTINE):
         return pd.DataFrame(columns=["reason", "source", "count"])
     # bounded: the ``top`` most common reasons
-    return (lake.read("bronze.quarantine").groupBy("reason", "source").count()
+    return (lake.read(BRONZE_QUARANTINE).groupBy("reason", "source").count()
             .orderBy(F.desc("count")).limit(top).toPandas())
 
 
@@ -174,8 +178,8 @@ def session_summary(lake: Lake) -> pd.DataFrame:
     """Per session date: sessions, users, and quantiles of duration and events per session."""
     q = [0.5, 0.9, 0.99]
     # bounded: one row per session date
-    return (lake.read("silver.sessions").groupBy("session_date")
-            .agg(F.count("*").alias("sessions"), F.countDistinct("user_id").alias("users"),
+    return (lake.read(SILVER_SESSIONS).groupBy("session_date")
+            .agg(F.count("*").alias("sessions"), F.countDistinct(USER_ID).alias("users"),
                  F.percentile_approx("duration_s", q).alias("duration_s_p50_p90_p99"),
                  F.percentile_approx("events", q).alias("events_p50_p90_p99"),
                  F.avg("engagements").alias("engagements_mean"))
@@ -202,7 +206,7 @@ def label_rates_by_position(lake: Lake, labels: Sequence[str] = ("click", "long_
                                                                    "skip")) -> pd.DataFrame:
     """Mean of each label per feed position in ``silver.impressions`` (position bias)."""
     # bounded: one row per feed position
-    return (lake.read("silver.impressions").where(F.col("has_impressions"))
+    return (lake.read(SILVER_IMPRESSIONS).where(F.col("has_impressions"))
             .groupBy("position")
             .agg(F.count("*").alias("impressions"), *[F.avg(c).alias(c) for c in labels])
             .orderBy("position").toPandas())
@@ -249,7 +253,7 @@ def top_interests(user_features: DataFrame, user_id: str, horizon: str = "intere
                   k: int = 10) -> pd.DataFrame:
     """A user's ``k`` strongest tags in one interest map (interest_short/mid/long, tag_share)."""
     # bounded: the user's ``k`` strongest tags
-    return (user_features.where(F.col("user_id") == user_id)
+    return (user_features.where(F.col(USER_ID) == user_id)
             .select(F.explode(horizon).alias("tag", "weight"))
             .orderBy(F.desc("weight")).limit(k).toPandas())
 
@@ -258,9 +262,9 @@ def example_balance(lake: Lake) -> pd.DataFrame:
     """Training examples per split: rows, users, date range and the positive rate of each label."""
     labels = ["click", "long_view", "complete", "like", "follow", "skip"]
     # bounded: one row per split
-    return (lake.read("gold.training_examples").groupBy("split")
-            .agg(F.count("*").alias("examples"), F.countDistinct("user_id").alias("users"),
-                 F.min("event_date").alias("first_date"), F.max("event_date").alias("last_date"),
+    return (lake.read(GOLD_TRAINING_EXAMPLES).groupBy("split")
+            .agg(F.count("*").alias("examples"), F.countDistinct(USER_ID).alias("users"),
+                 F.min(EVENT_DATE).alias("first_date"), F.max(EVENT_DATE).alias("last_date"),
                  F.avg(F.col("sampled_negative").cast("double")).alias("sampled_negative"),
                  *[F.avg(c).alias(c) for c in labels])
             .orderBy("first_date").toPandas())
@@ -270,19 +274,18 @@ def bot_signals(user_features: DataFrame, top: int = 10) -> pd.DataFrame:
     """The users with the highest engagement-farming score and the signals behind it."""
     # bounded: the ``top`` highest scores
     return (user_features.orderBy(F.desc("anomaly_score"))
-            .select("user_id", "anomaly_score", "suspected_bot", "events_per_active_day",
+            .select(USER_ID, "anomaly_score", "suspected_bot", "events_per_active_day",
                     "gap_cv", "blind_share", "burst_share")
             .limit(top).toPandas())
 
 
-def sample_user(df: DataFrame, column: str = "user_id", seed: int = 7) -> str:
+def sample_user(df: DataFrame, column: str = USER_ID, seed: int = 7) -> str:
     """One id of ``column`` that is present in ``df`` (the smallest hash, so it is stable)."""
     row = (df.select(column).where(F.col(column).isNotNull()).distinct()
            .orderBy(F.xxhash64(F.col(column), F.lit(seed))).first())
     if row is None:
         raise ValueError(f"no {column} in the frame")
     return row[0]
-
 
 
 # --- running a stage from a notebook ------------------------------------------------------
@@ -336,7 +339,7 @@ def held_out_examples(lake: Lake, config: Config, run_date: dt.date) -> DataFram
     dates = split.get("test") or split.get("validation")
     if not dates:
         raise ValueError(f"no held-out dates up to {run_date}: {split}; set ranking.test_days")
-    return lake.read("gold.training_examples", partitions=dates)
+    return lake.read(GOLD_TRAINING_EXAMPLES, partitions=dates)
 
 
 def live_gate_health(model_uri: str, examples: DataFrame, rows: int = 2000) -> pd.DataFrame:
@@ -422,14 +425,14 @@ def explain_feed(scored_pool: DataFrame, export: DataFrame) -> pd.DataFrame:
     was full) and ``moved`` = relevance_rank - feed_rank (positive: the rerank lifted it for
     diversity, exploration or novelty).
     """
-    order = Window.partitionBy("user_id").orderBy(F.desc_nulls_last("relevance"), "content_id")
-    fed = export.select("user_id", "content_id", F.col("rank").alias("feed_rank"),
+    order = Window.partitionBy(USER_ID).orderBy(F.desc_nulls_last("relevance"), CONTENT_ID)
+    fed = export.select(USER_ID, CONTENT_ID, F.col("rank").alias("feed_rank"),
                         F.col("score").alias("feed_score"))
     # bounded: one user's (small) scored pool, as the docstring asks
     return (scored_pool.withColumn("relevance_rank", F.row_number().over(order))
-            .join(fed, ["user_id", "content_id"], "left")
+            .join(fed, [USER_ID, CONTENT_ID], "left")
             .withColumn("moved", F.col("relevance_rank") - F.col("feed_rank"))
-            .select("content_id", "source", "sources", "source_score", "source_rank", "pool_rank",
+            .select(CONTENT_ID, "source", "sources", "source_score", "source_rank", "pool_rank",
                     "relevance", "relevance_rank", "feed_rank", "feed_score", "moved")
             .orderBy(F.asc_nulls_last("feed_rank"), "relevance_rank").toPandas())
 

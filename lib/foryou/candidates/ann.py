@@ -28,8 +28,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import FloatType, IntegerType, StringType, StructField, StructType
 
 from foryou.config.embeddings import AnnConfig
+from foryou.lake.vocabulary import CONTENT_ID, USER_ID
 
-USER_ID, CONTENT_ID, SCORE, RANK, VECTOR = "user_id", "content_id", "score", "rank", "vector"
+SCORE, RANK, VECTOR = "score", "rank", "vector"
 RESULT_SCHEMA = StructType([StructField(USER_ID, StringType(), False),
                             StructField(CONTENT_ID, StringType(), False),
                             StructField(SCORE, FloatType(), False),

@@ -1,22 +1,15 @@
 """Table and column names the candidate sources use (catalog contracts, named once)."""
 from __future__ import annotations
 
-# Tables read.
-EVENTS = "silver.events"
-IMPRESSIONS = "silver.impressions"
-CONTENT = "silver.content"
-USERS = "silver.users"
-USER_FEATURES = "gold.user_features"
-USER_AFFINITIES = "gold.user_affinities"
-ITEM_FEATURES = "gold.item_features"
-ITEM_EMBEDDINGS = "gold.item_embeddings"
-USER_EMBEDDINGS = "gold.user_embeddings"
-# Tables written.
-CANDIDATE_POOL = "gold.candidate_pool"
-COLD_START_WAVES = "gold.cold_start_waves"
+from foryou.lake.vocabulary import (  # noqa: F401  (re-exported: the stage's code reads them here)
+    CONTENT_ID, CREATOR_ID, EVENT_DATE, EVENT_TS, EVENT_TYPE,
+    GOLD_CANDIDATE_POOL as CANDIDATE_POOL, GOLD_COLD_START_WAVES as COLD_START_WAVES,
+    GOLD_ITEM_EMBEDDINGS as ITEM_EMBEDDINGS, GOLD_ITEM_FEATURES as ITEM_FEATURES,
+    GOLD_USER_AFFINITIES as USER_AFFINITIES, GOLD_USER_EMBEDDINGS as USER_EMBEDDINGS,
+    GOLD_USER_FEATURES as USER_FEATURES, SILVER_CONTENT as CONTENT, SILVER_EVENTS as EVENTS,
+    SILVER_IMPRESSIONS as IMPRESSIONS, SILVER_USERS as USERS, USER_ID,
+)
 
-USER_ID, CONTENT_ID, CREATOR_ID = "user_id", "content_id", "creator_id"
-EVENT_TS, EVENT_DATE, EVENT_TYPE = "event_ts", "event_date", "event_type"
 UPLOAD_TS, TAGS, AS_OF_DATE = "upload_ts", "tags", "as_of_date"
 SUSPECTED_BOT, FOLLOWED_CREATORS = "suspected_bot", "followed_creators"
 AGE_DAYS, DURATION_BUCKET = "age_days", "duration_bucket"

@@ -17,8 +17,10 @@ from foryou.config.clean import CleanConfig
 from foryou.config.settings import CleanSettings
 from foryou.lake import CommitKey, Lake, table
 from foryou.lake.vocabulary import (
-    CONTENT_ID, EVENT_DATE, EVENT_ID, INGEST_DATE, INGEST_ID, INGESTED_AT, PAYLOAD,
-    QUARANTINE_REASON, RECORD_REF, REJECTED_BY, SOURCE, UPDATED_AT, USER_ID,
+    BRONZE_CONTENT, BRONZE_EVENTS, BRONZE_QUARANTINE as QUARANTINE, BRONZE_USERS, CONTENT_ID,
+    EVENT_DATE, EVENT_ID, INGESTED_AT, INGEST_DATE, INGEST_ID, PAYLOAD, QUARANTINE_REASON,
+    RECORD_REF, REJECTED_BY, SILVER_CONTENT, SILVER_EVENTS, SILVER_USERS, SOURCE, UPDATED_AT,
+    USER_ID,
 )
 from foryou.privacy.pseudonyms import load_key, with_pseudonyms
 from foryou.quality.expectations import check_batch
@@ -27,9 +29,6 @@ from foryou.spark import keep_on_disk
 from foryou.stages import StageResult
 
 JOB = "clean"
-BRONZE_EVENTS, BRONZE_CONTENT, BRONZE_USERS = "bronze.events", "bronze.content", "bronze.users"
-SILVER_EVENTS, SILVER_CONTENT, SILVER_USERS = "silver.events", "silver.content", "silver.users"
-QUARANTINE = "bronze.quarantine"
 # A working column of merge_latest.
 _FRESH = "_fresh"
 

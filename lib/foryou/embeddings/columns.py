@@ -1,14 +1,13 @@
 """Table and column names the embeddings job uses (catalog contracts, named once)."""
 from __future__ import annotations
 
-IMPRESSIONS = "silver.impressions"
-USER_FEATURES = "gold.user_features"
-ITEM_FEATURES = "gold.item_features"
-ITEM_EMBEDDINGS = "gold.item_embeddings"
-USER_EMBEDDINGS = "gold.user_embeddings"
+from foryou.lake.vocabulary import (  # noqa: F401  (re-exported: the stage's code reads them here)
+    CONTENT_ID, GOLD_ITEM_EMBEDDINGS as ITEM_EMBEDDINGS, GOLD_ITEM_FEATURES as ITEM_FEATURES,
+    GOLD_USER_EMBEDDINGS as USER_EMBEDDINGS, GOLD_USER_FEATURES as USER_FEATURES,
+    SILVER_IMPRESSIONS as IMPRESSIONS, USER_ID, EVENT_DATE,
+)
 
-USER_ID, CONTENT_ID = "user_id", "content_id"
-EVENT_DATE, AS_OF_DATE = "event_date", "as_of_date"
+AS_OF_DATE = "as_of_date"
 SUSPECTED_BOT = "suspected_bot"
 VECTOR, KIND, MODEL_VERSION, TRAINED_AT = "vector", "kind", "model_version", "trained_at"
 STRENGTH = "strength"

@@ -23,9 +23,8 @@ import datetime as dt
 from typing import Iterable
 
 from pyspark.sql import DataFrame, functions as F
+from foryou.lake.vocabulary import CREATOR_ID, EVENT_DATE, USER_ID
 
-USER_ID = "user_id"
-EVENT_DATE = "event_date"
 SESSION_DATE = "session_date"
 ENGAGEMENTS = ("like", "comment", "share", "follow", "save")
 
@@ -137,8 +136,8 @@ def impression_metrics(impressions: DataFrame) -> dict[str, float | None]:
 def follow_conversion(impressions: DataFrame) -> float | None:
     """Viewer-to-follower conversion: (user, creator) pairs with a valid play in which the user
     followed the creator, over all such pairs; None without plays."""
-    pairs = (impressions.where(F.col("creator_id").isNotNull())
-             .groupBy(USER_ID, "creator_id")
+    pairs = (impressions.where(F.col(CREATOR_ID).isNotNull())
+             .groupBy(USER_ID, CREATOR_ID)
              .agg(F.max(F.coalesce(F.col("click"), F.lit(0))).alias("viewed"),
                   F.max(F.coalesce(F.col("follow"), F.lit(0))).alias("followed"))
              .where(F.col("viewed") > 0))

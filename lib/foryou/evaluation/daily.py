@@ -25,16 +25,17 @@ from foryou.evaluation.retrieval import evaluate_retrieval
 from foryou.evaluation.trends import trending
 from foryou.lake import CommitKey, Lake
 from foryou.lake.days import days_before
+from foryou.lake.vocabulary import (
+    CONTENT_ID, GOLD_CANDIDATE_POOL as POOL, GOLD_USER_CANDIDATES as EXPORT,
+    SILVER_CONTENT as CONTENT, SILVER_EVENTS as EVENTS, SILVER_IMPRESSIONS as IMPRESSIONS,
+    SILVER_SESSIONS as SESSIONS, USER_ID,
+)
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
 from foryou.privacy.pseudonyms import load_key
 from foryou.runtime.metrics import Metrics
 from foryou.stages import StageResult
 from foryou.simulator import (load_world, oracle_policy, oracle_pool_policy, popularity_policy,
                               random_policy, simulate_policies)
-
-EVENTS, IMPRESSIONS, SESSIONS, CONTENT = ("silver.events", "silver.impressions",
-                                          "silver.sessions", "silver.content")
-POOL, EXPORT = "gold.candidate_pool", "gold.user_candidates"
 
 
 @dataclass
@@ -140,11 +141,11 @@ def simulator_table(lake: Lake, config: EvaluationSettings, run_date: dt.date,
                        pseudonym_key=key)
     users = lake.spark.createDataFrame([(str(u),) for u in world.pseudonyms], "user_id string")
     # bounded: the simulator's sampled users' lists (evaluation.simulator_users)
-    champion = (lake.read(EXPORT).join(F.broadcast(users), "user_id")
-                .select("user_id", "rank", "content_id", "as_of_date").toPandas())
+    champion = (lake.read(EXPORT).join(F.broadcast(users), USER_ID)
+                .select(USER_ID, "rank", CONTENT_ID, "as_of_date").toPandas())
     # One export is one run's lists: its run date is the reference feeds' pool partition.
     as_of = champion.pop("as_of_date").max() if not champion.empty else None
-    length = int(champion.groupby("user_id").size().max()) if not champion.empty else 50
+    length = int(champion.groupby(USER_ID).size().max()) if not champion.empty else 50
     refs = _references(lake, config, users, as_of, notes)
     pool_feeds = {} if refs is None else {"oracle_pool": oracle_pool_policy(world, refs.pool, length),
                                           "ranker_pool": refs.ranker_pool}
@@ -263,7 +264,7 @@ def _logs(lake: Lake, cfg, run_date: dt.date, metrics: StageResult, data: report
             notes["trending"] = f"no {IMPRESSIONS} table"
             return
         content = _read(lake, CONTENT)
-        found = trending(impressions, content.select("content_id", "tags") if content is not None else None,
+        found = trending(impressions, content.select(CONTENT_ID, "tags") if content is not None else None,
                          run_date, cfg.trend_recent_days, cfg.trend_window_days, cfg.trend_z,
                          cfg.trend_min_engagements)
         tops = []

@@ -13,8 +13,8 @@ import pandas as pd
 from pyspark.sql import Window, functions as F
 
 from foryou.lake import Lake
+from foryou.lake.vocabulary import GOLD_METRICS as METRICS
 
-METRICS = "gold.metrics"
 COLUMNS = ["run_date", "stage", "name", "value", "unit", "detail", "run_id", "recorded_at"]
 
 

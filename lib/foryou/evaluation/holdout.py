@@ -24,6 +24,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.evaluation.retrieval import CONTENT_ID, RANK, USER_ID, coverage, ranking_metrics
+from foryou.lake.vocabulary import EVENT_TS
 
 LIST = "list"
 LISTS = ("feed", "popularity", "cooccurrence", "als")
@@ -48,7 +49,7 @@ def popularity(train: DataFrame, users: DataFrame, k: int, fetch: int) -> DataFr
 def cooccurrence(train: DataFrame, users: DataFrame) -> DataFrame:
     """(user_id, content_id, _s): SAR scores, sum of Jaccard similarities to the history."""
     pairs = train.select(USER_ID, CONTENT_ID).distinct()
-    recent = pairs.join(train.groupBy(USER_ID, CONTENT_ID).agg(F.max("event_ts").alias("_t")),
+    recent = pairs.join(train.groupBy(USER_ID, CONTENT_ID).agg(F.max(EVENT_TS).alias("_t")),
                         [USER_ID, CONTENT_ID])
     seeds = (recent.withColumn("_r", F.row_number().over(
         Window.partitionBy(USER_ID).orderBy(F.col("_t").desc(), CONTENT_ID)))

@@ -32,8 +32,12 @@ from pyspark.sql import DataFrame, Window as W
 from pyspark.sql import functions as F
 
 from foryou.export.build import item_vectors
+from foryou.lake.vocabulary import (
+    CONTENT_ID, CREATOR_ID, EVENT_DATE, GOLD_CANDIDATE_POOL, GOLD_ITEM_FEATURES,
+    GOLD_USER_CANDIDATES, SILVER_IMPRESSIONS, USER_ID,
+)
 
-USER_ID, CONTENT_ID, RANK = "user_id", "content_id", "rank"
+RANK = "rank"
 RANKING_METRICS = ("recall", "precision", "ndcg", "map")
 
 
@@ -214,12 +218,12 @@ def creator_gini(recs: DataFrame, items: DataFrame, k: int, creators: DataFrame 
     """Gini of exposure (top-k slots) per creator; ``items`` maps content_id to creator_id.
     With ``creators`` (creator_id), creators never exposed count as 0 exposure."""
     recs, g = _grouped(recs, group_by)
-    exposure = (recs.where(F.col(RANK) <= k).join(items.select(CONTENT_ID, "creator_id"), CONTENT_ID)
-                .groupBy(g, "creator_id").agg(F.count(F.lit(1)).cast("double").alias("_x")))
+    exposure = (recs.where(F.col(RANK) <= k).join(items.select(CONTENT_ID, CREATOR_ID), CONTENT_ID)
+                .groupBy(g, CREATOR_ID).agg(F.count(F.lit(1)).cast("double").alias("_x")))
     if creators is not None:
-        every = recs.select(g).distinct().crossJoin(creators.select("creator_id").distinct())
-        exposure = every.join(exposure, [g, "creator_id"], "left").na.fill(0.0, ["_x"])
-    ranked = exposure.withColumn("_i", F.row_number().over(W.partitionBy(g).orderBy("_x", "creator_id")))
+        every = recs.select(g).distinct().crossJoin(creators.select(CREATOR_ID).distinct())
+        exposure = every.join(exposure, [g, CREATOR_ID], "left").na.fill(0.0, ["_x"])
+    ranked = exposure.withColumn("_i", F.row_number().over(W.partitionBy(g).orderBy("_x", CREATOR_ID)))
     # bounded: one row per list
     rows = ranked.groupBy(g).agg(F.count(F.lit(1)).alias("n"), F.sum("_x").alias("s"),
                                  F.sum(F.col("_i") * F.col("_x")).alias("ix")).collect()
@@ -237,7 +241,7 @@ def held_out_positives(impressions: DataFrame, start: dt.date, days: int) -> Dat
     positive = F.lit(False)
     for label in POSITIVE_LABELS:
         positive = positive | (F.coalesce(F.col(label), F.lit(0)) > 0)
-    return (impressions.where((F.col("event_date") >= F.lit(start)) & (F.col("event_date") < F.lit(end))
+    return (impressions.where((F.col(EVENT_DATE) >= F.lit(start)) & (F.col(EVENT_DATE) < F.lit(end))
                               & positive).select(USER_ID, CONTENT_ID).distinct())
 
 
@@ -259,12 +263,12 @@ def evaluate_retrieval(lake, as_of: dt.date, k: int = 20, holdout_days: int = 1,
     ``popularity`` (the most viewed items for everyone). Columns: recall, precision, ndcg,
     map at ``k``, users; coverage, intra_list_diversity, novelty and creator gini.
     """
-    positives = held_out_positives(lake.read_or_empty("silver.impressions"), as_of, holdout_days)
-    items = lake.read_or_empty("gold.item_features", [as_of])
+    positives = held_out_positives(lake.read_or_empty(SILVER_IMPRESSIONS), as_of, holdout_days)
+    items = lake.read_or_empty(GOLD_ITEM_FEATURES, [as_of])
     if export is None:
-        export = lake.read_or_empty("gold.user_candidates")
+        export = lake.read_or_empty(GOLD_USER_CANDIDATES)
     merged = export.select(USER_ID, RANK, CONTENT_ID)
-    pool = lake.read_or_empty("gold.candidate_pool", [as_of])
+    pool = lake.read_or_empty(GOLD_CANDIDATE_POOL, [as_of])
     per_source = pool.select(USER_ID, CONTENT_ID, F.col("source").alias("list"),
                              F.row_number().over(W.partitionBy(USER_ID, "source")
                                                  .orderBy("source_rank", CONTENT_ID)).alias(RANK))
@@ -279,7 +283,7 @@ def evaluate_retrieval(lake, as_of: dt.date, k: int = 20, holdout_days: int = 1,
         return table
     catalogue = items.count()
     vectors = item_vectors(lake, None)
-    history = lake.read_or_empty("silver.impressions").where(F.col("event_date") < F.lit(as_of))
+    history = lake.read_or_empty(SILVER_IMPRESSIONS).where(F.col(EVENT_DATE) < F.lit(as_of))
     interactions = held_out_positives(history, dt.date(1970, 1, 1), (as_of - dt.date(1970, 1, 1)).days)
     cov = coverage(lists, catalogue, k, "list")
     div = intra_list_diversity(lists, vectors, k, "list")

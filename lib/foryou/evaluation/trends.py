@@ -18,6 +18,7 @@ import datetime as dt
 from pyspark.sql import DataFrame, functions as F
 
 from foryou.evaluation.business import ENGAGEMENTS, EVENT_DATE
+from foryou.lake.vocabulary import CONTENT_ID
 
 MAD_TO_SD = 1.4826
 
@@ -69,13 +70,13 @@ def trending(impressions: DataFrame, content: DataFrame | None, day: dt.date,
     """
     since = day - dt.timedelta(days=recent_days + window_days - 1)
     window = impressions.where((F.col(EVENT_DATE) >= F.lit(since)) & (F.col(EVENT_DATE) <= F.lit(day)))
-    per_item = (window.groupBy("content_id", EVENT_DATE)
+    per_item = (window.groupBy(CONTENT_ID, EVENT_DATE)
                 .agg(F.sum(_engaged()).alias("engagements")))
     out = {}
-    frames = {"item": ("content_id", per_item)}
+    frames = {"item": (CONTENT_ID, per_item)}
     if content is not None:
-        per_tag = (per_item.join(content.select("content_id", F.explode("tags").alias("tag")),
-                                 "content_id")
+        per_tag = (per_item.join(content.select(CONTENT_ID, F.explode("tags").alias("tag")),
+                                 CONTENT_ID)
                    .groupBy("tag", EVENT_DATE).agg(F.sum("engagements").alias("engagements")))
         frames["tag"] = ("tag", per_tag)
     for kind, (key, daily) in frames.items():

@@ -23,14 +23,14 @@ from foryou.config.rerank import RerankConfig
 from foryou.config.settings import ExportSettings
 from foryou.export.contract import EXPORT, check_contract
 from foryou.lake import CommitKey, Lake, WriteResult, table
+from foryou.lake.vocabulary import (
+    CONTENT_ID, CREATOR_ID, GOLD_CANDIDATE_POOL, GOLD_ITEM_EMBEDDINGS as ITEM_EMBEDDINGS,
+    GOLD_ITEM_FEATURES as ITEM_FEATURES, GOLD_USER_FEATURES as USER_FEATURES,
+    SILVER_EVENTS as EVENTS, USER_ID,
+)
 from foryou.rerank import guards
 from foryou.rerank.feed import rerank
 from foryou.runtime.arrivals import window_end
-
-ITEM_EMBEDDINGS = "gold.item_embeddings"
-USER_FEATURES = "gold.user_features"
-ITEM_FEATURES = "gold.item_features"
-EVENTS = "silver.events"
 
 
 @dataclass
@@ -50,21 +50,21 @@ def item_vectors(lake: Lake, version: str | None) -> DataFrame:
     emb = lake.read_or_empty(ITEM_EMBEDDINGS)
     version = version or latest_version(lake)
     if version is None:
-        return emb.select("content_id", "vector")
-    return emb.where(F.col("model_version") == version).select("content_id", "vector")
+        return emb.select(CONTENT_ID, "vector")
+    return emb.where(F.col("model_version") == version).select(CONTENT_ID, "vector")
 
 
 def interests(user_features: DataFrame) -> DataFrame:
     """(user_id, interests): the user's long-term interest tags, strongest first."""
     entries = F.transform(F.map_entries(F.coalesce("interest_long", F.create_map().cast("map<string,double>"))),
                           lambda e: F.struct((-e["value"]).alias("w"), e["key"].alias("k")))
-    return user_features.select("user_id", F.transform(F.sort_array(entries), lambda s: s["k"]).alias("interests"))
+    return user_features.select(USER_ID, F.transform(F.sort_array(entries), lambda s: s["k"]).alias("interests"))
 
 
 def history_vectors(user_features: DataFrame, vectors: DataFrame) -> DataFrame:
     """(user_id, vector) of each recent history item of each user that has a vector."""
-    recent = user_features.select("user_id", F.explode("recent_content_ids").alias("content_id"))
-    return recent.join(vectors, "content_id").select("user_id", "vector")
+    recent = user_features.select(USER_ID, F.explode("recent_content_ids").alias(CONTENT_ID))
+    return recent.join(vectors, CONTENT_ID).select(USER_ID, "vector")
 
 
 def guard_pool(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: dt.date,
@@ -72,14 +72,14 @@ def guard_pool(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: d
     """The scored pool less farmed items, the user's hidden/reported items and items exported
     to the user in the previous ``repeat_days`` runs; also the dropped rows per guard."""
     g = rerank_cfg.guards
-    pairs = ["user_id", "content_id"]
-    bots = user_features.where(F.col("suspected_bot")).select("user_id")
+    pairs = [USER_ID, CONTENT_ID]
+    bots = user_features.where(F.col("suspected_bot")).select(USER_ID)
     end = window_end(lake, as_of)
     farmed = guards.farmed_items(read_days(lake, EVENTS, end, g.farm_days), bots, g)
     negative = negative_pairs(read_days(lake, EVENTS, end, g.negative_days))
-    dropped = {"farmed": scored.join(F.broadcast(farmed.select("content_id")), "content_id", "left_semi"),
+    dropped = {"farmed": scored.join(F.broadcast(farmed.select(CONTENT_ID)), CONTENT_ID, "left_semi"),
                "negative": scored.join(negative, pairs, "left_semi")}
-    out = scored.join(F.broadcast(farmed.select("content_id")), "content_id", "left_anti") \
+    out = scored.join(F.broadcast(farmed.select(CONTENT_ID)), CONTENT_ID, "left_anti") \
                 .join(negative, pairs, "left_anti")
     previous = guards.previous_exports(lake, as_of, g.repeat_days)
     if previous is not None:
@@ -93,17 +93,17 @@ def rerank_inputs(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of
     """What :func:`foryou.rerank.feed.rerank` takes for ``as_of``: the guarded candidates with
     their tags, vectors and the user's interests, the users' history vectors, and the rows each
     guard dropped (lazy frames)."""
-    for c in ("user_id", "content_id", "creator_id", "source", "relevance"):
+    for c in (USER_ID, CONTENT_ID, CREATOR_ID, "source", "relevance"):
         if c not in scored.columns:
             raise ValueError(f"export: the scored pool lacks column {c!r}")
     users = lake.read_or_empty(USER_FEATURES, [as_of])
     vectors = item_vectors(lake, rerank_cfg.embedding_version)
     guarded, dropped = guard_pool(lake, rerank_cfg, scored, as_of, users)
     if "tags" not in guarded.columns:
-        items = lake.read_or_empty(ITEM_FEATURES, [as_of]).select("content_id", "tags")
-        guarded = guarded.join(items, "content_id", "left")
-    cands = (guarded.join(vectors, "content_id", "left")
-             .join(interests(users), "user_id", "left")
+        items = lake.read_or_empty(ITEM_FEATURES, [as_of]).select(CONTENT_ID, "tags")
+        guarded = guarded.join(items, CONTENT_ID, "left")
+    cands = (guarded.join(vectors, CONTENT_ID, "left")
+             .join(interests(users), USER_ID, "left")
              .withColumn("interests", F.coalesce("interests", F.array().cast("array<string>"))))
     return cands, history_vectors(users, vectors), dropped
 
@@ -180,11 +180,11 @@ class ReferenceFeeds:
 def relevance_order(cands: pd.DataFrame, length: int) -> pd.DataFrame:
     """Per user, the ``length`` candidates of highest ``relevance`` (ties by content_id), ranked
     1..: the feed of the ranker alone."""
-    ordered = (cands.drop_duplicates(["user_id", "content_id"])
-               .sort_values(["user_id", "relevance", "content_id"], ascending=[True, False, True],
+    ordered = (cands.drop_duplicates([USER_ID, CONTENT_ID])
+               .sort_values([USER_ID, "relevance", CONTENT_ID], ascending=[True, False, True],
                             kind="stable", na_position="last"))
-    ordered = ordered.assign(rank=ordered.groupby("user_id").cumcount() + 1)
-    return ordered[ordered["rank"] <= length][["user_id", "rank", "content_id"]].reset_index(drop=True)
+    ordered = ordered.assign(rank=ordered.groupby(USER_ID).cumcount() + 1)
+    return ordered[ordered["rank"] <= length][[USER_ID, "rank", CONTENT_ID]].reset_index(drop=True)
 
 
 def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_of: dt.date,
@@ -205,8 +205,8 @@ def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_o
     from foryou.ranking.scoring import champion, score_pool
 
     model = champion(settings)
-    pool = lake.read("gold.candidate_pool", partitions=[as_of]).join(
-        F.broadcast(users.select("user_id").distinct()), "user_id", "left_semi")
+    pool = lake.read(GOLD_CANDIDATE_POOL, partitions=[as_of]).join(
+        F.broadcast(users.select(USER_ID).distinct()), USER_ID, "left_semi")
     # Scored and guarded once (the guards read weeks of events and earlier exports); only the
     # per-user rerank differs between ablations.
     scored = score_pool(lake, settings, pool, as_of, model)
@@ -214,14 +214,14 @@ def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_o
     cands, history = cands.cache(), history.cache()
     try:
         # bounded: the simulator's sampled users' pools and lists (``users``)
-        guarded = cands.select("user_id", "content_id", "relevance").toPandas()
+        guarded = cands.select(USER_ID, CONTENT_ID, "relevance").toPandas()
         feeds = {}
         for name, change in (ablations if ablations is not None else ABLATIONS).items():
             ranked = rerank(cands, history, ablated(settings.rerank, change), seed=as_of.isoformat())
             # bounded: the simulator's sampled users' lists (``users``)
-            feeds[name] = ranked.select("user_id", "rank", "content_id").toPandas()
+            feeds[name] = ranked.select(USER_ID, "rank", CONTENT_ID).toPandas()
         return ReferenceFeeds(feeds, relevance_order(guarded, settings.rerank.list_size),
-                              guarded[["user_id", "content_id"]])
+                              guarded[[USER_ID, CONTENT_ID]])
     finally:
         cands.unpersist()
         history.unpersist()

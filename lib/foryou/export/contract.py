@@ -15,9 +15,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.lake import table
+from foryou.lake.vocabulary import CONTENT_ID, GOLD_USER_CANDIDATES as EXPORT, USER_ID
 
 CONTRACT_VERSION = "1.0.0"
-EXPORT = "gold.user_candidates"
 FRESHNESS_HOURS = 48
 
 
@@ -48,8 +48,8 @@ def check_contract(df: DataFrame, list_size: int | None = None,
         raise ContractError(f"{EXPORT} contract {CONTRACT_VERSION}: " + "; ".join(problems))
 
     nulls = [F.sum(F.col(c).isNull().cast("long")).alias(c) for c in spec.required]
-    per_user = df.groupBy("user_id").agg(
-        F.count(F.lit(1)).alias("_n"), F.countDistinct("content_id").alias("_distinct"),
+    per_user = df.groupBy(USER_ID).agg(
+        F.count(F.lit(1)).alias("_n"), F.countDistinct(CONTENT_ID).alias("_distinct"),
         F.min("rank").alias("_min"), F.max("rank").alias("_max"),
         F.countDistinct("rank").alias("_ranks"))
     facts = df.agg(F.count(F.lit(1)).alias("_rows"),

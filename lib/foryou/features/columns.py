@@ -1,18 +1,16 @@
 """Column names and event types the feature code refers to (catalog contracts)."""
 from __future__ import annotations
 
-from foryou.lake.vocabulary import EXPOSURE  # noqa: F401  (re-exported: examples carry it)
-
-# Tables.
-EVENTS = "silver.events"
-IMPRESSIONS = "silver.impressions"
-SESSIONS = "silver.sessions"
-CONTENT = "silver.content"
-USER_FEATURES = "gold.user_features"
-USER_AFFINITIES = "gold.user_affinities"
-ITEM_FEATURES = "gold.item_features"
-EXAMPLES = "gold.training_examples"
-VOCABULARIES = "gold.vocabularies"
+# Silver columns and the tables, from the vocabulary (re-exported: the feature code reads them here).
+from foryou.lake.vocabulary import (  # noqa: F401
+    CONTENT_ID, CREATOR_ID, DESCRIPTION, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID,
+    EVENT_TS, EVENT_TYPE, EXPOSURE, GOLD_ITEM_FEATURES as ITEM_FEATURES,
+    GOLD_TRAINING_EXAMPLES as EXAMPLES, GOLD_USER_AFFINITIES as USER_AFFINITIES,
+    GOLD_USER_FEATURES as USER_FEATURES, GOLD_VOCABULARIES as VOCABULARIES, NETWORK_TYPE, OS,
+    POSITION, REQUEST_ID, SILVER_CONTENT as CONTENT, SILVER_EVENTS as EVENTS,
+    SILVER_IMPRESSIONS as IMPRESSIONS, SILVER_SESSIONS as SESSIONS, TAGS, UPLOAD_TS, USER_ID,
+    WATCH_MS,
+)
 
 # Event types (DESIGN.md).
 IMPRESSION, VIEW, COMPLETE_VIEW, REPLAY = "impression", "view", "complete_view", "replay"
@@ -39,14 +37,8 @@ ITEM_RATES = {
     "comment_rate": "comments", "share_rate": "shares", "follow_rate": "follows",
 }
 
-# Silver columns.
-EVENT_ID, EVENT_TYPE, USER_ID, EVENT_TS, EVENT_DATE = (
-    "event_id", "event_type", "user_id", "event_ts", "event_date")
-CONTENT_ID, CREATOR_ID, REQUEST_ID, POSITION, WATCH_MS = (
-    "content_id", "creator_id", "request_id", "position", "watch_ms")
-DEVICE_TYPE, OS, NETWORK_TYPE = "device_type", "os", "network_type"
+# Silver columns of the later stages.
 HAS_IMPRESSIONS, WATCH_RATIO = "has_impressions", "watch_ratio"
-UPLOAD_TS, DURATION_MS, TAGS, DESCRIPTION = "upload_ts", "duration_ms", "tags", "description"
 SESSION_END, SESSION_DATE, DURATION_S = "session_end", "session_date", "duration_s"
 # Optional columns of silver.content: dense vectors the fused content vector takes in.
 MEDIA_VECTORS = ("visual_vector", "audio_vector")

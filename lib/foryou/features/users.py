@@ -189,7 +189,7 @@ def _session_delta(sessions: DataFrame) -> DataFrame:
 
 
 def _history_entries(ts: Column, content_id: Column, tags: Column) -> Column:
-    return F.struct(ts.alias("ts"), content_id.alias("content_id"), tags.alias("tags"))
+    return F.struct(ts.alias("ts"), content_id.alias(C.CONTENT_ID), tags.alias("tags"))
 
 
 def roll_users(previous: DataFrame | None, ev: DataFrame, items: DataFrame, sessions: DataFrame,
@@ -253,7 +253,7 @@ def _recent(df: DataFrame, n: int) -> DataFrame:
     # one pass with the previous item zipped alongside, instead of searching the head per
     # entry (quadratic, with the head read inside a lambda: 2x slower, measured).
     by_item = F.sort_array(F.transform("_head", lambda x: F.struct(
-        x["content_id"].alias("c"),
+        x[C.CONTENT_ID].alias("c"),
         F.coalesce(-F.unix_micros(x["ts"]), F.lit(2**63 - 1)).alias("neg_ts"), x.alias("e"))))
     items = F.col("_by_item")["c"]
     previous = F.slice(F.concat(F.array(F.lit(None).cast("string")), items), 1, F.size("_by_item"))
@@ -266,7 +266,7 @@ def _recent(df: DataFrame, n: int) -> DataFrame:
             .withColumn("_by_item", by_item)
             .withColumn("_prev", previous)
             .withColumn(_HIST, distinct).drop("_head", "_by_item", "_prev")
-            .withColumn("recent_content_ids", F.transform(_HIST, lambda x: x["content_id"]))
+            .withColumn("recent_content_ids", F.transform(_HIST, lambda x: x[C.CONTENT_ID]))
             .withColumn("recent_event_ts", F.transform(_HIST, lambda x: x["ts"]))
             .withColumn("recent_content_tags", F.transform(
                 _HIST, lambda x: F.coalesce(x["tags"], F.array().cast("array<string>"))))

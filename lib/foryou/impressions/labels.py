@@ -50,19 +50,14 @@ from pyspark.sql import functions as F
 
 from foryou.lake import Lake
 from foryou.lake.vocabulary import (
-    CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE,
-    EXPOSURE, INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID, SOURCE, USER_ID,
-    WATCH_MS,
+    CONTENT_ID, CREATOR_ID, DEVICE_TYPE, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS,
+    EVENT_TYPE, EXPOSURE, INGEST_ID, INTERACTION_LOG, NETWORK_TYPE, OS, POSITION, REQUEST_ID,
+    SILVER_CONTENT as CONTENT_TABLE, SILVER_EVENTS as EVENTS_TABLE, SOURCE, USER_ID, WATCH_MS,
 )
 from foryou.runtime.arrivals import day_start
 
-EVENTS_TABLE = "silver.events"
-CONTENT_TABLE = "silver.content"
-IMPRESSIONS_TABLE = "silver.impressions"
-QUARANTINE_TABLE = "bronze.quarantine"
-
-# Columns (catalog contracts) come from foryou.lake.vocabulary, shared with cleaning.
-
+# Table and column names (catalog contracts) come from foryou.lake.vocabulary, shared with
+# cleaning.
 HAS_IMPRESSIONS = "has_impressions"
 CONTEXT = (DEVICE_TYPE, OS, NETWORK_TYPE)
 CLICK, LONG_VIEW, COMPLETE, WATCH_RATIO, REPLAY = "click", "long_view", "complete", "watch_ratio", "replay"

@@ -13,11 +13,14 @@ from pyspark.sql import functions as F
 
 from foryou.config.settings import ImpressionsSettings
 from foryou.impressions.labels import (
-    ATTRIBUTION_WINDOW, CLICK, COMPLETE, EVENTS_TABLE, FLAG_LABELS, HAS_IMPRESSIONS, IMPRESSION,
-    IMPRESSIONS_TABLE, QUARANTINE_TABLE, ImpressionCounts, impressions_for_days, quarantine_rows,
+    ATTRIBUTION_WINDOW, CLICK, COMPLETE, FLAG_LABELS, HAS_IMPRESSIONS, IMPRESSION, ImpressionCounts,
+    impressions_for_days, quarantine_rows,
 )
 from foryou.lake import CommitKey, Lake
-from foryou.lake.vocabulary import EVENT_DATE, EVENT_TYPE, INGEST_ID, INTERACTION_LOG, SOURCE
+from foryou.lake.vocabulary import (
+    BRONZE_QUARANTINE, EVENT_DATE, EVENT_TYPE, INGEST_ID, INTERACTION_LOG, SILVER_EVENTS,
+    SILVER_IMPRESSIONS, SOURCE,
+)
 from foryou.runtime.arrivals import ingest_prefix, reopened_dates
 from foryou.stages import StageResult
 
@@ -35,7 +38,7 @@ def run(lake: Lake, settings: ImpressionsSettings, run_date: dt.date, key: Commi
                                 | F.col(INGEST_ID).startswith(prefix))
         rows = rows.cache()
         try:
-            write = lake.replace_partitions(IMPRESSIONS_TABLE, rows, partitions=dates,
+            write = lake.replace_partitions(SILVER_IMPRESSIONS, rows, partitions=dates,
                                             key=key, force=force)
             out.record_write(write)
             counts = _counts(lake, run_date, rows, rejects)
@@ -43,7 +46,7 @@ def run(lake: Lake, settings: ImpressionsSettings, run_date: dt.date, key: Commi
             rows.unpersist()
         if counts.quarantined:
             # Never forced: a re-run of the same date does not quarantine the same events twice.
-            out.record_write(lake.append(QUARANTINE_TABLE, quarantine_rows(rejects, run_date),
+            out.record_write(lake.append(BRONZE_QUARANTINE, quarantine_rows(rejects, run_date),
                                          key=key.sub("quarantine")))
         for name in ("impression_events", "served_rows", "duplicates", "quarantined",
                      "interaction_rows", "rows_with_outcome"):
@@ -51,7 +54,7 @@ def run(lake: Lake, settings: ImpressionsSettings, run_date: dt.date, key: Commi
         out.record("impressions.reopened_dates", len(reopened), "dates",
                    dates=[str(d) for d in reopened])
         c = counts
-        out.say(f"  {IMPRESSIONS_TABLE}: {c.impression_events:,} impression events = "
+        out.say(f"  {SILVER_IMPRESSIONS}: {c.impression_events:,} impression events = "
                 f"{c.served_rows:,} rows + {c.duplicates:,} duplicates + {c.quarantined:,} quarantined; "
                 f"{c.interaction_rows:,} interaction rows; {c.rows_with_outcome:,} rows with an outcome"
                 + (" (already committed)" if write.skipped else ""))
@@ -62,7 +65,7 @@ def _counts(lake: Lake, run_date: dt.date, rows: DataFrame, rejects: DataFrame) 
     """Counts of the run date's partition alone (a reopened date was counted by its run)."""
     rows = rows.where(F.col(EVENT_DATE) == F.lit(run_date))
     rejects = rejects.where(F.col(EVENT_DATE) == F.lit(run_date))
-    events = lake.read(EVENTS_TABLE, partitions=[run_date])
+    events = lake.read(SILVER_EVENTS, partitions=[run_date])
     impressions = events.where((F.col(EVENT_TYPE) == IMPRESSION)
                                & (F.col(SOURCE) != INTERACTION_LOG)).count()
     any_outcome = (F.col(CLICK) + F.col(COMPLETE) + sum(F.col(t) for t in FLAG_LABELS)) > 0

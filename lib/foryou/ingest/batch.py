@@ -31,11 +31,12 @@ from foryou.config import ConfigError
 from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, REPLACEMENT, ROWID, RawRecords
 from foryou.ingest.sources import SourceFile, due_by, normalise
 from foryou.lake import CommitKey, Lake, table
-from foryou.lake.vocabulary import INGEST_DATE, INGEST_ID, INGESTED_AT, RECORD_REF, SOURCE, USER_ID
+from foryou.lake.vocabulary import (
+    BRONZE_INGESTED_FILES as MANIFEST, BRONZE_QUARANTINE as QUARANTINE, INGESTED_AT,
+    INGEST_DATE, INGEST_ID, RECORD_REF, SOURCE, USER_ID,
+)
 from foryou.spark import keep_on_disk
 
-QUARANTINE = "bronze.quarantine"
-MANIFEST = "bronze.ingested_files"
 JOB = "ingest"
 REASON = "_reason"
 # bronze.quarantine.rejected_by for records rejected here (the clean stage writes "clean").

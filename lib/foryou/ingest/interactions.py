@@ -29,7 +29,9 @@ from pyspark.sql import functions as F
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter, IngestError
 from foryou.ingest.records import PAYLOAD, RawRecords, read_csv, read_parquet
-from foryou.lake.vocabulary import INTERACTION_LOG
+from foryou.lake.vocabulary import (
+    BRONZE_EVENTS, CONTENT_ID, EVENT_DATE, EVENT_TS, INTERACTION_LOG, USER_ID,
+)
 
 SOURCE = INTERACTION_LOG
 ROLES = ("user", "item", "ts", "weight")
@@ -126,9 +128,9 @@ def check(frame: DataFrame, mapping: ColumnMap, ts_unit: str | None) -> DataFram
         why.append(F.when(~fld.blank(weight) & number.isNull(),
                           F.concat(F.lit(f"field '{mapping.weight}': not a number: "), fld.quoted(weight))))
         typed.append(number.alias(_WEIGHT))
-    if mapping.user != "user_id":
+    if mapping.user != USER_ID:
         # Lets quarantine rows carry the user (the forget-users job finds them by it).
-        typed.append(F.col(mapping.user).alias("user_id"))
+        typed.append(F.col(mapping.user).alias(USER_ID))
     return frame.select("*", *typed, fld.reasons(*why).alias(REASON))
 
 
@@ -145,9 +147,9 @@ def emit(frame: DataFrame, mapping: ColumnMap, like_weight: float) -> DataFrame:
         F.unix_micros(F.col(_TS)).cast("string"), F.col("_event.event_type")), 256), 1, 32)
     return rows.select(
         event_id.alias("event_id"), F.col("_event.event_type").alias("event_type"),
-        F.col(mapping.user).alias("user_id"), event_ts.alias("event_ts"),
-        F.col(mapping.item).alias("content_id"),
-        PAYLOAD, INGEST_ID, SOURCE_COL, INGESTED_AT, fld.utc_date(event_ts).alias("event_date"),
+        F.col(mapping.user).alias(USER_ID), event_ts.alias(EVENT_TS),
+        F.col(mapping.item).alias(CONTENT_ID),
+        PAYLOAD, INGEST_ID, SOURCE_COL, INGESTED_AT, fld.utc_date(event_ts).alias(EVENT_DATE),
     )
 
 
@@ -156,7 +158,7 @@ def adapter(spark: SparkSession, mapping: ColumnMap, sep: str = ",", ts_unit: st
     """The interactions adapter for one column mapping."""
     if ts_unit is not None and ts_unit not in TS_UNITS:
         raise IngestError(f"--ts-unit {ts_unit!r}: expected one of {', '.join(TS_UNITS)}")
-    return Adapter(SOURCE, "bronze.events",
+    return Adapter(SOURCE, BRONZE_EVENTS,
                    lambda paths: _read(spark, paths, mapping, sep),
                    lambda frame: check(frame, mapping, ts_unit),
                    lambda frame: emit(frame, mapping, like_weight), one_to_one=False)

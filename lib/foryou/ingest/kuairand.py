@@ -40,7 +40,10 @@ from pyspark.sql import functions as F
 from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter
 from foryou.ingest.records import PAYLOAD, read_csv
-from foryou.lake.vocabulary import POLICY_EXPOSURE, RANDOM_EXPOSURE
+from foryou.lake.vocabulary import (
+    BRONZE_CONTENT, BRONZE_EVENTS, BRONZE_USERS, CONTENT_ID, CREATOR_ID, EVENT_DATE, EVENT_TS,
+    POLICY_EXPOSURE, RANDOM_EXPOSURE, USER_ID,
+)
 
 SOURCE = "kuairand"
 # KuaiRand-Pure's log window ends on this day; register_days counts back from it.
@@ -77,7 +80,7 @@ def _long(col: str) -> Column:
 def user_rows(raw: DataFrame) -> DataFrame:
     """``user_features_*.csv`` records (string columns, payload, lineage) as ``bronze.users`` rows."""
     return raw.select(
-        F.col("user_id").alias("user_id"),
+        F.col(USER_ID).alias(USER_ID),
         F.to_timestamp(F.date_sub(F.lit(LOG_END), F.col("register_days").try_cast("int"))).alias("signup_ts"),
         F.lit(None).cast("string").alias("country"),
         F.lit(None).cast("string").alias("language"),
@@ -91,8 +94,8 @@ def user_rows(raw: DataFrame) -> DataFrame:
 def content_rows(raw: DataFrame) -> DataFrame:
     """``video_features_basic_*.csv`` records as ``bronze.content`` rows."""
     return raw.select(
-        F.col("video_id").alias("content_id"),
-        F.col("author_id").alias("creator_id"),
+        F.col("video_id").alias(CONTENT_ID),
+        F.col("author_id").alias(CREATOR_ID),
         F.try_to_timestamp(F.col("upload_dt"), F.lit("yyyy-MM-dd")).alias("upload_ts"),
         _long("video_duration").alias("duration_ms"),
         F.col("tag").alias("tags"),
@@ -112,9 +115,9 @@ def side_adapters(spark: SparkSession) -> list[tuple[str, Adapter]]:
         return read_csv(spark, paths)
 
     return [
-        (USERS_PATTERN, Adapter(SOURCE, "bronze.users", reader,
+        (USERS_PATTERN, Adapter(SOURCE, BRONZE_USERS, reader,
                                 lambda f: _check_side(f, USER_ID), user_rows)),
-        (VIDEOS_PATTERN, Adapter(SOURCE, "bronze.content", reader,
+        (VIDEOS_PATTERN, Adapter(SOURCE, BRONZE_CONTENT, reader,
                                  lambda f: _check_side(f, VIDEO_ID), content_rows)),
     ]
 
@@ -213,12 +216,12 @@ def emit_log(frame: DataFrame, request_window_s: int, creators: DataFrame | None
                                               F.col("_event.event_type")), 256), 1, 32)
     return rows.select(
         event_id.alias("event_id"), F.col("_event.event_type").alias("event_type"),
-        F.col(USER_ID).alias("user_id"), event_ts.alias("event_ts"),
-        F.col(VIDEO_ID).alias("content_id"),
+        F.col(USER_ID).alias(USER_ID), event_ts.alias(EVENT_TS),
+        F.col(VIDEO_ID).alias(CONTENT_ID),
         exposure(frame).alias("exposure"),
-        (F.col("creator_id") if creators is not None else F.lit(None).cast("string")).alias("creator_id"),
+        (F.col(CREATOR_ID) if creators is not None else F.lit(None).cast("string")).alias(CREATOR_ID),
         "request_id", "position", F.col("_event.watch_ms").alias("watch_ms"),
-        PAYLOAD, INGEST_ID, SOURCE_COL, INGESTED_AT, fld.utc_date(event_ts).alias("event_date"),
+        PAYLOAD, INGEST_ID, SOURCE_COL, INGESTED_AT, fld.utc_date(event_ts).alias(EVENT_DATE),
     )
 
 
@@ -228,12 +231,12 @@ def creators(spark: SparkSession, videos_files: Sequence[str]) -> DataFrame | No
         return None
     raw = read_csv(spark, videos_files, ["video_id", "author_id"]).frame
     return (raw.where(F.col("video_id").isNotNull())
-            .select(VIDEO_ID, F.col("author_id").alias("creator_id")).dropDuplicates([VIDEO_ID]))
+            .select(VIDEO_ID, F.col("author_id").alias(CREATOR_ID)).dropDuplicates([VIDEO_ID]))
 
 
 def log_adapter(spark: SparkSession, request_window_s: int,
                 videos_files: Sequence[str] = ()) -> Adapter:
     """The interaction-log adapter (``log_*.csv`` -> bronze.events)."""
     lookup = creators(spark, videos_files)
-    return Adapter(SOURCE, "bronze.events", lambda paths: read_csv(spark, paths), check_log,
+    return Adapter(SOURCE, BRONZE_EVENTS, lambda paths: read_csv(spark, paths), check_log,
                    lambda frame: emit_log(frame, request_window_s, lookup), one_to_one=False)

@@ -23,28 +23,30 @@ from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE, Adapter
 from foryou.ingest.records import PAYLOAD, json_type_of, read
 from foryou.lake import table
+from foryou.lake.vocabulary import (
+    BRONZE_CONTENT as CONTENT, BRONZE_EVENTS as EVENTS, BRONZE_USERS as USERS, CONTENT_ID,
+    CREATOR_ID, EVENT_DATE, EVENT_TS, USER_ID,
+)
 
 SOURCE_NAME = "native"
-EVENTS, CONTENT, USERS = "bronze.events", "bronze.content", "bronze.users"
 # Field kinds: how the raw string is typed and what makes it wrong.
 ID, TEXT, TS, INT, LONG, TAGS = "id", "text", "timestamp", "int", "long", "tags"
 
 EVENT_FIELDS: dict[str, str] = {
-    "event_id": ID, "event_type": ID, "user_id": ID, "event_ts": TS,
-    "content_id": ID, "creator_id": ID, "request_id": ID, "position": INT, "watch_ms": LONG,
+    "event_id": ID, "event_type": ID, USER_ID: ID, EVENT_TS: TS,
+    CONTENT_ID: ID, CREATOR_ID: ID, "request_id": ID, "position": INT, "watch_ms": LONG,
     "exposure": TEXT, "platform": TEXT, "reason": TEXT, "comment_text": TEXT,
     "device_type": TEXT, "os": TEXT, "network_type": TEXT, "app_version": TEXT,
     "country": TEXT, "language": TEXT, "received_at": TS,
 }
 CONTENT_FIELDS: dict[str, str] = {
-    "content_id": ID, "creator_id": ID, "upload_ts": TS, "duration_ms": LONG, "tags": TAGS,
+    CONTENT_ID: ID, CREATOR_ID: ID, "upload_ts": TS, "duration_ms": LONG, "tags": TAGS,
     "description": TEXT, "content_type": TEXT,
 }
 USER_FIELDS: dict[str, str] = {
-    "user_id": ID, "signup_ts": TS, "country": TEXT, "language": TEXT,
+    USER_ID: ID, "signup_ts": TS, "country": TEXT, "language": TEXT,
     "activity_degree": TEXT, "follow_count": LONG, "follower_count": LONG,
 }
-EVENT_TS, EVENT_DATE = "event_ts", "event_date"
 # The JSON types each kind accepts (JSON lines only; null always means absent). Ids and text
 # must be strings: a producer sending ``true`` or ``12.5`` as a user id has a bug, and reading
 # it as the text "true" would file its events under a user who does not exist.

@@ -37,7 +37,9 @@ from foryou.ingest import fields as fld
 from foryou.ingest.batch import INGEST_ID, INGESTED_AT, REASON, SOURCE as SOURCE_COL, Adapter
 from foryou.ingest.interactions import check_columns, parse_roles
 from foryou.ingest.records import PAYLOAD, read_csv, read_parquet
-from foryou.lake.vocabulary import INTERACTION_LOG, USER_ID
+from foryou.lake.vocabulary import (
+    BRONZE_CONTENT, BRONZE_USERS, CONTENT_ID, CREATOR_ID, INTERACTION_LOG, USER_ID,
+)
 
 ITEM_ROLES = ("item", "title", "tags", "creator", "upload_ts", "duration_ms")
 USER_ROLES = ("user", "country", "language", "signup_ts", "activity")
@@ -81,7 +83,7 @@ def content_rows(frame: DataFrame, roles: dict[str, str]) -> DataFrame:
     """Accepted catalogue records as ``bronze.content`` rows."""
     tags = F.regexp_replace(_text(roles, "tags"), r"[|;]", ",")
     return frame.select(
-        _text(roles, "item").alias("content_id"), _text(roles, "creator").alias("creator_id"),
+        _text(roles, "item").alias(CONTENT_ID), _text(roles, "creator").alias(CREATOR_ID),
         _typed(frame, "upload_ts", "timestamp").alias("upload_ts"),
         _typed(frame, "duration_ms", "long").alias("duration_ms"),
         tags.alias("tags"), _text(roles, "title").alias("description"),
@@ -92,7 +94,7 @@ def content_rows(frame: DataFrame, roles: dict[str, str]) -> DataFrame:
 def user_rows(frame: DataFrame, roles: dict[str, str]) -> DataFrame:
     """Accepted user records as ``bronze.users`` rows."""
     return frame.select(
-        _text(roles, "user").alias("user_id"),
+        _text(roles, "user").alias(USER_ID),
         _typed(frame, "signup_ts", "timestamp").alias("signup_ts"),
         _text(roles, "country").alias("country"), _text(roles, "language").alias("language"),
         _text(roles, "activity").alias("activity_degree"),
@@ -112,7 +114,7 @@ def catalogue_adapter(spark: SparkSession, paths: Sequence[str], columns: str, s
     """The item catalogue's adapter for ``--item-columns`` (checked against ``paths``)."""
     roles = parse_roles(columns, "--item-columns", ITEM_ROLES, ("item",))
     check_columns(spark, paths, roles, sep, "--item-columns")
-    return Adapter(INTERACTION_LOG, "bronze.content", _reader(spark, roles, sep),
+    return Adapter(INTERACTION_LOG, BRONZE_CONTENT, _reader(spark, roles, sep),
                    lambda f: _check(f, roles, "item", ("upload_ts",), ("duration_ms",)),
                    lambda f: content_rows(f, roles))
 
@@ -121,6 +123,6 @@ def users_adapter(spark: SparkSession, paths: Sequence[str], columns: str, sep: 
     """The user table's adapter for ``--user-columns`` (checked against ``paths``)."""
     roles = parse_roles(columns, "--user-columns", USER_ROLES, ("user",))
     check_columns(spark, paths, roles, sep, "--user-columns")
-    return Adapter(INTERACTION_LOG, "bronze.users", _reader(spark, roles, sep),
+    return Adapter(INTERACTION_LOG, BRONZE_USERS, _reader(spark, roles, sep),
                    lambda f: _check(f, roles, "user", ("signup_ts",)),
                    lambda f: user_rows(f, roles))

@@ -23,6 +23,15 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
+from foryou.lake.vocabulary import (
+    BRONZE_CONTENT, BRONZE_EVENTS, BRONZE_INGESTED_FILES, BRONZE_QUARANTINE, BRONZE_USERS,
+    CONTENT_ID, CREATOR_ID, EVENT_DATE, EVENT_TS, GOLD_CANDIDATE_POOL, GOLD_COLD_START_WAVES,
+    GOLD_ITEM_EMBEDDINGS, GOLD_ITEM_FEATURES, GOLD_METRICS, GOLD_TRAINING_EXAMPLES,
+    GOLD_USER_AFFINITIES, GOLD_USER_CANDIDATES, GOLD_USER_EMBEDDINGS, GOLD_USER_FEATURES,
+    GOLD_USER_SHORT_TERM, GOLD_VOCABULARIES, SILVER_CONTENT, SILVER_EVENTS, SILVER_IMPRESSIONS,
+    SILVER_SESSIONS, SILVER_USERS, USER_ID,
+)
+
 
 @dataclass(frozen=True)
 class Column:
@@ -97,8 +106,8 @@ EXPOSURE_DOC = ("how the item was chosen: 'random' (uniformly at random, e.g. Ku
 
 # Optional event fields, present as the event type needs them.
 EVENT_FIELDS = (
-    _c("content_id", S, "the item the event is about"),
-    _c("creator_id", S, "the item's creator (follow/unfollow target)"),
+    _c(CONTENT_ID, S, "the item the event is about"),
+    _c(CREATOR_ID, S, "the item's creator (follow/unfollow target)"),
     _c("request_id", S, "feed request that served the item"),
     _c("position", I, "0-based position in the served feed"),
     _c("watch_ms", L, "watch time in milliseconds (view events)"),
@@ -134,7 +143,7 @@ LABELS = (
 # strictly before D; the additive columns (counts, sums, decayed sums) are also the state
 # the next day's run rolls forward, so each day reads one day of events, not the history.
 USER_FEATURES = (
-    _c("user_id", S, "pseudonymised user id", True),
+    _c(USER_ID, S, "pseudonymised user id", True),
     _c("events", L, "events of any type before as_of_date"),
     _c("impressions", L, "impression events"),
     _c("views", L, "view events"),
@@ -190,7 +199,7 @@ USER_FEATURES = (
 )
 
 USER_AFFINITIES = (
-    _c("user_id", S, "pseudonymised user id", True),
+    _c(USER_ID, S, "pseudonymised user id", True),
     _c("kind", S, "tag or creator", True),
     _c("key", S, "the tag or creator id", True),
     _c("weight", D, "weighted engagement with it before as_of_date"),
@@ -206,8 +215,8 @@ USER_AFFINITIES = (
 )
 
 ITEM_FEATURES = (
-    _c("content_id", S, "item id", True),
-    _c("creator_id", S, "the item's creator"),
+    _c(CONTENT_ID, S, "item id", True),
+    _c(CREATOR_ID, S, "the item's creator"),
     _c("impressions", L, "served impressions before as_of_date"),
     _c("views", L, "valid plays (click label)"),
     _c("long_views", L, "long views"),
@@ -274,10 +283,10 @@ EXAMPLE_ITEM_FEATURES = (
 TRAINING_EXAMPLES = (
     _c("request_id", S, "feed request (sampled negatives: <request_id>#neg<k>)", True),
     _c("position", I, "position in the served feed", True),
-    _c("user_id", S, "pseudonymised user id", True),
-    _c("content_id", S, "served item", True),
-    _c("creator_id", S, "the item's creator"),
-    _c("event_ts", TS, "impression time", True),
+    _c(USER_ID, S, "pseudonymised user id", True),
+    _c(CONTENT_ID, S, "served item", True),
+    _c(CREATOR_ID, S, "the item's creator"),
+    _c(EVENT_TS, TS, "impression time", True),
     *LABELS,
     _c("replay", I, "replayed"),
     _c("continued", I, "the user's next impression of the day came within features."
@@ -311,36 +320,36 @@ TRAINING_EXAMPLES = (
        "mentions / all users' share), smoothed by features.rate_prior mentions at the mix"),
     _c("follows_creator", B, "the user follows the item's creator"),
     _c("split", S, "train, validation or test"),
-    _c("event_date", DT, "UTC date of the impression", True),
+    _c(EVENT_DATE, DT, "UTC date of the impression", True),
 )
 
 TABLES: tuple[TableSpec, ...] = (
     TableSpec(
-        "bronze.events",
+        BRONZE_EVENTS,
         (
             _c("event_id", S, "producer-assigned event id", True),
             _c("event_type", S, "event type as received", True),
-            _c("user_id", S, "raw user id (bronze only: silver holds pseudonyms)", True),
-            _c("event_ts", TS, "event time parsed to UTC", True),
+            _c(USER_ID, S, "raw user id (bronze only: silver holds pseudonyms)", True),
+            _c(EVENT_TS, TS, "event time parsed to UTC", True),
             *EVENT_FIELDS,
             *CONTEXT,
             _c("received_at", TS, "when the producer says it sent the event"),
             _c("payload", S, "the raw record as received"),
             *INGEST,
-            _c("event_date", DT, "UTC date of event_ts", True),
+            _c(EVENT_DATE, DT, "UTC date of event_ts", True),
         ),
         "One raw event as received, plus ingest lineage.",
-        partition_by=("event_date",),
+        partition_by=(EVENT_DATE,),
     ),
     TableSpec(
-        "bronze.quarantine",
+        BRONZE_QUARANTINE,
         (
             _c("payload", S, "the raw record exactly as received", True),
             _c("reason", S, "why it was rejected; names the field", True),
             _c("record_ref", S, "file and line (or row) of the record"),
             *INGEST,
             _c("ingest_date", DT, "UTC date of the ingest run", True),
-            _c("user_id", S, "raw user id when the record had one (lets forget-users find it)"),
+            _c(USER_ID, S, "raw user id when the record had one (lets forget-users find it)"),
             _c("rejected_by", S, "job that rejected the record: ingest (unparseable) or clean"),
             _c("payload_encoding", S, "how payload holds the record: utf-8 (the text as received; "
                                       "also when null, in rows older than this column) or base64 "
@@ -350,7 +359,7 @@ TABLES: tuple[TableSpec, ...] = (
         partition_by=("ingest_date",),
     ),
     TableSpec(
-        "bronze.ingested_files",
+        BRONZE_INGESTED_FILES,
         (
             _c("file_identity", S, "sha256 of adapter, target table, path, size and mtime", True),
             _c("file_path", S, "the source file", True),
@@ -367,10 +376,10 @@ TABLES: tuple[TableSpec, ...] = (
         key=("file_identity",),
     ),
     TableSpec(
-        "bronze.content",
+        BRONZE_CONTENT,
         (
-            _c("content_id", S, "item id", True),
-            _c("creator_id", S, "creator id"),
+            _c(CONTENT_ID, S, "item id", True),
+            _c(CREATOR_ID, S, "creator id"),
             _c("upload_ts", TS, "upload time (UTC)"),
             _c("duration_ms", L, "video duration in milliseconds"),
             _c("tags", S, "comma-separated tag ids as received"),
@@ -382,9 +391,9 @@ TABLES: tuple[TableSpec, ...] = (
         "Content uploads as received.",
     ),
     TableSpec(
-        "bronze.users",
+        BRONZE_USERS,
         (
-            _c("user_id", S, "raw user id", True),
+            _c(USER_ID, S, "raw user id", True),
             _c("signup_ts", TS, "registration time (UTC)"),
             _c("country", S, "ISO country code"),
             _c("language", S, "ISO language code"),
@@ -397,27 +406,27 @@ TABLES: tuple[TableSpec, ...] = (
         "User profiles as received.",
     ),
     TableSpec(
-        "silver.events",
+        SILVER_EVENTS,
         (
             _c("event_id", S, "unique event id", True),
             _c("event_type", S, "one of the known event types", True),
-            _c("user_id", S, "pseudonymised user id (HMAC-SHA256 hex)", True),
-            _c("event_ts", TS, "event time (UTC)", True),
+            _c(USER_ID, S, "pseudonymised user id (HMAC-SHA256 hex)", True),
+            _c(EVENT_TS, TS, "event time (UTC)", True),
             *EVENT_FIELDS,
             *CONTEXT,
             _c("ingest_id", S, "lineage to bronze", True),
             _c("source", S, "adapter that produced the row", True),
-            _c("event_date", DT, "UTC date of event_ts", True),
+            _c(EVENT_DATE, DT, "UTC date of event_ts", True),
         ),
         "One cleaned, typed event; event_id is unique.",
-        partition_by=("event_date",),
+        partition_by=(EVENT_DATE,),
         key=("event_id",),
     ),
     TableSpec(
-        "silver.content",
+        SILVER_CONTENT,
         (
-            _c("content_id", S, "item id", True),
-            _c("creator_id", S, "creator id"),
+            _c(CONTENT_ID, S, "item id", True),
+            _c(CREATOR_ID, S, "creator id"),
             _c("upload_ts", TS, "upload time (UTC)"),
             _c("duration_ms", L, "video duration in milliseconds"),
             _c("tags", ArrayType(S), "tag ids"),
@@ -425,12 +434,12 @@ TABLES: tuple[TableSpec, ...] = (
             _c("updated_at", TS, "ingest time of the latest version", True),
         ),
         "One row per content_id, its latest version.",
-        key=("content_id",),
+        key=(CONTENT_ID,),
     ),
     TableSpec(
-        "silver.users",
+        SILVER_USERS,
         (
-            _c("user_id", S, "pseudonymised user id", True),
+            _c(USER_ID, S, "pseudonymised user id", True),
             _c("signup_ts", TS, "registration time (UTC)"),
             _c("country", S, "ISO country code"),
             _c("language", S, "ISO language code"),
@@ -440,35 +449,35 @@ TABLES: tuple[TableSpec, ...] = (
             _c("updated_at", TS, "ingest time of the latest version", True),
         ),
         "One row per user_id, its latest version.",
-        key=("user_id",),
+        key=(USER_ID,),
     ),
     TableSpec(
-        "silver.impressions",
+        SILVER_IMPRESSIONS,
         (
             _c("request_id", S, "feed request", True),
             _c("position", I, "position in the served feed", True),
-            _c("user_id", S, "pseudonymised user id", True),
-            _c("content_id", S, "served item", True),
-            _c("creator_id", S, "the item's creator"),
-            _c("event_ts", TS, "impression time (UTC)", True),
+            _c(USER_ID, S, "pseudonymised user id", True),
+            _c(CONTENT_ID, S, "served item", True),
+            _c(CREATOR_ID, S, "the item's creator"),
+            _c(EVENT_TS, TS, "impression time (UTC)", True),
             *(c for c in LABELS),
             _c("has_impressions", B, "false for logs without impression events (sampled later)"),
             _c("exposure", S, EXPOSURE_DOC),
             *CONTEXT[:3],
-            _c("event_date", DT, "UTC date of the impression", True),
+            _c(EVENT_DATE, DT, "UTC date of the impression", True),
             _c("replay", I, "replayed"),
             _c("duration_ms", L, "the item's duration from silver.content (null if unknown)"),
             _c("source", S, "adapter of the impression (or of the interaction) row"),
         ),
         "One served item with its outcome labels (foryou.impressions documents the labels).",
-        partition_by=("event_date",),
+        partition_by=(EVENT_DATE,),
         key=("request_id", "position"),
     ),
     TableSpec(
-        "silver.sessions",
+        SILVER_SESSIONS,
         (
             _c("session_id", S, "deterministic id: user and start time", True),
-            _c("user_id", S, "pseudonymised user id", True),
+            _c(USER_ID, S, "pseudonymised user id", True),
             _c("session_start", TS, "first event (UTC)", True),
             _c("session_end", TS, "last event (UTC)", True),
             _c("duration_s", D, "session_end - session_start in seconds"),
@@ -483,35 +492,35 @@ TABLES: tuple[TableSpec, ...] = (
         key=("session_id",),
     ),
     TableSpec(
-        "gold.user_features",
+        GOLD_USER_FEATURES,
         USER_FEATURES,
         "One row per user per as_of_date: history, interests, behaviour, bot signals.",
         partition_by=("as_of_date",),
-        key=("user_id", "as_of_date"),
+        key=(USER_ID, "as_of_date"),
     ),
     TableSpec(
-        "gold.user_affinities",
+        GOLD_USER_AFFINITIES,
         USER_AFFINITIES,
         "One row per user, tag or creator, and as_of_date: the user's engagement with it.",
         partition_by=("as_of_date",),
-        key=("user_id", "kind", "key", "as_of_date"),
+        key=(USER_ID, "kind", "key", "as_of_date"),
     ),
     TableSpec(
-        "gold.item_features",
+        GOLD_ITEM_FEATURES,
         ITEM_FEATURES,
         "One row per item per as_of_date: smoothed performance, growth, creator, text.",
         partition_by=("as_of_date",),
-        key=("content_id", "as_of_date"),
+        key=(CONTENT_ID, "as_of_date"),
     ),
     TableSpec(
-        "gold.training_examples",
+        GOLD_TRAINING_EXAMPLES,
         TRAINING_EXAMPLES,
         "One impression (or sampled negative) with point-in-time features, context and labels.",
-        partition_by=("event_date",),
+        partition_by=(EVENT_DATE,),
         key=("request_id", "position"),
     ),
     TableSpec(
-        "gold.vocabularies",
+        GOLD_VOCABULARIES,
         (
             _c("kind", S, "user, item, creator, tag, device, os or network", True),
             _c("token", S, "the id or value", True),
@@ -525,36 +534,36 @@ TABLES: tuple[TableSpec, ...] = (
         key=("kind", "token", "as_of_date"),
     ),
     TableSpec(
-        "gold.item_embeddings",
+        GOLD_ITEM_EMBEDDINGS,
         (
-            _c("content_id", S, "item id", True),
+            _c(CONTENT_ID, S, "item id", True),
             _c("vector", ArrayType(F), "embedding", True),
             _c("kind", S, "collaborative or content"),
             _c("model_version", S, "embedding model version", True),
             _c("trained_at", TS, "when the version was trained (UTC; null: before the column)"),
         ),
         "One vector per item per model_version.",
-        key=("content_id", "model_version"),
-        sort_by=("content_id",),
+        key=(CONTENT_ID, "model_version"),
+        sort_by=(CONTENT_ID,),
     ),
     TableSpec(
-        "gold.user_embeddings",
+        GOLD_USER_EMBEDDINGS,
         (
-            _c("user_id", S, "pseudonymised user id", True),
+            _c(USER_ID, S, "pseudonymised user id", True),
             _c("vector", ArrayType(F), "embedding", True),
             _c("model_version", S, "embedding model version", True),
             _c("trained_at", TS, "when the version was trained (UTC; null: before the column)"),
         ),
         "One vector per user per model_version.",
-        key=("user_id", "model_version"),
-        sort_by=("user_id",),
+        key=(USER_ID, "model_version"),
+        sort_by=(USER_ID,),
     ),
     TableSpec(
-        "gold.candidate_pool",
+        GOLD_CANDIDATE_POOL,
         (
-            _c("user_id", S, "pseudonymised user id", True),
-            _c("content_id", S, "candidate item", True),
-            _c("creator_id", S, "the item's creator"),
+            _c(USER_ID, S, "pseudonymised user id", True),
+            _c(CONTENT_ID, S, "candidate item", True),
+            _c(CREATOR_ID, S, "the item's creator"),
             _c("sources", ArrayType(S), "every source that proposed the item (sorted)", True),
             _c("source", S, "primary source: the one that ranked it best (ann, interest, covisit, "
                             "followed, trending, cold_start, fallback)", True),
@@ -568,14 +577,14 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         "Per-user candidates merged from every source, filtered and cut to the source quotas.",
         partition_by=("as_of_date",),
-        key=("user_id", "content_id", "as_of_date"),
-        sort_by=("user_id", "pool_rank"),
+        key=(USER_ID, CONTENT_ID, "as_of_date"),
+        sort_by=(USER_ID, "pool_rank"),
     ),
     TableSpec(
-        "gold.cold_start_waves",
+        GOLD_COLD_START_WAVES,
         (
-            _c("content_id", S, "item in cold start (younger than candidates.cold_start.max_age_days)", True),
-            _c("creator_id", S, "the item's creator"),
+            _c(CONTENT_ID, S, "item in cold start (younger than candidates.cold_start.max_age_days)", True),
+            _c(CREATOR_ID, S, "the item's creator"),
             _c("age_days", D, "days from upload to as_of_date"),
             _c("duration_bucket", I, "duration bucket of the baseline"),
             _c("impressions", L, "served impressions by non-bot users so far"),
@@ -589,14 +598,14 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         "Cold-start state per new item and run date: its wave, evidence and cohort size.",
         partition_by=("as_of_date",),
-        key=("content_id", "as_of_date"),
+        key=(CONTENT_ID, "as_of_date"),
     ),
     TableSpec(
-        "gold.user_candidates",
+        GOLD_USER_CANDIDATES,
         (
-            _c("user_id", S, "pseudonymised user id", True),
+            _c(USER_ID, S, "pseudonymised user id", True),
             _c("rank", I, "1..N, 1 is shown first", True),
-            _c("content_id", S, "recommended item", True),
+            _c(CONTENT_ID, S, "recommended item", True),
             _c("score", D, "final feed score", True),
             _c("source", S, "candidate source (ann, collaborative, trending, ...)", True),
             _c("model_version", S, "ranker model version", True),
@@ -604,18 +613,18 @@ TABLES: tuple[TableSpec, ...] = (
             _c("as_of_date", DT, "the run date the list was built for (features before it)"),
         ),
         "Export: the ranked feed per user, laid out for lookups by user_id (docs/contract.md).",
-        key=("user_id", "rank"),
-        sort_by=("user_id", "rank"),
+        key=(USER_ID, "rank"),
+        sort_by=(USER_ID, "rank"),
     ),
     TableSpec(
-        "gold.user_short_term",
+        GOLD_USER_SHORT_TERM,
         (
-            _c("user_id", S, "pseudonymised user id", True),
+            _c(USER_ID, S, "pseudonymised user id", True),
             _c("user_bucket", I, "pmod(xxhash64(user_id), stream.short_term_buckets): the "
                                  "partition a micro-batch rewrites for its users", True),
             _c("last_items", ArrayType(StructType([
-                StructField("event_ts", TS), StructField("content_id", S),
-                StructField("creator_id", S), StructField("event_type", S)])),
+                StructField(EVENT_TS, TS), StructField(CONTENT_ID, S),
+                StructField(CREATOR_ID, S), StructField("event_type", S)])),
                "the user's last N events about an item, oldest first"),
             _c("session_start", TS, "first event of the user's current session (UTC)", True),
             _c("session_events", L, "events in the current session"),
@@ -636,10 +645,10 @@ TABLES: tuple[TableSpec, ...] = (
         "One row per user, updated by foryou stream-ingest each micro-batch: what the user "
         "did in the last minutes, for scoring that reacts within the session.",
         partition_by=("user_bucket",),
-        key=("user_id",),
+        key=(USER_ID,),
     ),
     TableSpec(
-        "gold.metrics",
+        GOLD_METRICS,
         (
             _c("run_id", S, "one id per job run", True),
             _c("stage", S, "job or pipeline stage", True),

@@ -23,12 +23,10 @@ from typing import Iterable, Sequence
 
 from foryou.lake import Lake, TableSpec
 from foryou.lake.catalog import TABLES
-from foryou.lake.vocabulary import PAYLOAD, USER_ID
+from foryou.lake.vocabulary import BRONZE_QUARANTINE as QUARANTINE, PAYLOAD, USER_ID
 from foryou.privacy.pseudonyms import pseudonymise
 
 log = logging.getLogger("foryou.privacy")
-
-QUARANTINE = "bronze.quarantine"
 
 
 @dataclass

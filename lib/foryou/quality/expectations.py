@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from pyspark.sql import DataFrame
 
 from foryou.lake.vocabulary import (
-    CONTENT_ID, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE, EVENT_TYPES, FOLLOW_COUNT,
-    FOLLOWER_COUNT, INGEST_ID, POSITION, UPDATED_AT, USER_ID, WATCH_MS,
+    CONTENT_ID, DURATION_MS, EVENT_DATE, EVENT_ID, EVENT_TS, EVENT_TYPE, EVENT_TYPES,
+    FOLLOWER_COUNT, FOLLOW_COUNT, INGEST_ID, POSITION, SILVER_CONTENT, SILVER_EVENTS,
+    SILVER_USERS, UPDATED_AT, USER_ID, WATCH_MS,
 )
 from foryou.privacy.pseudonyms import PSEUDONYM_REGEX
 
@@ -73,7 +74,7 @@ def _pseudonym(column: str) -> Check:
 
 def suite_checks(table: str, settings: "CleanSettings") -> tuple[Check, ...]:
     """The expectation suite of ``table`` (silver tables written by ``foryou clean``)."""
-    if table == "silver.events":
+    if table == SILVER_EVENTS:
         return (
             _not_null(EVENT_ID), _unique(EVENT_ID),
             _not_null(EVENT_TYPE),
@@ -85,10 +86,10 @@ def suite_checks(table: str, settings: "CleanSettings") -> tuple[Check, ...]:
             _between(POSITION, 0, None),
             _not_null(INGEST_ID),
         )
-    if table == "silver.content":
+    if table == SILVER_CONTENT:
         return (_not_null(CONTENT_ID), _unique(CONTENT_ID),
                 _between(DURATION_MS, 0, None), _not_null(UPDATED_AT))
-    if table == "silver.users":
+    if table == SILVER_USERS:
         return (_not_null(USER_ID), _unique(USER_ID), _pseudonym(USER_ID),
                 _between(FOLLOW_COUNT, 0, None), _between(FOLLOWER_COUNT, 0, None),
                 _not_null(UPDATED_AT))

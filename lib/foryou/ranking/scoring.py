@@ -48,6 +48,12 @@ from foryou.config.ranking import WATCH_TASK
 from foryou.features.examples import build_examples
 from foryou.lake import Lake, table
 from foryou.lake.days import days_before
+from foryou.lake.vocabulary import (
+    CONTENT_ID, CREATOR_ID, EVENT_DATE, EVENT_TS, GOLD_CANDIDATE_POOL as POOL,
+    GOLD_ITEM_FEATURES as ITEM_FEATURES, GOLD_TRAINING_EXAMPLES as EXAMPLES,
+    GOLD_USER_AFFINITIES, GOLD_USER_FEATURES, GOLD_VOCABULARIES,
+    SILVER_IMPRESSIONS as IMPRESSIONS, SILVER_SESSIONS as SESSIONS, USER_ID,
+)
 from foryou.runtime.arrivals import window_end
 
 if TYPE_CHECKING:
@@ -172,9 +178,6 @@ def score_frame(df, model_uri: str, keep: list[str] | None = None):
 
 # --- the candidate pool ---------------------------------------------------------------------
 
-POOL = "gold.candidate_pool"
-EXAMPLES = "gold.training_examples"
-SESSIONS, IMPRESSIONS, ITEM_FEATURES = "silver.sessions", "silver.impressions", "gold.item_features"
 HOUR = "usual_hour"
 # The ranker's outputs tried in order as the single relevance score.
 SCORE_COLUMNS = ("score", "prediction", "p_long_view", "p_click")
@@ -212,9 +215,9 @@ def usual_hours(lake: Lake, as_of: dt.date, days: int) -> DataFrame:
     sessions = lake.read_or_empty(SESSIONS, days_before(window_end(lake, as_of), days))
     hour = F.hour("session_start") + F.minute("session_start") / 60.0
     angle = 2 * math.pi * hour / 24
-    mean = sessions.groupBy("user_id").agg(F.avg(F.sin(angle)).alias("_s"), F.avg(F.cos(angle)).alias("_c"))
+    mean = sessions.groupBy(USER_ID).agg(F.avg(F.sin(angle)).alias("_s"), F.avg(F.cos(angle)).alias("_c"))
     usual = F.atan2("_s", "_c") * 24 / (2 * math.pi)
-    return mean.select("user_id", F.pmod(usual, F.lit(24.0)).alias(HOUR))
+    return mean.select(USER_ID, F.pmod(usual, F.lit(24.0)).alias(HOUR))
 
 
 def candidate_fatigue(lake: Lake, pool: DataFrame, items: DataFrame, as_of: dt.date,
@@ -224,23 +227,23 @@ def candidate_fatigue(lake: Lake, pool: DataFrame, items: DataFrame, as_of: dt.d
     share of one of the candidate's tags (creators and tags from ``items``, the item features
     as of ``as_of``; 0 for a user with no recent impressions)."""
     seen = lake.read_or_empty(IMPRESSIONS, days_before(window_end(lake, as_of), days)) \
-        .select("user_id", "content_id", "creator_id")
-    totals = seen.groupBy("user_id").agg(F.count(F.lit(1)).alias("_n"))
-    creators = (seen.where(F.col("creator_id").isNotNull()).groupBy("user_id", "creator_id")
-                .agg(F.count(F.lit(1)).alias("_k")).join(totals, "user_id")
-                .select("user_id", "creator_id", (F.col("_k") / F.col("_n")).alias("_creator")))
-    items = items.select("content_id", "creator_id", "tags")
-    tags = (seen.join(items.select("content_id", "tags"), "content_id")
-            .select("user_id", F.explode("tags").alias("_tag"))
-            .groupBy("user_id", "_tag").agg(F.count(F.lit(1)).alias("_k")).join(totals, "user_id")
-            .select("user_id", "_tag", (F.col("_k") / F.col("_n")).alias("_share")))
-    rows = pool.select("user_id", "content_id").join(items, "content_id", "left")
-    by_tag = (rows.select("user_id", "content_id", F.explode("tags").alias("_tag"))
-              .join(tags, ["user_id", "_tag"]).groupBy("user_id", "content_id")
+        .select(USER_ID, CONTENT_ID, CREATOR_ID)
+    totals = seen.groupBy(USER_ID).agg(F.count(F.lit(1)).alias("_n"))
+    creators = (seen.where(F.col(CREATOR_ID).isNotNull()).groupBy(USER_ID, CREATOR_ID)
+                .agg(F.count(F.lit(1)).alias("_k")).join(totals, USER_ID)
+                .select(USER_ID, CREATOR_ID, (F.col("_k") / F.col("_n")).alias("_creator")))
+    items = items.select(CONTENT_ID, CREATOR_ID, "tags")
+    tags = (seen.join(items.select(CONTENT_ID, "tags"), CONTENT_ID)
+            .select(USER_ID, F.explode("tags").alias("_tag"))
+            .groupBy(USER_ID, "_tag").agg(F.count(F.lit(1)).alias("_k")).join(totals, USER_ID)
+            .select(USER_ID, "_tag", (F.col("_k") / F.col("_n")).alias("_share")))
+    rows = pool.select(USER_ID, CONTENT_ID).join(items, CONTENT_ID, "left")
+    by_tag = (rows.select(USER_ID, CONTENT_ID, F.explode("tags").alias("_tag"))
+              .join(tags, [USER_ID, "_tag"]).groupBy(USER_ID, CONTENT_ID)
               .agg(F.max("_share").alias("_tags")))
-    return (rows.join(creators, ["user_id", "creator_id"], "left")
-            .join(by_tag, ["user_id", "content_id"], "left")
-            .select("user_id", "content_id",
+    return (rows.join(creators, [USER_ID, CREATOR_ID], "left")
+            .join(by_tag, [USER_ID, CONTENT_ID], "left")
+            .select(USER_ID, CONTENT_ID,
                     (F.coalesce("_creator", F.lit(0.0)) + F.coalesce("_tags", F.lit(0.0))).alias(FATIGUE)))
 
 
@@ -248,16 +251,16 @@ def pseudo_impressions(pool: DataFrame, as_of: dt.date) -> DataFrame:
     """silver.impressions-shaped rows for the pool: one per (user, candidate) on ``as_of`` at
     the user's usual hour (the pool's ``usual_hour`` column; midnight without it), labels
     null, so the training-example builder can attach features."""
-    spec = table("silver.impressions")
+    spec = table(IMPRESSIONS)
     midnight = F.unix_timestamp(F.to_timestamp(F.lit(as_of.isoformat())))
     hour = F.coalesce(F.col(HOUR), F.lit(0.0)) if HOUR in pool.columns else F.lit(0.0)
     ts = F.timestamp_seconds(midnight + F.round(hour * 3600).cast("long"))
     values = {
-        "request_id": F.concat(F.lit(f"export:{as_of.isoformat()}:"), F.col("user_id")),
+        "request_id": F.concat(F.lit(f"export:{as_of.isoformat()}:"), F.col(USER_ID)),
         "position": F.coalesce(F.col("pool_rank"), F.lit(0)).cast("int") if "pool_rank" in pool.columns
         else F.lit(0),
-        "user_id": F.col("user_id"), "content_id": F.col("content_id"), "creator_id": F.col("creator_id"),
-        "event_ts": ts, "event_date": F.lit(as_of), "has_impressions": F.lit(True),
+        USER_ID: F.col(USER_ID), CONTENT_ID: F.col(CONTENT_ID), CREATOR_ID: F.col(CREATOR_ID),
+        EVENT_TS: ts, EVENT_DATE: F.lit(as_of), "has_impressions": F.lit(True),
     }
     return pool.select(*[(values[f.name] if f.name in values else F.lit(None)).cast(f.dataType).alias(f.name)
                          for f in spec.schema])
@@ -272,24 +275,24 @@ def scoring_frame(lake: Lake, config: "ExportSettings", pool: DataFrame, as_of: 
 
     cfg = config.rerank
     items = at(ITEM_FEATURES)
-    stamped = pool.join(usual_hours(lake, as_of, cfg.context_days), "user_id", "left")
-    examples = build_examples(pseudo_impressions(stamped, as_of), at("gold.user_features"),
-                              items, at("gold.user_affinities"),
-                              at("gold.vocabularies"), as_of, config.features, labelled=False)
+    stamped = pool.join(usual_hours(lake, as_of, cfg.context_days), USER_ID, "left")
+    examples = build_examples(pseudo_impressions(stamped, as_of), at(GOLD_USER_FEATURES),
+                              items, at(GOLD_USER_AFFINITIES),
+                              at(GOLD_VOCABULARIES), as_of, config.features, labelled=False)
     tired = examples.join(candidate_fatigue(lake, pool, items, as_of, cfg.fatigue_days),
-                          ["user_id", "content_id"], "left")
+                          [USER_ID, CONTENT_ID], "left")
     return tired.select(*examples.columns, F.coalesce(FATIGUE, F.lit(0.0)).alias(FATIGUE))
 
 
 def score_pool(lake: Lake, config: "ExportSettings", pool: DataFrame, as_of: dt.date,
                model: Champion) -> DataFrame:
     """The pool with ``relevance`` (the champion's score) and ``model_version``."""
-    scored = score_frame(scoring_frame(lake, config, pool, as_of), model.uri, keep=["user_id", "content_id"])
+    scored = score_frame(scoring_frame(lake, config, pool, as_of), model.uri, keep=[USER_ID, CONTENT_ID])
     name = next((c for c in SCORE_COLUMNS if c in scored.columns), None)
     if name is None:
         raise ValueError(f"the ranker's output has none of {SCORE_COLUMNS}: {scored.columns}")
-    rel = scored.select("user_id", "content_id", F.col(name).cast("double").alias("relevance"))
-    return (pool.join(rel.dropDuplicates(["user_id", "content_id"]), ["user_id", "content_id"], "left")
+    rel = scored.select(USER_ID, CONTENT_ID, F.col(name).cast("double").alias("relevance"))
+    return (pool.join(rel.dropDuplicates([USER_ID, CONTENT_ID]), [USER_ID, CONTENT_ID], "left")
             .withColumn("model_version", F.lit(model.version)))
 
 

@@ -13,11 +13,12 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.config.rerank import RerankConfig
+from foryou.lake.vocabulary import CONTENT_ID, CREATOR_ID, USER_ID
 from foryou.rerank import dpp, exploration, novelty
 from foryou.rerank.guards import apply_caps
 
 # Columns of the scored candidates :func:`rerank` takes (vector and tags may be null).
-CANDIDATE_COLUMNS = ("user_id", "content_id", "creator_id", "source", "relevance", "tags", "vector",
+CANDIDATE_COLUMNS = (USER_ID, CONTENT_ID, CREATOR_ID, "source", "relevance", "tags", "vector",
                      "interests")
 OUTPUT_SCHEMA = "user_id string, rank int, content_id string, score double, source string"
 
@@ -54,9 +55,9 @@ def rerank_user(cands: pd.DataFrame, history: pd.Series, cfg: RerankConfig,
         content_id, rank (1..), score (relevance + exploration bonus), source; at most
         ``cfg.list_size`` rows, each content_id once.
     """
-    cands = cands.drop_duplicates("content_id").reset_index(drop=True)
+    cands = cands.drop_duplicates(CONTENT_ID).reset_index(drop=True)
     if cands.empty:
-        return pd.DataFrame({"content_id": [], "rank": [], "score": [], "source": []})
+        return pd.DataFrame({CONTENT_ID: [], "rank": [], "score": [], "source": []})
     rel = cands["relevance"].astype(float).fillna(cands["relevance"].min() if cands["relevance"].notna().any()
                                                   else 0.0).to_numpy()
     dim = _dim(cands["vector"], history)
@@ -70,10 +71,10 @@ def rerank_user(cands: pd.DataFrame, history: pd.Series, cfg: RerankConfig,
     tags = [list(t) if t is not None else [] for t in cands["tags"]]
     novel = [novelty.is_novel(t, known) for t in tags]
     order = novelty.inject(order, novel, len(order), cfg.novelty_share)
-    creators = [c if isinstance(c, str) else None for c in cands["creator_id"]]
+    creators = [c if isinstance(c, str) else None for c in cands[CREATOR_ID]]
     top = interests[0] if interests else None
     final = apply_caps(order, creators, tags, cfg.list_size, cfg.guards, top)
-    return pd.DataFrame({"content_id": cands["content_id"].to_numpy()[final],
+    return pd.DataFrame({CONTENT_ID: cands[CONTENT_ID].to_numpy()[final],
                          "rank": np.arange(1, len(final) + 1, dtype=np.int32),
                          "score": score[final],
                          "source": cands["source"].to_numpy()[final]})
@@ -92,15 +93,15 @@ def rerank(candidates: DataFrame, history: DataFrame, cfg: RerankConfig, seed: s
     if missing:
         raise ValueError(f"rerank: candidates lack column(s) {missing}; need {list(CANDIDATE_COLUMNS)}")
     cands = candidates.select(*CANDIDATE_COLUMNS)
-    hist = history.select("user_id", F.col("vector").alias("history_vector"))
+    hist = history.select(USER_ID, F.col("vector").alias("history_vector"))
 
     def per_user(key, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
         user = key[0]
         if left.empty:
-            return pd.DataFrame(columns=["user_id", "rank", "content_id", "score", "source"])
+            return pd.DataFrame(columns=[USER_ID, "rank", CONTENT_ID, "score", "source"])
         out = rerank_user(left, right["history_vector"], cfg, f"{user}|{seed}")
-        out.insert(0, "user_id", user)
+        out.insert(0, USER_ID, user)
         return out
 
-    return (cands.groupBy("user_id").cogroup(hist.groupBy("user_id"))
+    return (cands.groupBy(USER_ID).cogroup(hist.groupBy(USER_ID))
             .applyInPandas(per_user, OUTPUT_SCHEMA))

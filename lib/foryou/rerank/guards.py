@@ -22,9 +22,8 @@ from pyspark.sql import functions as F
 
 from foryou.config.rerank import GuardsConfig
 from foryou.lake import Lake
+from foryou.lake.vocabulary import CONTENT_ID, GOLD_USER_CANDIDATES as EXPORT, USER_ID
 
-USER_ID, CONTENT_ID, CREATOR_ID = "user_id", "content_id", "creator_id"
-EXPORT = "gold.user_candidates"
 ENGAGEMENT_EVENTS = ("like", "comment", "share", "save", "follow")
 # Users per hash bucket of the homogenisation pairing (pairs never cross buckets).
 USERS_PER_BUCKET = 10_000

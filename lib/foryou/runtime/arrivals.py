@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 
 from foryou.config.clean import CleanConfig
 from foryou.lake import Lake
-from foryou.lake.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID
+from foryou.lake.vocabulary import EVENT_DATE, EVENT_TS, INGEST_ID, SILVER_EVENTS as EVENTS_TABLE
 
 log = logging.getLogger("foryou.arrivals")
 
@@ -35,9 +35,6 @@ def ingest_prefix(run_date: dt.date | str, clean: CleanConfig) -> str:
     """The ``ingest_id`` prefix of the ingests a run for ``run_date`` takes (clean reads those
     bronze rows; the later stages find what the run's clean wrote by it)."""
     return clean.ingest_id_prefix.format(run_date=run_date)
-
-
-EVENTS_TABLE = "silver.events"
 
 
 def day_start(date: Column) -> Column:

@@ -7,9 +7,8 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from foryou.lake import CommitKey, Lake, WriteResult, table
+from foryou.lake.vocabulary import GOLD_METRICS as METRICS_TABLE
 from foryou.stages import StageResult
-
-METRICS_TABLE = "gold.metrics"
 
 
 class Metrics(StageResult):

@@ -28,10 +28,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
+from foryou.lake.vocabulary import CONTENT_ID, GOLD_USER_CANDIDATES as TABLE, USER_ID
 from foryou.privacy.pseudonyms import pseudonymise
 
-TABLE = "gold.user_candidates"
-COLUMNS = ("user_id", "rank", "content_id", "score", "source", "model_version", "generated_at")
+COLUMNS = (USER_ID, "rank", CONTENT_ID, "score", "source", "model_version", "generated_at")
 FALLBACK_SOURCE = "fallback"
 
 
@@ -56,7 +56,7 @@ class _Snapshot:
     def rows(self, user_id: str, start: int, stop: int) -> list[dict]:
         # Slices converted column-wise (tolist) then zipped: ~2x faster than per-element indexing.
         span = slice(start, stop)
-        return [{"user_id": user_id, "rank": r, "content_id": c, "score": s, "source": src,
+        return [{USER_ID: user_id, "rank": r, CONTENT_ID: c, "score": s, "source": src,
                  "model_version": m, "generated_at": g}
                 for r, c, s, src, m, g in zip(self.rank[span].tolist(), self.content_id[span].tolist(),
                                               self.score[span].tolist(), self.source[span].tolist(),
@@ -80,14 +80,14 @@ def _fallback(table: pa.Table, users: int) -> tuple[dict, ...]:
     """Items in the most users' lists (ties: higher mean score), as many as the median list."""
     if table.num_rows == 0:
         return ()
-    stats = table.group_by("content_id").aggregate([("user_id", "count"), ("score", "mean")])
+    stats = table.group_by(CONTENT_ID).aggregate([(USER_ID, "count"), ("score", "mean")])
     order = pc.sort_indices(stats, sort_keys=[("user_id_count", "descending"),
                                               ("score_mean", "descending"),
-                                              ("content_id", "ascending")])
-    per_user = table.group_by("user_id").aggregate([("rank", "count")])["rank_count"].to_numpy()
+                                              (CONTENT_ID, "ascending")])
+    per_user = table.group_by(USER_ID).aggregate([("rank", "count")])["rank_count"].to_numpy()
     size = max(1, int(np.median(per_user)))
     top = stats.take(order[:size]).to_pylist()
-    return tuple({"rank": i + 1, "content_id": r["content_id"], "score": r["user_id_count"] / users,
+    return tuple({"rank": i + 1, CONTENT_ID: r[CONTENT_ID], "score": r["user_id_count"] / users,
                   "source": FALLBACK_SOURCE} for i, r in enumerate(top))
 
 
@@ -96,8 +96,8 @@ def _load(dt_table: DeltaTable) -> _Snapshot:
     if missing:
         raise FeedReaderError(f"{TABLE} at {dt_table.table_uri} lacks column(s) {missing}")
     table = dt_table.to_pyarrow_table(columns=list(COLUMNS))
-    table = table.take(pc.sort_indices(table, sort_keys=[("user_id", "ascending"), ("rank", "ascending")]))
-    users = table["user_id"].to_numpy(zero_copy_only=False)
+    table = table.take(pc.sort_indices(table, sort_keys=[(USER_ID, "ascending"), ("rank", "ascending")]))
+    users = table[USER_ID].to_numpy(zero_copy_only=False)
     if len(users):
         starts = np.concatenate([[0], np.flatnonzero(users[1:] != users[:-1]) + 1])
         stops = np.append(starts[1:], len(users))
@@ -109,7 +109,7 @@ def _load(dt_table: DeltaTable) -> _Snapshot:
     encoded = pc.dictionary_encode(table["generated_at"]).combine_chunks()
     generated = np.array(encoded.dictionary.to_pylist() + [None], dtype=object)[
         encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
-    return _Snapshot(dt_table.version(), offsets, column("rank"), column("content_id"),
+    return _Snapshot(dt_table.version(), offsets, column("rank"), column(CONTENT_ID),
                      column("score"), column("source"), column("model_version"), generated,
                      _fallback(table, max(1, len(offsets))))
 
@@ -182,7 +182,7 @@ class FeedReader:
             rows = snap.fallback if n is None else snap.fallback[:n]
             model = snap.model_version[0] if len(snap.model_version) else None
             generated = snap.generated_at[0] if len(snap.generated_at) else None
-            return [{"user_id": user_id, **r, "model_version": model, "generated_at": generated}
+            return [{USER_ID: user_id, **r, "model_version": model, "generated_at": generated}
                     for r in rows]
         start, stop = span
         return snap.rows(user_id, start, stop if n is None else min(stop, start + n))

@@ -39,6 +39,7 @@ from pyspark.sql import functions as F
 
 from foryou.config.sessions import SessionsConfig
 from foryou.lake import Lake
+from foryou.lake.vocabulary import SILVER_EVENTS as EVENTS_TABLE, SILVER_SESSIONS as SESSIONS_TABLE
 from foryou.sessions.sessionize import (
     EVENT_TS,
     EVENT_TYPE,
@@ -51,8 +52,6 @@ from foryou.sessions.sessionize import (
     sessionize,
 )
 
-EVENTS_TABLE = "silver.events"
-SESSIONS_TABLE = "silver.sessions"
 _OPEN_START = "_open_start"
 
 

@@ -40,11 +40,7 @@ from pyspark.sql.types import (
     TimestampType,
 )
 
-# Input columns (silver.events contracts).
-USER_ID = "user_id"
-EVENT_TS = "event_ts"
-EVENT_TYPE = "event_type"
-WATCH_MS = "watch_ms"
+from foryou.lake.vocabulary import EVENT_TS, EVENT_TYPE, USER_ID, WATCH_MS  # silver.events
 
 # Output columns (silver.sessions contracts).
 SESSION_ID = "session_id"

@@ -33,13 +33,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from foryou.lake.vocabulary import CONTENT_ID, USER_ID
 from foryou.world.catalogue import Catalogue
 from foryou.world.ids import format_ids, id_width
 from foryou.world.model import Items, UserModel, UserState
 from foryou.world.params import WorldConfig
 from foryou.world.simulate import WorldSpec, make_profiles
 
-USER_ID, RANK, CONTENT_ID = "user_id", "rank", "content_id"
+RANK = "rank"
 FEED_COLUMNS = (USER_ID, RANK, CONTENT_ID)
 
 
@@ -115,11 +116,11 @@ def _check_truth(world: SimWorld, truth_dir: str | Path) -> None:
         raise FileNotFoundError(f"{path} does not exist: truth_dir must be a world's truth folder")
     probe = world.user_ids[: min(32, world.n)].tolist()
     table = ds.dataset(str(path), format="parquet").to_table(
-        columns=["user_id", "interest"], filter=ds.field("user_id").isin(probe)).to_pandas()
+        columns=[USER_ID, "interest"], filter=ds.field(USER_ID).isin(probe)).to_pandas()
     if len(table) != len(probe):
         raise ValueError(f"truth_dir {truth_dir} lacks users of this world config "
                          f"(found {len(table)} of {len(probe)}): n_users or seed differ")
-    got = dict(zip(table["user_id"], table["interest"]))
+    got = dict(zip(table[USER_ID], table["interest"]))
     for row, uid in enumerate(probe):
         if not np.allclose(np.asarray(got[uid], float), world.state.interest[row], atol=1e-9):
             raise ValueError(f"user {uid}: truth interests differ from the regenerated ones; "
@@ -264,13 +265,8 @@ def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0) -> DayResult
             flat = items.ravel()[flat_valid]
             position = np.tile(np.arange(k), len(live))[flat_valid]
             served = world.items(flat)
-            probs = model.probabilities(state, sessions, rows, served)
-            out = model.sample(rng, probs, served)
-            go_on = model.continue_probability(sessions, rows, out.satisfaction, position + 1)
-            quits = np.zeros(valid.shape, bool)
-            quits[valid] = rng.random(len(flat)) >= go_on
-            last = np.where(quits.any(axis=1), quits.argmax(axis=1), valid.sum(axis=1) - 1)
-            shown = (np.arange(k)[None, :] <= last[:, None]) & valid
+            step = model.request(rng, state, sessions, rows, served, position, valid)
+            out, quits, last, shown = step.out, step.quits, step.last, step.shown
             sel = shown[valid]
             who_sel = sessions.user[rows[sel]]
             watch += np.bincount(who_sel, out.watch_ms[sel], minlength=n)

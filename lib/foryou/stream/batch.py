@@ -50,7 +50,8 @@ from foryou.ingest.batch import REASON, quarantine_extras, safe_payload
 from foryou.ingest.native import EVENT_FIELDS, EVENTS, SOURCE_NAME, check_fields, emit_fields
 from foryou.ingest.records import BLANK, BLOCK, FILE, MALFORMED, PAYLOAD, ROWID, parse_json_lines
 from foryou.lake import CommitKey, Lake, table
-from foryou.lake.vocabulary import (EVENT_DATE, EVENT_ID, EVENT_TS, INGEST_DATE, INGEST_ID,
+from foryou.lake.vocabulary import (
+    USER_ID,EVENT_DATE, EVENT_ID, EVENT_TS, INGEST_DATE, INGEST_ID,
                                     INGESTED_AT, RECORD_REF, SOURCE)
 from foryou.privacy.pseudonyms import with_pseudonyms
 from foryou.runtime.metrics import METRICS_TABLE, Metrics
@@ -238,7 +239,7 @@ def _silver(state: StreamState, bronze: DataFrame, batch_id: int, ingest_id: str
                                                      BRONZE_EVENTS, EVENT_ID, F.col(RAW_USER_ID)),
                         key=state.key(batch_id, "quarantine/clean"))
         valid = classified.where(F.col(REJECT).isNull() & (F.col(RANK) == 1))
-        rows = with_pseudonyms(valid, ["user_id"], state.pseudonym_key).select(
+        rows = with_pseudonyms(valid, [USER_ID], state.pseudonym_key).select(
             *[c.name for c in table(SILVER_EVENTS).columns])
         unique = total - rejected - dups
         # bounded: the event dates of one micro-batch

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
+from foryou.lake.vocabulary import EVENT_TS, USER_ID
 
 EVENT_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -72,7 +73,7 @@ def records(files: Sequence[Path]) -> Iterator[bytes]:
 def event_time(record: bytes) -> float | None:
     """The record's ``event_ts`` as epoch seconds, or None when it cannot be read."""
     try:
-        ts = json.loads(record).get("event_ts")
+        ts = json.loads(record).get(EVENT_TS)
         if isinstance(ts, (int, float)) and not isinstance(ts, bool):
             return ts / 1000 if ts > 1e11 else float(ts)
         return dt.datetime.fromisoformat(ts).replace(tzinfo=dt.timezone.utc).timestamp()
@@ -101,7 +102,7 @@ def in_time_order(files: Sequence[Path]) -> Iterator[bytes]:
 def user_key(record: bytes) -> bytes | None:
     """The record's ``user_id`` as the message key, or None when it cannot be read."""
     try:
-        user = json.loads(record).get("user_id")
+        user = json.loads(record).get(USER_ID)
     except (ValueError, AttributeError):
         return None
     return user.encode() if isinstance(user, str) and user else None

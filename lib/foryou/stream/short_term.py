@@ -17,9 +17,10 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.lake import CommitKey, Lake, WriteResult
-from foryou.lake.vocabulary import CONTENT_ID, EVENT_TS, USER_ID
+from foryou.lake.vocabulary import (
+    CONTENT_ID, CREATOR_ID, EVENT_TS, GOLD_USER_SHORT_TERM as TABLE, SILVER_CONTENT, USER_ID,
+)
 
-TABLE = "gold.user_short_term"
 BUCKET = "user_bucket"
 # How much one event says the user wants more of the item's tags and creator.
 INTEREST_WEIGHTS: dict[str, float] = {
@@ -64,21 +65,21 @@ def batch_state(events: DataFrame, content: DataFrame | None, gap_s: int) -> Dat
     ``b_ts``, and the session's ``b_events``, ``b_tags``, ``b_creators``."""
     w = Window.partitionBy(USER_ID).orderBy(EVENT_TS)
     gap = F.col(EVENT_TS).cast("long") - F.lag(EVENT_TS).over(w).cast("long") > gap_s
-    events = (events.select(USER_ID, EVENT_TS, "event_type", CONTENT_ID, "creator_id")
+    events = (events.select(USER_ID, EVENT_TS, "event_type", CONTENT_ID, CREATOR_ID)
               .withColumn("_w", _weight())
               .withColumn("_starts", F.when(gap, F.col(EVENT_TS))))
     per_user = events.groupBy(USER_ID).agg(
         F.min(EVENT_TS).alias("b_first"), F.max(EVENT_TS).alias("b_last"),
         F.max("_starts").alias("b_split"),
         F.sort_array(F.collect_list(F.when(F.col(CONTENT_ID).isNotNull(), F.struct(
-            F.col(EVENT_TS).alias("event_ts"), F.col(CONTENT_ID).alias("content_id"),
-            F.col("creator_id"), F.col("event_type"))))).alias("b_items"),
+            F.col(EVENT_TS).alias(EVENT_TS), F.col(CONTENT_ID).alias(CONTENT_ID),
+            F.col(CREATOR_ID), F.col("event_type"))))).alias("b_items"),
         F.collect_list(EVENT_TS).alias("b_ts"))
     # The session's part of the batch: events from the last in-batch session start on.
     session = (events.join(per_user.select(USER_ID, "b_split"), USER_ID)
                .where(F.col("b_split").isNull() | (F.col(EVENT_TS) >= F.col("b_split"))))
     counted = session.groupBy(USER_ID).agg(F.count(F.lit(1)).alias("b_events"))
-    creators = _interest(session.withColumnRenamed("creator_id", "b_creators"), "b_creators")
+    creators = _interest(session.withColumnRenamed(CREATOR_ID, "b_creators"), "b_creators")
     if content is not None:
         tagged = (session.join(content.select(CONTENT_ID, "tags"), CONTENT_ID, "left")
                   .select(USER_ID, "_w", F.explode_outer("tags").alias("b_tags")))
@@ -130,7 +131,7 @@ def update(lake: Lake, events: DataFrame, *, items: int, gap_s: int, window_s: i
     """Fold one micro-batch's silver events into ``gold.user_short_term``: the buckets of the
     users it saw are rewritten (other users' rows kept as they were) in one commit keyed by
     ``key``. Returns None when the batch has no events."""
-    content = lake.read("silver.content") if lake.exists("silver.content") else None
+    content = lake.read(SILVER_CONTENT) if lake.exists(SILVER_CONTENT) else None
     batch = batch_state(events, content, gap_s).withColumn(BUCKET, bucket_of(F.col(USER_ID), buckets))
     batch = batch.persist()
     try:
