@@ -52,8 +52,11 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"--run-date {text!r}: expected YYYY-MM-DD") from None
 
 
-def common_parser(prog: str, description: str | None, run_date: bool) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, description=description)
+def parse_args(name: str, description: str | None, run_date: bool, add_arguments: Callable | None,
+               argv: Sequence[str] | None) -> argparse.Namespace:
+    """The command's arguments: ``--conf``/``--set``, with ``run_date`` also ``--run-date`` and
+    ``--force``, plus what ``add_arguments(parser)`` adds."""
+    parser = argparse.ArgumentParser(prog=f"foryou {name}", description=description)
     parser.add_argument("--conf", action="append", default=[], metavar="FILE",
                         help="YAML config overlay (repeatable, applied in order)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -64,7 +67,9 @@ def common_parser(prog: str, description: str | None, run_date: bool) -> argpars
                             help="the logical date this run is for (default: today, UTC)")
         parser.add_argument("--force", action="store_true",
                             help="recompute and replace this run date's output")
-    return parser
+    if add_arguments:
+        add_arguments(parser)
+    return parser.parse_args(argv)
 
 
 def _setup(args) -> tuple[Config, SparkSession, Lake]:
@@ -82,10 +87,7 @@ def config_main(name: str, body: Callable[[Config, argparse.Namespace], int],
                 errors: tuple[type[Exception], ...] = ()) -> int:
     """Entry point of a command that needs the config but no Spark session (``foryou broker``,
     ``foryou produce``); ``errors`` are reported in one line, exit code 1."""
-    parser = common_parser(f"foryou {name}", description, run_date=False)
-    if add_arguments:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_args(name, description, False, add_arguments, argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return body(load_config(args.conf, args.overrides), args)
@@ -101,10 +103,7 @@ def operator_main(name: str, body: Callable[[Config, SparkSession, Lake, argpars
                   argv: Sequence[str] | None, add_arguments: Callable | None = None,
                   description: str | None = None) -> int:
     """Entry point of an operator command (no run date, no metrics): tables, history, restore."""
-    parser = common_parser(f"foryou {name}", description, run_date=False)
-    if add_arguments:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_args(name, description, False, add_arguments, argv)
     try:
         config, spark, lake = _setup(args)
         return body(config, spark, lake, args)
@@ -159,10 +158,7 @@ def job_main(name: str, body: Callable[[JobContext], StageResult], argv: Sequenc
     (ingest: new files that arrived after the date was committed). A failure of the config,
     the lake or one of ``errors`` is reported in one line, exit code 1; others propagate.
     """
-    parser = common_parser(f"foryou {name}", description, run_date=True)
-    if add_arguments:
-        add_arguments(parser)
-    args = parser.parse_args(argv)
+    args = parse_args(name, description, True, add_arguments, argv)
     try:
         config, spark, lake = _setup(args)
     except (ConfigError, ConnectorError, LakeError) as exc:
