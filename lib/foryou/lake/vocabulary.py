@@ -1,8 +1,8 @@
-"""The event vocabulary: known event types, what each needs, and column names.
+"""The lake's vocabulary: known event types, what each needs, and table and column names.
 
-Event types come from the product's event log (DESIGN.md). Column names are the catalog's
-contracts (:mod:`foryou.lake.catalog`, beside this module); code refers to them through these
-constants. It sits in the lake layer, below every stage, so that ingest, clean, privacy and
+Event types come from the product's event log (DESIGN.md). Table and column names are the
+catalog's contracts (:mod:`foryou.lake.catalog`, beside this module, uses them too); code
+refers to them through these constants, spelled here once. It sits in the lake layer, below every stage, so that ingest, clean, privacy and
 the data-quality checks share it without importing each other.
 """
 from __future__ import annotations
