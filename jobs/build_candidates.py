@@ -10,10 +10,10 @@ Rows per source go to gold.metrics.
 """
 import sys
 
+from foryou.candidates import stage
 from foryou.config.settings import CandidatesSettings
 from foryou.runtime import JobContext, job_main
 from foryou.stages import StageResult
-from foryou.candidates import stage
 
 
 def run(ctx: JobContext) -> StageResult:

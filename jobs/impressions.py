@@ -9,10 +9,10 @@ logs without impressions give positive rows flagged has_impressions=false. See
 """
 import sys
 
+from foryou.impressions import stage
 from foryou.config.settings import ImpressionsSettings
 from foryou.runtime import JobContext, job_main
 from foryou.stages import StageResult
-from foryou.impressions import stage
 
 
 def run(ctx: JobContext) -> StageResult:

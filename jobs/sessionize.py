@@ -8,10 +8,10 @@ midnight (a session crossing midnight stays one session, in the partition of its
 """
 import sys
 
+from foryou.sessions import stage
 from foryou.config.settings import SessionsSettings
 from foryou.runtime import JobContext, job_main
 from foryou.stages import StageResult
-from foryou.sessions import stage
 
 
 def run(ctx: JobContext) -> StageResult:

@@ -10,10 +10,10 @@ and gold.user_embeddings under one model_version ``als-<run date>-<hash>``.
 """
 import sys
 
+from foryou.embeddings import stage
 from foryou.config.settings import EmbeddingsSettings
 from foryou.runtime import JobContext, job_main
 from foryou.stages import StageResult
-from foryou.embeddings import stage
 
 
 def run(ctx: JobContext) -> StageResult:

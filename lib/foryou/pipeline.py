@@ -108,7 +108,7 @@ def run_pipeline(lake: Lake, config: Config, run_dates: Sequence[dt.date],
                 continue
             start = time.perf_counter()
             try:
-                done, _ = run_stage(lake, config, stage.name, run_date, force)
+                done, seconds = run_stage(lake, config, stage.name, run_date, force)
             except Exception as exc:  # noqa: BLE001 - the table and one line; the traceback is logged
                 log.error("%s failed for %s", stage.name, run_date, exc_info=True)
                 seconds = time.perf_counter() - start
@@ -119,7 +119,6 @@ def run_pipeline(lake: Lake, config: Config, run_dates: Sequence[dt.date],
                 print(f"pipeline: {stage.name} failed for {run_date}; "
                       "the next run resumes at this stage")
                 return 1
-            seconds = time.perf_counter() - start
             figures = {name: done.value(name) for name in ("rows_in", "rows_out", "seconds")}
             print(f"  {stage.name:<18}{'done':<12}{_fmt(figures['rows_in']):>12}"
                   f"{_fmt(figures['rows_out']):>12}{seconds:>8.1f}s")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -115,13 +115,11 @@ class StageResult:
 
     def __exit__(self, kind, exc, traceback) -> bool:
         if exc is not None and getattr(exc, "stage_result", None) is None:
-            try:
+            with suppress(AttributeError):  # an exception type that takes no attributes
                 exc.stage_result = self
-            except AttributeError:  # an exception type that takes no attributes
-                pass
         return False
 
     def extend(self, other: "StageResult") -> None:
-        """Take another run's figures and lines (a stage that runs a part as its own run)."""
+        """Take another result's figures and lines (a run's metrics take its stage's result)."""
         self.figures.extend(other.figures)
         self.lines.extend(other.lines)

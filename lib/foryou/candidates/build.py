@@ -24,9 +24,9 @@ from foryou.candidates.covisit import covisit_candidates, history_candidates
 from foryou.candidates.filters import (
     apply_filters, apply_quotas, excluded_creators, negative_pairs, seen_pairs, spam_creators)
 from foryou.candidates.followed import followed_candidates
-from foryou.candidates.interest import interest_candidates
 from foryou.candidates.inputs import (
     all_users, bots, engaged, features_at, interaction_log, read_days)
+from foryou.candidates.interest import interest_candidates
 from foryou.candidates.pool import merge
 from foryou.candidates.topk import as_source, empty_source
 from foryou.candidates.trending import trending_candidates

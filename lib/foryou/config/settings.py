@@ -37,8 +37,8 @@ class _Sections:
     """Base of the settings bundles: built from the whole config by field name."""
 
     @classmethod
-    def of(cls: type[S], config: Config) -> S:
-        """The sections of ``config`` this stage reads."""
+    def of(cls: type[S], config: Config | _Sections) -> S:
+        """The sections of ``config`` (the whole config, or a larger bundle) this stage reads."""
         return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})  # type: ignore[arg-type]
 
 
@@ -178,4 +178,4 @@ class EvaluationSettings(_Sections):
     @property
     def export(self) -> ExportSettings:
         """What the export reads, to rebuild its feeds for the simulator's reference policies."""
-        return ExportSettings(self.rerank, self.features, self.candidates, self.mlflow, self.lake)
+        return ExportSettings.of(self)

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass
 from pyspark.sql import DataFrame, functions as F
 from scipy import stats
 
-from foryou.evaluation.business import ENGAGEMENTS, EVENT_DATE, USER_ID
+from foryou.evaluation.business import ENGAGEMENTS
+from foryou.lake.vocabulary import EVENT_DATE, USER_ID
 
 VARIANT = "variant"
 

@@ -23,6 +23,7 @@ import datetime as dt
 from typing import Iterable
 
 from pyspark.sql import DataFrame, functions as F
+
 from foryou.lake.vocabulary import CREATOR_ID, EVENT_DATE, USER_ID
 
 SESSION_DATE = "session_date"

@@ -33,9 +33,9 @@ from foryou.lake.vocabulary import (
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
 from foryou.privacy.pseudonyms import load_key
 from foryou.runtime.metrics import Metrics
-from foryou.stages import StageResult
 from foryou.simulator import (load_world, oracle_policy, oracle_pool_policy, popularity_policy,
                               random_policy, simulate_policies)
+from foryou.stages import StageResult
 
 
 @dataclass

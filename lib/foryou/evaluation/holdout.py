@@ -23,8 +23,8 @@ import pandas as pd
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from foryou.evaluation.retrieval import CONTENT_ID, RANK, USER_ID, coverage, ranking_metrics
-from foryou.lake.vocabulary import EVENT_TS
+from foryou.evaluation.retrieval import RANK, coverage, ranking_metrics
+from foryou.lake.vocabulary import CONTENT_ID, EVENT_TS, USER_ID
 
 LIST = "list"
 LISTS = ("feed", "popularity", "cooccurrence", "als")

@@ -17,8 +17,8 @@ import datetime as dt
 
 from pyspark.sql import DataFrame, functions as F
 
-from foryou.evaluation.business import ENGAGEMENTS, EVENT_DATE
-from foryou.lake.vocabulary import CONTENT_ID
+from foryou.evaluation.business import ENGAGEMENTS
+from foryou.lake.vocabulary import CONTENT_ID, EVENT_DATE
 
 MAD_TO_SD = 1.4826
 

@@ -14,10 +14,10 @@ import datetime as dt
 from foryou.candidates.build import interaction_log_at
 from foryou.config.settings import ExportSettings
 from foryou.export.build import build_export, write_export
-from foryou.export.contract import EXPORT
 from foryou.lake import CommitKey, Lake
+from foryou.lake.vocabulary import GOLD_CANDIDATE_POOL as POOL, GOLD_USER_CANDIDATES as EXPORT
 from foryou.ranking.registry import ChampionMissing
-from foryou.ranking.scoring import POOL, POOL_ORDER, champion, pool_order, score_pool
+from foryou.ranking.scoring import POOL_ORDER, champion, pool_order, score_pool
 from foryou.rerank.guards import homogenisation
 from foryou.stages import StageResult
 

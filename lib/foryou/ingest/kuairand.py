@@ -54,7 +54,7 @@ VIDEOS_FILE = "video_features_basic_pure.csv"
 LOG_PATTERN = "log"
 USERS_PATTERN, VIDEOS_PATTERN = "user_features", "video_features_basic"
 
-USER_ID, VIDEO_ID = "user_id", "video_id"
+KR_USER_ID, VIDEO_ID = "user_id", "video_id"  # KuaiRand's own log columns
 TIME_MS, DATE, HOURMIN = "time_ms", "date", "hourmin"
 PLAY_MS, DURATION_MS, IS_CLICK = "play_time_ms", "duration_ms", "is_click"
 IS_RAND = "is_rand"
@@ -80,7 +80,7 @@ def _long(col: str) -> Column:
 def user_rows(raw: DataFrame) -> DataFrame:
     """``user_features_*.csv`` records (string columns, payload, lineage) as ``bronze.users`` rows."""
     return raw.select(
-        F.col(USER_ID).alias(USER_ID),
+        F.col(KR_USER_ID).alias(USER_ID),
         F.to_timestamp(F.date_sub(F.lit(LOG_END), F.col("register_days").try_cast("int"))).alias("signup_ts"),
         F.lit(None).cast("string").alias("country"),
         F.lit(None).cast("string").alias("language"),
@@ -116,7 +116,7 @@ def side_adapters(spark: SparkSession) -> list[tuple[str, Adapter]]:
 
     return [
         (USERS_PATTERN, Adapter(SOURCE, BRONZE_USERS, reader,
-                                lambda f: _check_side(f, USER_ID), user_rows)),
+                                lambda f: _check_side(f, KR_USER_ID), user_rows)),
         (VIDEOS_PATTERN, Adapter(SOURCE, BRONZE_CONTENT, reader,
                                  lambda f: _check_side(f, VIDEO_ID), content_rows)),
     ]
@@ -132,7 +132,7 @@ def check_log(frame: DataFrame) -> DataFrame:
     """Type the log row's columns that exist; ``_reason`` names each bad one."""
     parsed = {c: fld.integer(c, F.col(c)) for c in INTEGER_COLUMNS if _has(frame, c)}
     why = [fld.required(c, F.col(c)) if _has(frame, c) else F.lit(f"missing required field '{c}'")
-           for c in (USER_ID, VIDEO_ID)]
+           for c in (KR_USER_ID, VIDEO_ID)]
     why += [p.reason for p in parsed.values()]
     if TIME_MS in parsed:
         epoch_ms = parsed[TIME_MS].value
@@ -186,9 +186,9 @@ def emit_log(frame: DataFrame, request_window_s: int, creators: DataFrame | None
         click = F.coalesce(F.when(duration <= CLICK_MIN_MS, play >= duration)
                            .otherwise(play > CLICK_MIN_MS), F.lit(False))
     bucket = F.floor(F.col(_EPOCH_MS) / (request_window_s * 1000)).cast("long")
-    request = F.concat_ws("-", F.lit("kr"), F.col(USER_ID), bucket.cast("string"))
+    request = F.concat_ws("-", F.lit("kr"), F.col(KR_USER_ID), bucket.cast("string"))
     position = F.row_number().over(
-        Window.partitionBy(USER_ID, bucket).orderBy(_EPOCH_MS, VIDEO_ID)) - 1
+        Window.partitionBy(KR_USER_ID, bucket).orderBy(_EPOCH_MS, VIDEO_ID)) - 1
     end_ms = F.greatest(F.coalesce(play, F.lit(0)), F.lit(0)) + 2
 
     def event(kind: str, when: Column, offset: Column, watch: Column | None = None) -> Column:
@@ -211,12 +211,12 @@ def emit_log(frame: DataFrame, request_window_s: int, creators: DataFrame | None
         rows = rows.join(F.broadcast(creators), VIDEO_ID, "left")
     ts_ms = F.col(_EPOCH_MS) + F.col("_event.offset_ms")
     event_ts = F.timestamp_millis(ts_ms)
-    event_id = F.substring(F.sha2(F.concat_ws("|", F.lit(SOURCE), F.col(USER_ID), F.col(VIDEO_ID),
+    event_id = F.substring(F.sha2(F.concat_ws("|", F.lit(SOURCE), F.col(KR_USER_ID), F.col(VIDEO_ID),
                                               F.col(_EPOCH_MS).cast("string"),
                                               F.col("_event.event_type")), 256), 1, 32)
     return rows.select(
         event_id.alias("event_id"), F.col("_event.event_type").alias("event_type"),
-        F.col(USER_ID).alias(USER_ID), event_ts.alias(EVENT_TS),
+        F.col(KR_USER_ID).alias(USER_ID), event_ts.alias(EVENT_TS),
         F.col(VIDEO_ID).alias(CONTENT_ID),
         exposure(frame).alias("exposure"),
         (F.col(CREATOR_ID) if creators is not None else F.lit(None).cast("string")).alias(CREATOR_ID),

@@ -49,17 +49,15 @@ from foryou.features.examples import build_examples
 from foryou.lake import Lake, table
 from foryou.lake.days import days_before
 from foryou.lake.vocabulary import (
-    CONTENT_ID, CREATOR_ID, EVENT_DATE, EVENT_TS, GOLD_CANDIDATE_POOL as POOL,
-    GOLD_ITEM_FEATURES as ITEM_FEATURES, GOLD_TRAINING_EXAMPLES as EXAMPLES,
+    CONTENT_ID, CREATOR_ID, EVENT_DATE, EVENT_TS, GOLD_ITEM_FEATURES as ITEM_FEATURES,
     GOLD_USER_AFFINITIES, GOLD_USER_FEATURES, GOLD_VOCABULARIES,
     SILVER_IMPRESSIONS as IMPRESSIONS, SILVER_SESSIONS as SESSIONS, USER_ID,
 )
+from foryou.ranking.pyfunc import FATIGUE_COLUMN as FATIGUE
 from foryou.runtime.arrivals import window_end
 
 if TYPE_CHECKING:
     from foryou.config.settings import ExportSettings, Tracking
-
-FATIGUE = "fatigue"
 
 # --- predictions and the feed score ---------------------------------------------------
 

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
+
 from foryou.lake.vocabulary import EVENT_TS, USER_ID
 
 EVENT_SUFFIXES = (".jsonl", ".json", ".ndjson")
