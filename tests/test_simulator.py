@@ -1,6 +1,7 @@
 """The feed simulator: the true best feed beats a random one, seeds fix the result, CIs."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -8,9 +9,11 @@ import pandas as pd
 import pytest
 
 from foryou.simulator import (
-    REPORT_COLUMNS, feed_matrix, load_world, mean_ci, oracle_policy, oracle_pool_policy,
-    popularity_policy, random_policy, simulate_policies,
+    DAYS_COLUMNS, REPORT_COLUMNS, daily_oracle, daily_random, daily_static, feed_matrix,
+    load_world, mean_ci, oracle_policy, oracle_pool_policy, popularity_policy, random_policy,
+    simulate_day, simulate_days, simulate_policies, simulate_policies_over_days,
 )
+from foryou.simulator.environment import unseen
 from worlds import WORLD
 
 N_USERS = 80
@@ -169,6 +172,119 @@ def test_an_ablation_merges_nested_sections_and_validates():
         ablated(base, {"theta": 2.0})
 
 
+def test_unseen_drops_what_each_user_saw_and_moves_the_rest_up():
+    feeds = np.array([[3, 1, 4, -1], [2, 0, 1, 3]])
+    seen = np.zeros((2, 5), bool)
+    seen[0, 1] = seen[1, [2, 3]] = True
+    assert unseen(feeds, seen, 3).tolist() == [[3, 4, -1], [0, 1, -1]]
+    assert unseen(feeds, seen, 5).tolist() == [[3, 4, -1, -1, -1], [0, 1, -1, -1, -1]]
+
+
+def test_several_days_carry_the_users_state_and_gate_each_day_by_return(sim):
+    world, feeds = sim
+    days, length = 4, 30
+    oracle = daily_oracle(world, length)
+    a = simulate_days(world, oracle, days, length, seed=2)
+    b = simulate_days(world, oracle, days, length, seed=2)
+    np.testing.assert_array_equal(a.watch_ms, b.watch_ms)              # deterministic
+    assert a.watch_ms.shape == (world.n, days) and a.active[:, 0].all()
+    assert (a.watch_ms[~a.active] == 0).all()                          # a day away watches nothing
+    assert 0 < a.active[:, 1:].mean() < 1                              # returns gate the days
+    # Day 0 is the one-day simulation of the same feed and seed.
+    one = simulate_day(world, feed_matrix(world, oracle_policy(world, length)), seed=2)
+    np.testing.assert_array_equal(a.watch_ms[:, 0], one.watch_ms)
+    # No item is served twice to a user: a static list moves on to its unseen items.
+    logs = []
+    seen_by = {}
+
+    def watching(day, state, seen, history):
+        logs.append(history)
+        seen_by[day] = seen.copy()
+        return feed_matrix(world, feeds["popularity"])
+    simulate_days(world, watching, 3, 10, seed=2)
+    last = logs[-1]
+    assert set(last["day"]) == {0, 1} and not last.duplicated(["row", "item"]).any()
+    assert seen_by[2].sum() == len(last) and seen_by[0].sum() == 0
+    with pytest.raises(ValueError, match="days"):
+        simulate_days(world, oracle, 0, length)
+
+
+def test_over_days_the_oracle_beats_random_and_the_difference_is_paired(sim):
+    world, feeds = sim
+    policies = {"oracle": daily_oracle(world, 30), "random": daily_random(world, 30, seed=1),
+                "popularity": daily_static(world, feeds["popularity"], "popularity")}
+    table = simulate_policies_over_days(world, policies, 3, 30, seed=4, reference="random")
+    assert list(table.columns) == list(DAYS_COLUMNS)
+    t = table.set_index("policy")
+    assert t.loc["oracle", "time_spent_s_lo"] > t.loc["random", "time_spent_s_hi"]
+    assert t.loc["oracle", "time_share"] == 1.0 and t.loc["random", "time_share"] == 0.0
+    assert t.loc["random", "time_vs_ref_s"] == 0.0
+    assert t.loc["oracle", "time_vs_ref_s"] == pytest.approx(
+        t.loc["oracle", "time_spent_s"] - t.loc["random", "time_spent_s"])
+    assert t.loc["oracle", "time_vs_ref_s_lo"] > 0
+    # Users who tire of topics spend less time on the same myopic oracle.
+    tired = world.with_satiation(1.5)
+    calm = world.with_satiation(0.0)
+    spent = [simulate_policies_over_days(w, {"oracle": daily_oracle(w, 30)}, 3, 30, seed=4)
+             .at[0, "time_spent_s"] for w in (calm, tired)]
+    assert spent[1] < spent[0]
+    assert world.model.params.satiation == WORLD.satiation  # with_satiation copies
+
+
+def test_the_daily_export_moves_on_with_what_the_users_did(sim):
+    from foryou.config.rerank import RerankConfig
+    from foryou.evaluation.multiday import daily_export
+    from foryou.rerank.feed import rerank_user
+
+    world, _ = sim
+    rng = np.random.default_rng(0)
+    users = list(world.pseudonyms[:3])
+    items = rng.choice(world.content_ids, 80, replace=False)
+    cands = pd.DataFrame([dict(user_id=u, content_id=c, creator_id=f"c{i % 17}", source="ann",
+                               relevance=float(rng.random()), tags=[str(i % 9)],
+                               vector=rng.normal(size=4), interests=["1", "2"])
+                          for u in users for i, c in enumerate(items)])
+    history = pd.DataFrame({"user_id": [users[0]], "vector": [rng.normal(size=4)]})
+    cfg = RerankConfig(list_size=20)
+    as_of = dt.date(2024, 5, 6)
+    policy = daily_export(world, cands, history, cfg, as_of)
+    index = {c: i for i, c in enumerate(world.content_ids)}
+    seen = np.zeros((world.n, len(world.content_ids)), bool)
+    empty = pd.DataFrame({"row": [], "item": [], "click": [], "negative": [], "day": []})
+    day0 = policy(0, world.state, seen, empty)
+    # Day 0 is the export's own rerank of the candidates, with the run date's seed.
+    expect = rerank_user(cands[cands["user_id"] == users[0]], history["vector"], cfg,
+                         f"{users[0]}|{as_of.isoformat()}")
+    assert [world.content_ids[i] for i in day0[0] if i >= 0] == list(expect["content_id"])
+    assert (day0[3:] < 0).all()                            # users without candidates: no feed
+    # User 0 saw two items and hid a third (outside today's list): none comes back; neither
+    # does anything exported yesterday (repeat_days = 1).
+    shown = day0[0, :2]
+    seen[0, shown] = True
+    hidden = index[next(c for c in items if index[c] not in set(day0[0]))]
+    log = pd.DataFrame({"row": [0, 0, 0], "item": [*shown, hidden], "click": [True, False, False],
+                        "negative": [False, False, True], "day": [0, 0, 0]})
+    day1 = policy(1, world.state, seen, log)
+    first = set(day1[0][day1[0] >= 0])
+    assert first and not first & (set(day0[0]) | {hidden})
+    assert len(first) == 20
+
+
+def test_diversity_pays_reads_the_paired_differences():
+    from foryou.evaluation.report import diversity_pays
+
+    days = pd.DataFrame({"satiation": ["none"] * 3 + ["strong"] * 3, "strength": [0.0] * 3 + [0.5] * 3,
+                         "policy": ["champion", "no_diversity", "random"] * 2,
+                         "time_vs_ref_s": [0.0, 10.0, -50.0, 0.0, -20.0, -60.0],
+                         "time_vs_ref_s_lo": [0.0, 2.0, -70.0, 0.0, -30.0, -80.0],
+                         "time_vs_ref_s_hi": [0.0, 18.0, -30.0, 0.0, -10.0, -40.0]})
+    pays = diversity_pays(days).set_index("satiation")
+    assert list(pays["ablation"]) == ["no_diversity", "no_diversity"]
+    assert pays.loc["none", "champion_minus_ablation_s"] == -10.0      # diversity costs
+    assert (pays.loc["none", "lo"], pays.loc["none", "hi"]) == (-18.0, -2.0)
+    assert pays.loc["strong", "champion_minus_ablation_s"] == 20.0     # diversity pays
+
+
 @pytest.mark.slow
 def test_reference_feeds_rebuild_the_export_when_nothing_is_switched_off(fed_world, spark, tmp_path):
     from foryou.config.settings import ExportSettings
@@ -208,10 +324,20 @@ def test_evaluate_simulates_the_champion_its_ablations_and_the_baselines(fed_wor
     run_date = fed_world.dates[-1]
     # On native Delta, like the worlds' build: the end of the suite's native pipeline run.
     code = foryou(["evaluate", "--run-date", str(run_date), "--set", "evaluation.simulator_users=60",
+                   "--set", "evaluation.satiation_days=2",
                    *fed_world.args(tmp_path / "lake"), *BUILD_ARGS])
     assert code == 0
-    rows = lake.read("gold.metrics").where("stage = 'evaluate' AND name LIKE 'simulator.%'").toPandas()
+    metrics = lake.read("gold.metrics").where("stage = 'evaluate'")
+    rows = metrics.where("name LIKE 'simulator.%'").toPandas()
     value = dict(zip(rows["name"], rows["value"]))
+    days = metrics.where("name LIKE 'simulator_days.%'").toPandas()
+    over = dict(zip(days["name"], days["value"]))
+    # Over days: the champion and its ablations at each satiation level, beside the references.
+    assert {tuple(n.split(".")[1:3]) for n in over} == {
+        (level, policy) for level in ("none", "default", "strong")
+        for policy in ("champion", "no_diversity", "no_exploration", "oracle", "random")}
+    assert over["simulator_days.default.oracle.time_share"] == 1.0
+    assert over["simulator_days.default.champion.time_spent_s"] > 0
     policies = {name.split(".")[1] for name in value}
     assert policies == {"champion", "no_diversity", "no_exploration", "popularity", "random", "oracle",
                         "oracle_pool", "ranker_pool"}
@@ -230,3 +356,4 @@ def test_evaluate_simulates_the_champion_its_ablations_and_the_baselines(fed_wor
     assert "Feed simulator: champion against baselines" in text
     assert "no_diversity" in text and "no_exploration" in text
     assert "Where the value is lost" in text and "retrieval: true best within the pool" in text
+    assert "Diversity over days: when it pays" in text and "champion_minus_ablation_s" in text

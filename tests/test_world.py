@@ -119,6 +119,49 @@ def test_labels_follow_kuairand_definitions():
     assert not (out.like & ~out.click).any() and not (out.hide & ~out.skip).any()
 
 
+def test_satiation_tires_a_user_of_a_topic_and_recovers_with_time():
+    from foryou.world.model import UserModelParams
+
+    rng = np.random.default_rng(4)
+    model = UserModel(n_tags=8, activity_degrees=("full_active",), params=UserModelParams(satiation=0.4))
+    users, sessions = _one_user(model, rng)
+    probe = _items(0, 1)
+    fresh = model.affinity(users, sessions, np.zeros(1, np.int64), probe)[0]
+    # Ten requests of the favourite topic, each item watched: its appeal falls.
+    for _ in range(10):
+        k = 6
+        step = model.request(rng, users, sessions, np.zeros(k, np.int64), _items(0, k),
+                             np.arange(k), np.ones((1, k), bool))
+        assert step.shown.sum() >= 1
+    assert users.satiation[0, 0] > 1.0 and (users.satiation[0, 1:] == 0).all()
+    tired = model.affinity(users, sessions, np.zeros(1, np.int64), probe)[0]
+    other = model.affinity(users, sessions, np.zeros(1, np.int64), _items(5, 1))[0]
+    assert tired < fresh - 0.3
+    assert other == pytest.approx(model.affinity(*_one_user(model, rng), np.zeros(1, np.int64), _items(5, 1))[0])
+    # A new session and a night restore most of it (geometric decay).
+    level = users.satiation[0, 0]
+    model.start_sessions(rng, users, np.array([0]))
+    assert users.satiation[0, 0] == pytest.approx(level * model.params.satiation_session_retention)
+    model.end_day(rng, users, np.array([0.5]), np.zeros_like(users.interest))
+    assert users.satiation[0, 0] == pytest.approx(
+        level * model.params.satiation_session_retention * model.params.satiation_day_retention)
+    # Strength 0: the same exposure leaves the appeal as it was (the model without satiation).
+    calm = UserModel(n_tags=8, activity_degrees=("full_active",))
+    u0, s0 = _one_user(calm, rng)
+    before = calm.affinity(u0, s0, np.zeros(1, np.int64), probe)[0]
+    calm.request(rng, u0, s0, np.zeros(6, np.int64), _items(0, 6), np.arange(6), np.ones((1, 6), bool))
+    assert calm.affinity(u0, s0, np.zeros(1, np.int64), probe)[0] == before
+
+
+def test_satiation_is_a_world_parameter():
+    from foryou.world.generate import build_spec
+
+    assert WorldConfig().satiation == 0.15
+    assert build_spec(WorldConfig.preset("tiny", satiation=0.4)).user_model().params.satiation == 0.4
+    with pytest.raises(ValidationError, match="satiation"):
+        WorldConfig(satiation=-0.1)
+
+
 def test_return_probability_rises_with_satisfaction():
     model = UserModel(n_tags=4, activity_degrees=("full_active", "middle_active"))
     users = model.new_users(np.random.default_rng(3), np.array([0, 0, 0, 1], np.int8), np.ones(4) / 4)

@@ -206,6 +206,26 @@ def candidates_for(lake: Lake, settings: CandidatesSettings, as_of: dt.date, inp
     return Candidates(sources, pool, skipped, cached)
 
 
+def deeper_pool(lake: Lake, settings: CandidatesSettings, as_of: dt.date, depth: int
+                ) -> Candidates:
+    """``as_of``'s pool as :func:`build_day` builds it, ``depth`` times deeper: every quota and
+    ``max_candidates`` multiplied, from the same inputs and the cold-start waves written for
+    ``as_of``. Nothing is written. The items past the pool's usual depth are the next-ranked
+    candidates of each source: what the next days' pools offer once the user has seen the
+    first ones (the multi-day simulation, :mod:`foryou.evaluation.multiday`, serves from it).
+    Call ``release()`` on the result once its pool is consumed."""
+    from foryou.config import overlay
+
+    if depth < 1:
+        raise ValueError(f"deeper_pool: depth={depth} must be at least 1")
+    cfg = settings.candidates
+    deeper = overlay(cfg, {"quotas": {s: q * depth for s, q in cfg.quotas.items()},
+                           "max_candidates": cfg.max_candidates * depth}, "deeper pool")
+    inputs = read_inputs(lake, deeper, as_of)
+    return candidates_for(lake, CandidatesSettings(deeper, settings.embeddings), as_of, inputs,
+                          lake.read(C.COLD_START_WAVES, partitions=[as_of]))
+
+
 def build_day(lake: Lake, settings: CandidatesSettings, as_of: dt.date,
               key: CommitKey | None = None, force: bool = False) -> BuildResult:
     """Build and write ``as_of``'s candidate pool and cold-start waves."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat
 
 from foryou.config.monitoring import KpiRule, MonitoringConfig, default_rules
 from foryou.config.section import Section
@@ -28,6 +28,16 @@ class EvaluationConfig(Section):
     # Feed simulator: simulated users per policy (a seeded sample of the world's humans).
     simulator_users: int = Field(default=200, ge=1)
     simulator_seed: int = 0
+    # Diversity over days (foryou.evaluation.multiday): the champion, its ablations, a daily
+    # oracle and random served this many days in a row (each day's export rebuilt from what
+    # the users did), at each satiation strength (name -> strength; null: the world's own).
+    # 0 or 1: not simulated. The days are served from the run date's pool built
+    # satiation_pool_depth times deeper (the next days' pools are not rebuilt; a user sees
+    # about 30 items a day, the usual pool holds about 220).
+    satiation_days: int = Field(default=7, ge=0)
+    satiation_pool_depth: int = Field(default=3, ge=1)
+    satiation_levels: dict[str, NonNegativeFloat | None] = Field(default_factory=lambda: {
+        "none": 0.0, "default": None, "strong": 0.45})
     # Retention cohorts: "active" = users active on day d (always defined), "new" = users
     # whose first event was on day d (the classic new-user retention).
     retention_cohort: Literal["active", "new"] = "active"

@@ -172,6 +172,7 @@ class EvaluationSettings(_Sections):
     rerank: RerankConfig
     features: FeaturesConfig
     candidates: CandidatesConfig
+    embeddings: EmbeddingsConfig
     mlflow: MlflowConfig
     lake: LakeConfig
 
@@ -179,3 +180,8 @@ class EvaluationSettings(_Sections):
     def export(self) -> ExportSettings:
         """What the export reads, to rebuild its feeds for the simulator's reference policies."""
         return ExportSettings.of(self)
+
+    @property
+    def retrieval(self) -> CandidatesSettings:
+        """What ``build-candidates`` reads, to build the multi-day simulation's deeper pool."""
+        return CandidatesSettings.of(self)

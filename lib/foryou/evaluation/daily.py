@@ -33,8 +33,8 @@ from foryou.lake.vocabulary import (
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
 from foryou.privacy.pseudonyms import load_key
 from foryou.runtime.metrics import Metrics
-from foryou.simulator import (load_world, oracle_policy, oracle_pool_policy, popularity_policy,
-                              random_policy, simulate_policies)
+from foryou.simulator import (SimWorld, load_world, oracle_policy, oracle_pool_policy,
+                              popularity_policy, random_policy, simulate_policies)
 from foryou.stages import StageResult
 
 
@@ -108,9 +108,10 @@ BEYOND = ("coverage", "intra_list_diversity", "novelty", "creator_gini")
 RETRIEVAL = ("recall", "precision", "ndcg", "map")
 
 
-def simulator_table(lake: Lake, config: EvaluationSettings, run_date: dt.date,
-                    notes: dict[str, str]) -> pd.DataFrame | None:
-    """Expected time spent and next-day return per policy from the feed simulator.
+def simulator_tables(lake: Lake, config: EvaluationSettings, run_date: dt.date,
+                     notes: dict[str, str]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Expected time spent and next-day return per policy from the feed simulator: one day,
+    and over ``evaluation.satiation_days`` days at each satiation level.
 
     Policies, all served to the same ``evaluation.simulator_users`` simulated users with common
     random numbers: ``oracle`` (true best items of the whole catalogue: the ceiling),
@@ -125,16 +126,20 @@ def simulator_table(lake: Lake, config: EvaluationSettings, run_date: dt.date,
     lose. Needs a synthetic world's truth (``<ingest.path>/truth``): on real logs there is no
     user model to simulate. Without a champion or a candidate pool the pool policies and the
     ablations are skipped with a note.
+
+    The second table (None when not simulated, with a note) is
+    :func:`foryou.evaluation.multiday.satiation_table`: the champion and its ablations over
+    several days, the export rebuilt each morning, at no, the world's own and strong satiation.
     """
 
     truth = Path(config.ingest.path or "") / "truth"
     if not config.ingest.path or not truth.is_dir():
         notes["simulator"] = (f"no synthetic world truth at {truth}: the simulator needs the "
                               "world's user model")
-        return None
+        return None, None
     if not lake.exists(EXPORT):
         notes["simulator"] = f"no {EXPORT}: no champion feed to simulate"
-        return None
+        return None, None
     cfg = config.evaluation
     key = load_key(config.privacy, lake.spark).value
     world = load_world(config.world, truth, n_users=cfg.simulator_users, seed=cfg.simulator_seed,
@@ -153,26 +158,60 @@ def simulator_table(lake: Lake, config: EvaluationSettings, run_date: dt.date,
                 **({} if refs is None else refs.ablations),
                 "popularity": popularity_policy(world, truth, length),
                 "random": random_policy(world, length, cfg.simulator_seed)}
-    return simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
+    one_day = simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
+    return one_day, _over_days(lake, world, config, users, as_of, length, notes)
+
+
+def _over_days(lake: Lake, world: SimWorld, config: EvaluationSettings, users: DataFrame,
+               as_of: dt.date | None, length: int, notes: dict[str, str]) -> pd.DataFrame | None:
+    """:func:`foryou.evaluation.multiday.satiation_table` for the simulated users, served from
+    the run date's pool built ``evaluation.satiation_pool_depth`` times deeper
+    (:func:`foryou.candidates.build.deeper_pool`); None with a note when ``satiation_days`` is
+    below 2 or there is no pool or champion to rebuild the export from."""
+    from foryou.candidates.build import deeper_pool
+    from foryou.evaluation.multiday import satiation_table
+
+    cfg = config.evaluation
+    if cfg.satiation_days < 2:
+        notes["simulator.days"] = f"evaluation.satiation_days is {cfg.satiation_days}: not simulated"
+        return None
+    if as_of is None or not lake.exists(POOL):
+        notes["simulator.days"] = f"no {POOL} for the export's run date: not simulated"
+        return None
+    if "simulator.ablations" in notes:  # no champion: nothing to rebuild the export with
+        notes["simulator.days"] = notes["simulator.ablations"]
+        return None
+    deeper = deeper_pool(lake, config.retrieval, as_of, cfg.satiation_pool_depth)
+    try:
+        refs = _references(lake, config, users, as_of, notes, "simulator.days",
+                           ablations={}, pool=deeper.pool)
+    finally:
+        deeper.release()
+    if refs is None:
+        return None
+    levels = {name: config.world.satiation if strength is None else strength
+              for name, strength in cfg.satiation_levels.items()}
+    return satiation_table(world, refs.candidates, refs.history, config.export.rerank, as_of,
+                           cfg.satiation_days, levels, length, cfg.simulator_seed)
 
 
 def _references(lake: Lake, config: EvaluationSettings, users: DataFrame, as_of: dt.date | None,
-                notes: dict[str, str]):
+                notes: dict[str, str], note: str = "simulator.ablations", **options):
     """The export's reference feeds for the simulated users (a
-    :class:`foryou.export.build.ReferenceFeeds`), or None (with a note) when the export holds
-    none of them, its run date ``as_of`` has no candidate pool or there is no champion to
-    score it."""
+    :class:`foryou.export.build.ReferenceFeeds`; ``options`` go to
+    :func:`foryou.export.build.reference_feeds`), or None (with a note under ``note``) when
+    the export holds none of them, its run date ``as_of`` has no candidate pool or there is no
+    champion to score it."""
     from foryou.export.build import reference_feeds
     from foryou.ranking.registry import ChampionMissing
 
     if as_of is None or not lake.exists(POOL):
-        notes["simulator.ablations"] = (f"no {POOL} for the export's run date: the pool policies "
-                                        "and ablations not simulated")
+        notes[note] = f"no {POOL} for the export's run date: the pool policies not simulated"
         return None
     try:
-        return reference_feeds(lake, config.export, users, as_of)
+        return reference_feeds(lake, config.export, users, as_of, **options)
     except ChampionMissing as exc:
-        notes["simulator.ablations"] = f"pool policies and ablations not simulated: {exc}"
+        notes[note] = f"pool policies not simulated: {exc}"
         return None
 
 
@@ -203,9 +242,11 @@ def evaluate_day(lake: Lake, config: EvaluationSettings, run_date: dt.date, metr
         _candidates(lake, config, run_date, metrics, data)
     with metrics.timer("evaluate.simulator"):
         if simulate:
-            data.simulator = simulator_table(lake, config, run_date, notes)
+            data.simulator, data.simulator_days = simulator_tables(lake, config, run_date, notes)
             if data.simulator is not None:
                 _record_simulator(data.simulator, metrics)
+            if data.simulator_days is not None:
+                _record_days(data.simulator_days, metrics)
         else:
             notes["simulator"] = "the simulator was not asked for (--no-simulate)"
 
@@ -310,6 +351,17 @@ def _candidates(lake: Lake, config: EvaluationSettings, run_date: dt.date, metri
                 if m in r and r[m] == r[m]:
                     metrics.record(f"retrieval.{r['list']}.{m}@{r['k']}", r[m], "",
                                    users=r.get("users"))
+
+
+def _record_days(table: pd.DataFrame, metrics: StageResult) -> None:
+    """``simulator_days.<level>.<policy>.<metric>`` of the multi-day table's main figures."""
+    for row in table.to_dict("records"):
+        for column in ("time_spent_s", "return_rate", "active_last_day", "time_share",
+                       "return_share"):
+            value = row.get(column)
+            if isinstance(value, (int, float)) and value == value:
+                metrics.record(f"simulator_days.{row['satiation']}.{row['policy']}.{column}",
+                               value, "")
 
 
 def _record_simulator(table: pd.DataFrame, metrics: StageResult) -> None:

@@ -29,7 +29,7 @@ from foryou.lake.vocabulary import (
     SILVER_EVENTS as EVENTS, USER_ID,
 )
 from foryou.rerank import guards
-from foryou.rerank.feed import rerank
+from foryou.rerank.feed import CANDIDATE_COLUMNS, rerank
 from foryou.runtime.arrivals import window_end
 
 
@@ -170,11 +170,17 @@ class ReferenceFeeds:
             keeps of the pool before the rerank.
         pool: ``user_id, content_id`` of every guarded pool row: the items a perfect ranker
             could choose from (the simulator's ``oracle_pool``).
+        candidates: the rerank's inputs for the sample: the guarded candidates
+            (:data:`foryou.rerank.feed.CANDIDATE_COLUMNS`), so the simulator can rebuild the
+            export each simulated day (:mod:`foryou.evaluation.multiday`).
+        history: ``user_id, vector``: the sample's history vectors, the rerank's other input.
     """
 
     ablations: dict[str, pd.DataFrame]
     ranker_pool: pd.DataFrame
     pool: pd.DataFrame
+    candidates: pd.DataFrame
+    history: pd.DataFrame
 
 
 def relevance_order(cands: pd.DataFrame, length: int) -> pd.DataFrame:
@@ -188,7 +194,8 @@ def relevance_order(cands: pd.DataFrame, length: int) -> pd.DataFrame:
 
 
 def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_of: dt.date,
-                    ablations: dict[str, dict] | None = None) -> ReferenceFeeds:
+                    ablations: dict[str, dict] | None = None, pool: DataFrame | None = None
+                    ) -> ReferenceFeeds:
     """For a sample of ``users`` (a frame of ``user_id``), the feeds ``foryou export`` would have
     built for ``as_of`` under each ablation of :data:`ABLATIONS` (or ``ablations``), the
     ranker-only feed and the guarded pool: see :class:`ReferenceFeeds`.
@@ -196,7 +203,8 @@ def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_o
     The sample's pool is scored with the current champion and guarded once, and reranked per
     ablation exactly as :func:`build_export` reranks it; nothing is written. The frames are
     collected, so ``users`` must be a sample (the simulator's few hundred users), never the
-    whole population.
+    whole population. ``pool``: the candidate pool to start from (default: ``as_of``'s
+    partition of gold.candidate_pool).
 
     Raises:
         foryou.ranking.registry.ChampionMissing: no champion (the message names
@@ -205,7 +213,7 @@ def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_o
     from foryou.ranking.scoring import champion, score_pool
 
     model = champion(settings)
-    pool = lake.read(GOLD_CANDIDATE_POOL, partitions=[as_of]).join(
+    pool = (lake.read(GOLD_CANDIDATE_POOL, partitions=[as_of]) if pool is None else pool).join(
         F.broadcast(users.select(USER_ID).distinct()), USER_ID, "left_semi")
     # Scored and guarded once (the guards read weeks of events and earlier exports); only the
     # per-user rerank differs between ablations.
@@ -214,14 +222,16 @@ def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_o
     cands, history = cands.cache(), history.cache()
     try:
         # bounded: the simulator's sampled users' pools and lists (``users``)
-        guarded = cands.select(USER_ID, CONTENT_ID, "relevance").toPandas()
+        guarded = cands.select(*CANDIDATE_COLUMNS).toPandas()
+        # bounded: the sampled users' history vectors (``users``)
+        past = history.select(USER_ID, "vector").toPandas()
         feeds = {}
         for name, change in (ablations if ablations is not None else ABLATIONS).items():
             ranked = rerank(cands, history, ablated(settings.rerank, change), seed=as_of.isoformat())
             # bounded: the simulator's sampled users' lists (``users``)
             feeds[name] = ranked.select(USER_ID, "rank", CONTENT_ID).toPandas()
         return ReferenceFeeds(feeds, relevance_order(guarded, settings.rerank.list_size),
-                              guarded[[USER_ID, CONTENT_ID]])
+                              guarded[[USER_ID, CONTENT_ID]], guarded, past)
     finally:
         cands.unpersist()
         history.unpersist()

@@ -1,4 +1,5 @@
-"""``simulate_policies``: expected time spent and next-day return per policy, with CIs.
+"""``simulate_policies``: expected time spent and next-day return per policy, with CIs;
+``simulate_policies_over_days``: the same over several days in a row.
 
 Each policy's exported feed is served to the same simulated users with the same seed (common
 random numbers), one day each, by :func:`foryou.simulator.environment.simulate_day`. Per user
@@ -15,7 +16,8 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from foryou.simulator.environment import SimWorld, feed_matrix, load_world, simulate_day
+from foryou.simulator.environment import (DailyPolicy, SimWorld, feed_matrix, load_world,
+                                          simulate_day, simulate_days)
 from foryou.world.params import WorldConfig
 
 Z95 = 1.959963984540054
@@ -89,6 +91,51 @@ def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
             sessions_per_s=sessions / elapsed,
         ))
     return lift_shares(pd.DataFrame(rows, columns=list(REPORT_COLUMNS)))
+
+
+DAYS_COLUMNS = (
+    "policy", "users", "days", "time_spent_s", "time_spent_s_lo", "time_spent_s_hi",
+    "return_rate", "return_rate_lo", "return_rate_hi", "active_last_day", "items_per_user",
+    "time_vs_ref_s", "time_vs_ref_s_lo", "time_vs_ref_s_hi", "time_share", "return_share",
+)
+
+
+def simulate_policies_over_days(world: SimWorld, policies: Mapping[str, DailyPolicy], days: int,
+                                length: int, seed: int = 0, reference: str | None = None
+                                ) -> pd.DataFrame:
+    """Each policy served to the same users for ``days`` days in a row
+    (:func:`foryou.simulator.environment.simulate_days`, the same seed for every policy).
+
+    Returns:
+        One row per policy (``DAYS_COLUMNS``): ``time_spent_s`` mean watch seconds per user and
+        day (a day the user stayed away counts 0) and its 95% CI over users; ``return_rate``
+        the mean next-day return probability over the days and its CI; ``active_last_day`` the
+        share of users who opened the app on the last day; ``items_per_user`` items seen per
+        user and day; ``time_vs_ref_s`` the policy's time spent minus the ``reference``
+        policy's, per user (paired: the same users and draws) and its 95% CI (NaN without a
+        reference); ``time_share``/``return_share`` as in :func:`lift_shares`.
+    """
+    if not policies:
+        raise ValueError("policies is empty: give at least one name -> daily policy")
+    if reference is not None and reference not in policies:
+        raise ValueError(f"reference {reference!r} is not one of the policies {list(policies)}")
+    per_user = {name: simulate_days(world, policy, days, length, seed)
+                for name, policy in policies.items()}
+    rows = []
+    for name, result in per_user.items():
+        seconds = result.watch_ms.mean(axis=1) / 1000.0
+        d, d_lo, d_hi = ((np.nan,) * 3 if reference is None else
+                         mean_ci(seconds - per_user[reference].watch_ms.mean(axis=1) / 1000.0))
+        t, t_lo, t_hi = mean_ci(seconds)
+        r, r_lo, r_hi = mean_ci(result.p_return.mean(axis=1))
+        rows.append(dict(
+            policy=name, users=world.n, days=days, time_spent_s=t, time_spent_s_lo=t_lo,
+            time_spent_s_hi=t_hi, return_rate=r, return_rate_lo=r_lo, return_rate_hi=r_hi,
+            active_last_day=float(result.active[:, -1].mean()),
+            items_per_user=float(result.items_seen.mean()),
+            time_vs_ref_s=d, time_vs_ref_s_lo=d_lo, time_vs_ref_s_hi=d_hi,
+        ))
+    return lift_shares(pd.DataFrame(rows, columns=list(DAYS_COLUMNS)))
 
 
 def lift_shares(table: pd.DataFrame) -> pd.DataFrame:

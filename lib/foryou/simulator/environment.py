@@ -27,8 +27,10 @@ policies are less noisy).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -42,6 +44,7 @@ from foryou.world.simulate import WorldSpec, make_profiles
 
 RANK = "rank"
 FEED_COLUMNS = (USER_ID, RANK, CONTENT_ID)
+LOG_COLUMNS = ("row", "item", "click", "negative")
 
 
 def raw_user_ids(numbers: np.ndarray, n_users: int) -> np.ndarray:
@@ -87,24 +90,19 @@ class SimWorld:
     def n(self) -> int:
         return len(self.users)
 
+    def with_satiation(self, strength: float) -> "SimWorld":
+        """The same users and items, tiring of topics at ``strength``
+        (:class:`foryou.world.model.UserModelParams`'s ``satiation``; 0: never)."""
+        m = self.model
+        params = dataclasses.replace(m.params, satiation=float(strength))
+        return dataclasses.replace(self, model=UserModel(m.n_tags, m.activity_degrees, params,
+                                                         m.follow_slots))
+
     def items(self, index: np.ndarray) -> Items:
         """The model's view of catalogue items ``index``."""
         cat = self.catalogue
         return Items(tags=cat.tags[index], duration_ms=cat.duration_ms[index],
                      quality=cat.quality[index], creator=cat.creator[index])
-
-
-def _concat_states(states: list[UserState]) -> UserState:
-    fields = ("interest", "base_interest", "activity", "propensity", "satisfaction", "follows",
-              "follow_next", "is_bot")
-    return UserState(**{f: np.concatenate([getattr(s, f) for s in states]) for f in fields})
-
-
-def _take(state: UserState, rows: np.ndarray) -> UserState:
-    return UserState(interest=state.interest[rows], base_interest=state.base_interest[rows],
-                     activity=state.activity[rows], propensity=state.propensity[rows],
-                     satisfaction=state.satisfaction[rows], follows=state.follows[rows],
-                     follow_next=state.follow_next[rows], is_bot=state.is_bot[rows])
 
 
 def _check_truth(world: SimWorld, truth_dir: str | Path) -> None:
@@ -155,14 +153,14 @@ def load_world(world_cfg: WorldConfig, truth_dir: str | Path | None, n_users: in
         prof = make_profiles(spec, block, model)
         human = np.nonzero(~prof.is_bot)[0]
         numbers.append(prof.user[human])
-        states.append(_take(prof.state, human))
+        states.append(prof.state.take(human))
         have += len(human)
         if n_users is not None and have >= n_users:
             break
     users = np.concatenate(numbers)
-    state = _concat_states(states)
+    state = UserState.concat(states)
     if n_users is not None and len(users) > n_users:
-        users, state = users[:n_users], _take(state, np.arange(n_users))
+        users, state = users[:n_users], state.take(np.arange(n_users))
     if len(users) == 0:
         raise ValueError("the world has no human users to simulate")
     key = pseudonym_key if pseudonym_key is not None else load_key().value
@@ -214,7 +212,11 @@ def feed_matrix(world: SimWorld, feed: pd.DataFrame, name: str = "feed",
 
 @dataclass(frozen=True)
 class DayResult:
-    """Per simulated user (aligned with ``SimWorld.users``) outcomes of one day and the next."""
+    """Per simulated user (aligned with ``SimWorld.users``) outcomes of one day and the next.
+
+    ``log`` holds one row per item a user saw: ``row`` (the user's row), ``item``, ``click``
+    (a valid play) and ``negative`` (hidden or reported), what tomorrow's export learns from.
+    """
 
     watch_ms: np.ndarray
     items_seen: np.ndarray
@@ -223,6 +225,7 @@ class DayResult:
     p_return: np.ndarray  # next-day return probability
     returned: np.ndarray  # a draw of it
     has_feed: np.ndarray
+    log: pd.DataFrame
 
 
 def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0) -> DayResult:
@@ -233,20 +236,29 @@ def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0) -> DayResult
         feeds: ``(world.n, L)`` item indices in rank order, -1 padded (:func:`feed_matrix`).
         seed: seeds every draw (moods, session counts, watches, continuations, returns).
     """
+    return serve_day(world, copy.deepcopy(world.state), feeds, np.random.default_rng([seed, 0x51A]))
+
+
+def serve_day(world: SimWorld, state: UserState, feeds: np.ndarray, rng: np.random.Generator,
+              active: np.ndarray | None = None) -> DayResult:
+    """One day of ``feeds`` served to the users of ``state`` (mutated: follows, satiation,
+    interests and satisfaction move on to the next day); only ``active`` users (default all)
+    open the app. Every user takes the same draws whether active or not, so two policies
+    served with the same generator share their users' luck (common random numbers)."""
     if feeds.shape[0] != world.n:
         raise ValueError(f"feeds has {feeds.shape[0]} rows for {world.n} simulated users")
     model, cfg = world.model, world.cfg
-    state = copy.deepcopy(world.state)
-    rng = np.random.default_rng([seed, 0x51A])
     n, k = world.n, cfg.items_per_request
     feed_len = (feeds >= 0).sum(axis=1)
     width = feeds.shape[1]
-    n_sessions = np.where(feed_len > 0,
+    opens = feed_len > 0 if active is None else (feed_len > 0) & active
+    n_sessions = np.where(opens,
                           1 + rng.poisson(model.sessions_mean(state, cfg.sessions_per_active_day) - 1.0), 0)
     cursor = np.zeros(n, np.int64)
     watch = np.zeros(n)
     sat_sum, seen = np.zeros(n), np.zeros(n, np.int64)
     sessions_opened = np.zeros(n, np.int64)
+    logged: list[tuple[np.ndarray, ...]] = []
     j = 0
     while True:
         who = np.nonzero((n_sessions > j) & (cursor < feed_len))[0]
@@ -269,6 +281,7 @@ def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0) -> DayResult
             out, quits, last, shown = step.out, step.quits, step.last, step.shown
             sel = shown[valid]
             who_sel = sessions.user[rows[sel]]
+            logged.append((who_sel, flat[sel], out.click[sel], (out.hide | out.report)[sel]))
             watch += np.bincount(who_sel, out.watch_ms[sel], minlength=n)
             sat_sum += np.bincount(who_sel, out.satisfaction[sel], minlength=n)
             n_shown = last + 1
@@ -287,9 +300,12 @@ def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0) -> DayResult
     day_sat = np.where(seen > 0, sat_sum / np.maximum(seen, 1), np.nan)
     model.end_day(rng, state, day_sat, np.zeros_like(state.interest))
     p_return = model.return_probability(state)
+    empty = ([np.zeros(0, np.int64)],) * 2 + ([np.zeros(0, bool)],) * 2
+    columns = list(zip(*logged)) if logged else empty
+    log = pd.DataFrame({name: np.concatenate(col) for name, col in zip(LOG_COLUMNS, columns)})
     return DayResult(watch_ms=watch, items_seen=seen, sessions=sessions_opened,
                      satisfaction=day_sat, p_return=p_return,
-                     returned=rng.random(n) < p_return, has_feed=feed_len > 0)
+                     returned=rng.random(n) < p_return, has_feed=feed_len > 0, log=log)
 
 
 def _rows(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -297,3 +313,69 @@ def _rows(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     grid = np.zeros(valid.shape)
     grid[valid] = values
     return grid
+
+
+# A policy served over several days: (day, the users' state this morning, ``seen`` (n, n_items)
+# items each user saw on earlier days, the log of earlier days (``LOG_COLUMNS`` and ``day``))
+# -> that day's feeds, ``(world.n, L)`` item indices in rank order, -1 padded.
+DailyPolicy = Callable[[int, UserState, np.ndarray, pd.DataFrame], np.ndarray]
+
+
+@dataclass(frozen=True)
+class DaysResult:
+    """Per simulated user (rows of ``SimWorld.users``) and day (columns): what a policy served
+    over several days gave. A user who did not come back on a day has no watch time that day."""
+
+    watch_ms: np.ndarray      # (n, days)
+    active: np.ndarray        # (n, days): opened the app (day 0: everyone)
+    p_return: np.ndarray      # (n, days): the next day's return probability
+    items_seen: np.ndarray    # (n, days)
+    sessions: np.ndarray      # (n, days)
+
+
+def unseen(feeds: np.ndarray, seen: np.ndarray, length: int) -> np.ndarray:
+    """Each row of ``feeds`` without the items its user already ``seen`` (``(n, n_items)``
+    bool), the rest moved up and cut to ``length`` (-1 padded)."""
+    rows = np.arange(feeds.shape[0])[:, None]
+    keep = (feeds >= 0) & ~seen[rows, np.maximum(feeds, 0)]
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :length]
+    out = np.take_along_axis(np.where(keep, feeds, -1), order, axis=1)
+    if out.shape[1] < length:
+        out = np.pad(out, ((0, 0), (0, length - out.shape[1])), constant_values=-1)
+    return out
+
+
+def simulate_days(world: SimWorld, policy: DailyPolicy, days: int, length: int, seed: int = 0
+                  ) -> DaysResult:
+    """Serve ``policy``'s feed for ``days`` days in a row to the same users.
+
+    Every user opens the app on day 0; on each later day only the users whose return draw of
+    the day before came up (``DayResult.returned``), so a feed that tires its users loses
+    tomorrow's time as well. The state carries over: satiation (recovering overnight),
+    interests, follows, satisfaction. Each day the policy's feed is cut to ``length`` items the
+    user has not seen on an earlier day (the export's repeat guard, for every policy alike).
+    Day ``d`` draws from a generator seeded by ``(seed, d)``, the same for every policy.
+    """
+    if days < 1:
+        raise ValueError(f"days={days}: simulate at least one day")
+    state = copy.deepcopy(world.state)
+    seen = np.zeros((world.n, world.catalogue.n_items), bool)
+    active = np.ones(world.n, bool)
+    logs: list[pd.DataFrame] = []
+    out = {name: np.zeros((world.n, days)) for name in ("watch_ms", "p_return", "items_seen",
+                                                        "sessions")}
+    was_active = np.zeros((world.n, days), bool)
+    for day in range(days):
+        history = (pd.concat(logs, ignore_index=True) if logs
+                   else pd.DataFrame({c: [] for c in (*LOG_COLUMNS, "day")}))
+        feeds = unseen(policy(day, state, seen, history), seen, length)
+        rng = np.random.default_rng([seed, 0x51A] if day == 0 else [seed, 0x51A, day])
+        result = serve_day(world, state, feeds, rng, active)
+        was_active[:, day] = active & result.has_feed
+        for name in out:
+            out[name][:, day] = getattr(result, name)
+        seen[result.log["row"].to_numpy(), result.log["item"].to_numpy()] = True
+        logs.append(result.log.assign(day=day))
+        active = result.returned
+    return DaysResult(watch_ms=out["watch_ms"], active=was_active, p_return=out["p_return"],
+                      items_seen=out["items_seen"], sessions=out["sessions"])

@@ -8,6 +8,10 @@
 - :func:`oracle_pool_policy`: the same, but only among the items of each user's candidate
   pool (the ceiling that retrieval leaves to the ranker and the rerank).
 
+Over several days (:func:`foryou.simulator.environment.simulate_days`) a policy is a
+function of the day and what the users did so far: :func:`daily_oracle`, :func:`daily_random`
+and :func:`daily_static` (one exported list re-served).
+
 ``user_id`` is the silver pseudonym of each simulated user, as a real export would key it.
 """
 from __future__ import annotations
@@ -17,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from foryou.simulator.environment import CONTENT_ID, RANK, USER_ID, SimWorld
-from foryou.world.model import SessionState
+from foryou.simulator.environment import (CONTENT_ID, RANK, USER_ID, DailyPolicy, SimWorld,
+                                          feed_matrix)
+from foryou.world.model import SessionState, UserState
 
 # Score at most this many (user, item) pairs at once in the oracle (memory bound).
 _ORACLE_CELLS = 2_000_000
@@ -54,10 +59,12 @@ def popularity_policy(world: SimWorld, truth_dir: str | Path, length: int = 50) 
     return _frame(world, np.broadcast_to(top, (world.n, len(top))))
 
 
-def true_expected_watch(world: SimWorld, users: np.ndarray) -> np.ndarray:
+def true_expected_watch(world: SimWorld, users: np.ndarray, state: UserState | None = None
+                        ) -> np.ndarray:
     """``(len(users), n_items)`` true expected watch ms of every item for rows ``users``.
 
-    Neutral session: mood 0, no short-term tag mood, nothing seen yet.
+    Neutral session: mood 0, no short-term tag mood, nothing seen yet in it. ``state``: the
+    users as they are now (their interests and satiation; default: as the period starts).
     """
     n_items = world.catalogue.n_items
     m = len(users)
@@ -66,7 +73,8 @@ def true_expected_watch(world: SimWorld, users: np.ndarray) -> np.ndarray:
                             items_seen=np.zeros(m, np.int64))
     rows = np.repeat(np.arange(m), n_items)
     items = np.tile(np.arange(n_items), m)
-    probs = world.model.probabilities(world.state, sessions, rows, world.items(items))
+    probs = world.model.probabilities(world.state if state is None else state, sessions, rows,
+                                      world.items(items))
     return probs.expected_watch_ms.reshape(m, n_items)
 
 
@@ -81,6 +89,22 @@ def _best(score: np.ndarray, length: int) -> np.ndarray:
     return np.where(np.isfinite(np.take_along_axis(best, order, axis=1)), top, -1)
 
 
+def oracle_items(world: SimWorld, length: int = 50, allowed: np.ndarray | None = None,
+                 state: UserState | None = None) -> np.ndarray:
+    """``(world.n, length)`` item indices of :func:`oracle_policy` (-1 padded); ``state``: the
+    users as they are now (default: as the period starts)."""
+    n_items = world.catalogue.n_items
+    step = max(1, _ORACLE_CELLS // n_items)
+    parts = []
+    for lo in range(0, world.n, step):
+        users = np.arange(lo, min(lo + step, world.n))
+        score = true_expected_watch(world, users, state)
+        if allowed is not None:
+            score = np.where(allowed[users], score, -np.inf)
+        parts.append(_best(score, length))
+    return np.concatenate(parts)
+
+
 def oracle_policy(world: SimWorld, length: int = 50, allowed: np.ndarray | None = None
                   ) -> pd.DataFrame:
     """For each user, the ``length`` items with the highest true expected watch time.
@@ -91,16 +115,31 @@ def oracle_policy(world: SimWorld, length: int = 50, allowed: np.ndarray | None 
         allowed: optional ``(world.n, n_items)`` mask: a user's feed only takes items it marks
             (a user with fewer allowed items gets a shorter feed).
     """
-    n_items = world.catalogue.n_items
-    step = max(1, _ORACLE_CELLS // n_items)
-    parts = []
-    for lo in range(0, world.n, step):
-        users = np.arange(lo, min(lo + step, world.n))
-        score = true_expected_watch(world, users)
-        if allowed is not None:
-            score = np.where(allowed[users], score, -np.inf)
-        parts.append(_best(score, length))
-    return _frame(world, np.concatenate(parts))
+    return _frame(world, oracle_items(world, length, allowed))
+
+
+def daily_oracle(world: SimWorld, length: int = 50) -> DailyPolicy:
+    """The oracle over several days: each morning, the ``length`` unseen items of highest true
+    expected watch for the users as they are that morning (interests, satiation). It is
+    myopic: it never spreads a day over topics to spare the user's satiation, so with
+    satiation a diversified feed can beat it within a session."""
+    def policy(day: int, state: UserState, seen: np.ndarray, history: pd.DataFrame) -> np.ndarray:
+        return oracle_items(world, length, ~seen, state)
+    return policy
+
+
+def daily_random(world: SimWorld, length: int = 50, seed: int = 0) -> DailyPolicy:
+    """A fresh random feed each day (seeded by ``seed`` and the day)."""
+    def policy(day: int, state: UserState, seen: np.ndarray, history: pd.DataFrame) -> np.ndarray:
+        return feed_matrix(world, random_policy(world, length, seed=seed * 1_000_003 + day))
+    return policy
+
+
+def daily_static(world: SimWorld, feed: pd.DataFrame, name: str = "feed") -> DailyPolicy:
+    """The same exported list every day (the days' runs drop what the user has seen, so a
+    list longer than a day's serving moves on to its next items)."""
+    items = feed_matrix(world, feed, name)
+    return lambda day, state, seen, history: items
 
 
 def oracle_pool_policy(world: SimWorld, pool: pd.DataFrame, length: int = 50) -> pd.DataFrame:

@@ -32,6 +32,13 @@ The model, per served item of duration D (ms):
   0.6*(hide or report)``; the session continues after an item with probability
   ``sigmoid(continue_bias + continue_satisfaction*(s - ref) + mood - fatigue*items_seen)`` and
   the mood drifts with the satisfaction of each request.
+- satiation (the rebounding model of Leqi et al., "Rebounding Bandits for Modeling Satiation
+  Effects", NeurIPS 2021): each user carries a satiation level per tag, raised by what the user
+  consumes (the watched fraction of each item, on each of its tags) and decaying geometrically:
+  by ``satiation_item_retention`` per item seen, ``satiation_session_retention`` at each new
+  session and ``satiation_day_retention`` overnight. A tag's interest weight in the affinity is
+  multiplied by ``exp(-satiation * level)``, so a session of one topic tires of it and a tag
+  left alone rebounds to its full appeal. ``satiation = 0`` switches it off.
 - a user returns on a day with ``sigmoid(logit(return_base[activity]) +
   return_satisfaction*(yesterday's mean s - ref))``; interests drift daily (a mean-reverting
   log-normal walk towards the long-term interests, reinforced by what the user engaged with).
@@ -53,7 +60,7 @@ Example:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Mapping
 
@@ -138,6 +145,13 @@ class UserModelParams:
     continue_bias: float = 3.4
     continue_satisfaction: float = 2.5
     fatigue: float = 0.012
+    # Satiation per tag (see the module docstring): strength (log-appeal lost per unit of
+    # satiation; a world parameter, ``WorldConfig.satiation``) and the share of it kept per item
+    # seen, at a new session and overnight.
+    satiation: float = 0.0
+    satiation_item_retention: float = 0.85
+    satiation_session_retention: float = 0.5
+    satiation_day_retention: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -170,6 +184,7 @@ class UserState:
         follows: ``(n, F)`` followed creator indices, -1 for an empty slot (a ring buffer).
         follow_next: next slot of the ring buffer to overwrite.
         is_bot: engagement bots (the model never simulates them as viewers).
+        satiation: ``(n, T)`` satiation level per tag (0: fresh; see the module docstring).
     """
 
     interest: np.ndarray
@@ -180,10 +195,21 @@ class UserState:
     follows: np.ndarray
     follow_next: np.ndarray
     is_bot: np.ndarray
+    satiation: np.ndarray
 
     @property
     def n(self) -> int:
         return len(self.activity)
+
+    def take(self, rows: np.ndarray) -> "UserState":
+        """The users ``rows`` (a copy)."""
+        return UserState(**{f.name: getattr(self, f.name)[rows] for f in fields(self)})
+
+    @staticmethod
+    def concat(states: list["UserState"]) -> "UserState":
+        """The users of ``states``, one after another."""
+        return UserState(**{f.name: np.concatenate([getattr(s, f.name) for s in states])
+                            for f in fields(UserState)})
 
     def is_following(self, users: np.ndarray, creators: np.ndarray) -> np.ndarray:
         """Whether ``users[i]`` follows ``creators[i]`` (any shape, broadcast on the last axis)."""
@@ -349,6 +375,7 @@ class UserModel:
             follows=np.full((n, self.follow_slots), -1, np.int32),
             follow_next=np.zeros(n, np.int64),
             is_bot=np.zeros(n, bool) if is_bot is None else np.asarray(is_bot, bool),
+            satiation=np.zeros((n, self.n_tags)),
         )
 
     def return_probability(self, state: UserState) -> np.ndarray:
@@ -377,6 +404,7 @@ class UserModel:
         mixed = (1 - p.drift_reinforcement * (total > 0)) * drifted + p.drift_reinforcement * reinforce
         mixed = np.maximum(mixed, p.interest_floor)
         state.interest = mixed / mixed.sum(axis=1, keepdims=True)
+        state.satiation *= p.satiation_day_retention
 
     # ---- sessions ---------------------------------------------------------------------------
 
@@ -384,10 +412,12 @@ class UserModel:
                        users: np.ndarray) -> SessionState:
         """Open one session for each of ``users`` (rows of ``state``) with a fresh mood.
 
-        The mood starts a little higher for users who liked their last active day.
+        The mood starts a little higher for users who liked their last active day; the users'
+        satiation decays by ``satiation_session_retention`` (time has passed since the last one).
         """
         m, p = len(users), self.params
         users = np.asarray(users)
+        state.satiation[users] *= p.satiation_session_retention
         carry = np.nan_to_num(state.satisfaction[users] - p.satisfaction_ref, nan=0.0)
         return SessionState(
             user=users,
@@ -404,6 +434,8 @@ class UserModel:
         valid = tags >= 0
         safe = np.where(valid, tags, 0)
         weight = state.interest[users[:, None], safe] * sessions.tag_mood[rows[:, None], safe]
+        if self.params.satiation:
+            weight = weight * np.exp(-self.params.satiation * state.satiation[users[:, None], safe])
         return tag_affinity(weight, valid, self.n_tags)
 
     def probabilities(self, state: UserState, sessions: SessionState, rows: np.ndarray,
@@ -538,7 +570,29 @@ class UserModel:
         quits[valid] = rng.random(int(valid.sum())) >= go_on
         last = np.where(quits.any(axis=1), quits.argmax(axis=1), valid.sum(axis=1) - 1)
         shown = (np.arange(valid.shape[1])[None, :] <= last[:, None]) & valid
+        self.satiate(state, sessions.user[rows], items, out, shown[valid])
         return Request(probs, out, quits, last, shown)
+
+    def satiate(self, state: UserState, users: np.ndarray, items: Items, out: Outcomes,
+                seen: np.ndarray) -> None:
+        """After a request: decay each user's satiation by ``satiation_item_retention`` per item
+        seen, then add the watched fraction of each seen item to each of its tags (an item's
+        own place in the request is not told apart: all of them count as of its end)."""
+        p = self.params
+        if not p.satiation:
+            return
+        users, seen = np.asarray(users), np.asarray(seen, bool)
+        n_seen = np.bincount(users[seen], minlength=state.n)
+        hit = np.nonzero(n_seen)[0]
+        state.satiation[hit] *= p.satiation_item_retention ** n_seen[hit][:, None]
+        d = np.maximum(np.asarray(items.duration_ms, float)[seen], 1.0)
+        consumed = np.minimum(out.play_ms[seen] / d, 1.0)
+        tags = np.asarray(items.tags)[seen]
+        valid = tags >= 0
+        cells = users[seen][:, None] * self.n_tags + np.where(valid, tags, 0)
+        add = np.bincount(cells[valid], np.broadcast_to(consumed[:, None], tags.shape)[valid],
+                          minlength=state.n * self.n_tags)
+        state.satiation += add.reshape(state.n, self.n_tags)
 
     def update_sessions(self, sessions: SessionState, rows: np.ndarray, seen: np.ndarray,
                         mean_satisfaction: np.ndarray) -> None:

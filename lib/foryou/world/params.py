@@ -47,6 +47,12 @@ class WorldConfig(BaseModel):
     new_upload_share: float = Field(default=0.10, ge=0, lt=1)
     # File format of the raw events, content and users: JSON lines, CSV with header, or Parquet.
     format: Literal["json", "csv", "parquet"] = "json"
+    # Satiation strength: the log-appeal a tag loses per unit of the user's satiation with it
+    # (foryou.world.model: each consumed item adds its watched fraction to its tags; it decays
+    # to 85% per item seen, 50% between sessions and 20% overnight). 0 switches it off. At 0.15
+    # a session that shows one topic only keeps settling towards exp(-1), about a third, of its
+    # fresh appeal, and a day away restores all but a few percent.
+    satiation: float = Field(default=0.15, ge=0, le=5)
     # Spark tasks that simulate users. Output does not depend on it.
     partitions: int = Field(default=4, ge=1)
     # Users simulated together in one vectorised block; the unit of randomness (each block's

@@ -32,7 +32,7 @@ from foryou.world import dirty
 from foryou.world.calibration import Calibration
 from foryou.world.catalogue import DAY_MS, Catalogue, epoch_ms
 from foryou.world.ids import IdFormat
-from foryou.world.model import BotModel, Items, UserModel, UserState
+from foryou.world.model import BotModel, Items, UserModel, UserModelParams, UserState
 from foryou.world.params import WorldConfig
 from foryou.world.policy import LoggingPolicy
 from foryou.world.vocabulary import (
@@ -115,7 +115,8 @@ class WorldSpec:
     bot_model: BotModel = BotModel()
 
     def user_model(self) -> UserModel:
-        return UserModel(self.catalogue.n_tags, self.calibration.activity_degrees)
+        return UserModel(self.catalogue.n_tags, self.calibration.activity_degrees,
+                         UserModelParams(satiation=self.cfg.satiation))
 
     def id_format(self) -> IdFormat:
         """The widths of this world's string ids."""
