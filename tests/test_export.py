@@ -161,6 +161,28 @@ def test_without_a_ranker_the_pool_order_is_the_relevance(spark):
     assert {r.model_version for r in rows} == {POOL_ORDER}
 
 
+def test_user_rank_relevance_weighs_each_heads_percentile_among_the_users_candidates(spark):
+    """rerank.score_scale = user_rank: a head moves the order by its weight, whatever its spread."""
+    from foryou.ranking.scoring import head_columns, user_rank_relevance
+
+    rows = [("u0", "a", 0.90, 0.10, 0.0), ("u0", "b", 0.91, 0.50, 0.0), ("u0", "c", 0.92, 0.30, 1.0),
+            ("u1", "a", 0.10, 0.90, 0.0), ("u1", "b", 0.20, 0.80, 0.0)]
+    scored = spark.createDataFrame(rows, "user_id string, content_id string, p_complete double, "
+                                         "pred_watch double, fatigue double")
+    weights = {"watch": 0.4, "complete": 0.2, "replay": 0.15, "fatigue": -0.1, "skip": 0.0}
+    assert head_columns(weights, scored.columns) == {"watch": "pred_watch", "complete": "p_complete",
+                                                     "fatigue": "fatigue"}
+    got = {(r.user_id, r.content_id): r.relevance for r in user_rank_relevance(scored, weights).collect()}
+    # u0: watch ranks a < c < b (0, .5, 1), completion a < b < c, fatigue a = b < c.
+    assert got[("u0", "a")] == pytest.approx(0.0)
+    assert got[("u0", "b")] == pytest.approx(0.4 * 1.0 + 0.2 * 0.5)
+    assert got[("u0", "c")] == pytest.approx(0.4 * 0.5 + 0.2 * 1.0 - 0.1 * 1.0)
+    # The tiny completion spread of u0 counts as much as u1's, which is scaled alike.
+    assert got[("u1", "a")] == pytest.approx(0.4 * 1.0) and got[("u1", "b")] == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="no head"):
+        user_rank_relevance(scored.select("user_id", "content_id"), weights)
+
+
 def test_pool_gets_the_training_example_features(spark, config):
     """Scoring reuses the feature store's point-in-time join: one example row per pool pair."""
     from foryou.ranking.scoring import scoring_frame

@@ -325,6 +325,9 @@ def test_evaluate_simulates_the_champion_its_ablations_and_the_baselines(fed_wor
     # On native Delta, like the worlds' build: the end of the suite's native pipeline run.
     code = foryou(["evaluate", "--run-date", str(run_date), "--set", "evaluation.simulator_users=60",
                    "--set", "evaluation.satiation_days=2",
+                   # The references score the pool on the per-user rank scale (the export's
+                   # default is the model's own score): both ways of scoring run here.
+                   "--set", "rerank.score_scale=user_rank",
                    *fed_world.args(tmp_path / "lake"), *BUILD_ARGS])
     assert code == 0
     metrics = lake.read("gold.metrics").where("stage = 'evaluate'")

@@ -53,7 +53,7 @@ from foryou.lake.vocabulary import (
     GOLD_USER_AFFINITIES, GOLD_USER_FEATURES, GOLD_VOCABULARIES,
     SILVER_IMPRESSIONS as IMPRESSIONS, SILVER_SESSIONS as SESSIONS, USER_ID,
 )
-from foryou.ranking.pyfunc import FATIGUE_COLUMN as FATIGUE
+from foryou.ranking.pyfunc import FATIGUE_COLUMN as FATIGUE, WATCH_COLUMN, probability_column
 from foryou.runtime.arrivals import window_end
 
 if TYPE_CHECKING:
@@ -282,14 +282,49 @@ def scoring_frame(lake: Lake, config: "ExportSettings", pool: DataFrame, as_of: 
     return tired.select(*examples.columns, F.coalesce(FATIGUE, F.lit(0.0)).alias(FATIGUE))
 
 
+def head_columns(weights: Mapping[str, float], columns: list[str]) -> dict[str, str]:
+    """The scored frame's column of each weighted head among ``columns`` (``watch`` is the
+    watch prediction, any other head its probability, ``fatigue`` the pool's input column)."""
+    named = {h: FATIGUE if h == FATIGUE else WATCH_COLUMN if h == WATCH_TASK
+             else probability_column(h) for h in weights}
+    return {h: c for h, c in named.items() if c in columns and weights[h]}
+
+
+def user_rank_relevance(scored: DataFrame, weights: Mapping[str, float]) -> DataFrame:
+    """``user_id, content_id, relevance`` where relevance is ``sum_h weights[h] * pct_h``, with
+    ``pct_h`` the candidate's percentile (0..1, ``percent_rank``) of head ``h`` among the user's
+    candidates (``rerank.score_scale = user_rank``). One shuffle by user; each head one sort
+    within it."""
+    from pyspark.sql import Window
+
+    heads = head_columns(weights, scored.columns)
+    if not heads:
+        raise ValueError(f"the ranker's output has no head of {sorted(weights)}: {scored.columns}")
+    by_user = Window.partitionBy(USER_ID)
+    relevance = sum(F.lit(float(weights[h])) * F.percent_rank().over(by_user.orderBy(F.col(c).asc_nulls_first()))
+                    for h, c in heads.items())
+    return scored.select(USER_ID, CONTENT_ID, relevance.cast("double").alias("relevance"))
+
+
+def model_weights(model_uri: str) -> dict[str, float]:
+    """The feed-score weights a registered ranker was logged with (``ranking.score_weights``)."""
+    return dict(mlflow.pyfunc.load_model(model_uri).unwrap_python_model().weights)
+
+
 def score_pool(lake: Lake, config: "ExportSettings", pool: DataFrame, as_of: dt.date,
                model: Champion) -> DataFrame:
-    """The pool with ``relevance`` (the champion's score) and ``model_version``."""
-    scored = score_frame(scoring_frame(lake, config, pool, as_of), model.uri, keep=[USER_ID, CONTENT_ID])
-    name = next((c for c in SCORE_COLUMNS if c in scored.columns), None)
-    if name is None:
-        raise ValueError(f"the ranker's output has none of {SCORE_COLUMNS}: {scored.columns}")
-    rel = scored.select(USER_ID, CONTENT_ID, F.col(name).cast("double").alias("relevance"))
+    """The pool with ``relevance`` (the champion's score, on the scale of
+    ``rerank.score_scale``) and ``model_version``."""
+    frame = scoring_frame(lake, config, pool, as_of)
+    if config.rerank.score_scale == "user_rank":
+        scored = score_frame(frame, model.uri, keep=[USER_ID, CONTENT_ID, FATIGUE])
+        rel = user_rank_relevance(scored, model_weights(model.uri))
+    else:
+        scored = score_frame(frame, model.uri, keep=[USER_ID, CONTENT_ID])
+        name = next((c for c in SCORE_COLUMNS if c in scored.columns), None)
+        if name is None:
+            raise ValueError(f"the ranker's output has none of {SCORE_COLUMNS}: {scored.columns}")
+        rel = scored.select(USER_ID, CONTENT_ID, F.col(name).cast("double").alias("relevance"))
     return (pool.join(rel.dropDuplicates([USER_ID, CONTENT_ID]), [USER_ID, CONTENT_ID], "left")
             .withColumn("model_version", F.lit(model.version)))
 
