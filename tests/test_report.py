@@ -44,6 +44,13 @@ def _full_data() -> report.ReportData:
                                 "return_rate_hi": [0.85, 0.83, 0.8, 0.75, 0.65, 0.55],
                                 "time_share": [1.0, 0.625, 0.375, 0.25, 0.1875, 0.0],
                                 "return_share": [1.0, 0.93, 0.83, 0.67, 0.33, 0.0]}),
+        simulator_days=pd.DataFrame([
+            {"satiation": level, "strength": strength, "policy": policy, "days": 7,
+             "time_spent_s": time, "time_vs_ref_s": time - champion, "time_vs_ref_s_lo": time - champion - 5,
+             "time_vs_ref_s_hi": time - champion + 5}
+            for level, strength, champion in (("none", 0.0, 300.0), ("default", 0.15, 290.0))
+            for policy, time in (("oracle", 800.0), ("champion", champion), ("no_diversity", 295.0),
+                                 ("random", 100.0))]),
         alerts=[{"kind": "drift", "subject": "gold.user_features.events", "message": "PSI 0.4"}],
         decision={"retrain": True, "reason": "features drifted"})
 
@@ -55,12 +62,13 @@ def test_report_renders_every_plot_as_an_embedded_png(tmp_path):
     titles = [m.group(1) for m in IMG.finditer(text)]
     assert titles == ["Metric trends across runs", "Calibration curves", "Gate utilisation per task",
                       "Candidate source mix", "Diversity and coverage", "Retention curve",
-                      "Feed simulator: champion against baselines"]
+                      "Feed simulator: champion against baselines", "Time spent over days by satiation"]
     for m in IMG.finditer(text):
         assert base64.b64decode(m.group(2))[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Skipped" not in text
     assert "champion" in text and "Decision: retrain." in text
     assert "Where the value is lost" in text and "rerank: the served export" in text
+    assert "Diversity over days: when it pays" in text and "champion_minus_ablation_s" in text
     assert "src=\"http" not in text and "<link" not in text and "<script" not in text  # self-contained
 
 
@@ -68,8 +76,9 @@ def test_report_notes_absent_inputs_visibly(tmp_path):
     data = report.ReportData(run_date=DAYS[0], notes={"simulator": "no synthetic world truth at /lake/truth"})
     text = report.render(data)
     assert not IMG.search(text)
-    assert text.count('class="skipped"') == 10
-    assert "Skipped: no synthetic world truth at /lake/truth" in text
+    assert text.count('class="skipped"') == 11
+    # The simulator's sections (one day, the stage split, over days) all say why.
+    assert text.count("Skipped: no synthetic world truth at /lake/truth") == 3
 
 
 def test_ranker_metrics_parse_from_gold_metrics_rows():

@@ -253,7 +253,8 @@ def diversity_pays(days: pd.DataFrame) -> pd.DataFrame:
 def _over_days(data: ReportData) -> str:
     days = data.simulator_days
     if days is None or days.empty:
-        return _skipped(data.notes.get("simulator.days", "the multi-day simulation did not run"))
+        return _skipped(data.notes.get("simulator.days", data.notes.get(
+            "simulator", "the multi-day simulation did not run")))
     n_days = int(days["days"].iloc[0])
     intro = (f"<p>The same users served for {n_days} days in a row, the export rebuilt each "
              "morning from what they did (guards, history, rerank), at each satiation strength: "
