@@ -13,7 +13,7 @@ from foryou.config.embeddings import EmbeddingsConfig
 from foryou.embeddings import columns as C
 from foryou.embeddings.content import fit_projection, project
 from foryou.embeddings.strength import pair_strength
-from foryou.embeddings.train import EmbeddingsError, train_embeddings
+from foryou.embeddings.train import EmbeddingsError, train_embeddings, training_pairs
 from foryou.lake import Lake
 
 VERSION = re.compile(r"^als-2024-05-05-[0-9a-f]{8}$")
@@ -51,7 +51,9 @@ def test_als_writes_both_tables_under_one_model_version(trained):
 def test_items_without_interactions_get_a_content_vector(trained):
     config, lake, run_date, _ = trained
     features = lake.read(C.ITEM_FEATURES, partitions=[run_date]).where(F.col("content_vector").isNotNull())
-    trained_on = pair_strength(lake.read(C.IMPRESSIONS), config.embeddings).select(C.CONTENT_ID).distinct()
+    # The pairs ALS learned from: the training window's positive pairs (a pair's strength
+    # summed over every day may differ in sign from its sum within the window).
+    trained_on = training_pairs(lake, config.embeddings, run_date).select(C.CONTENT_ID).distinct()
     cold = features.select(C.CONTENT_ID).join(trained_on, C.CONTENT_ID, "left_anti")
     items = lake.read(C.ITEM_EMBEDDINGS)
     assert cold.count() > 0, "the world should hold items nobody engaged with"

@@ -243,8 +243,9 @@ def serve_day(world: SimWorld, state: UserState, feeds: np.ndarray, rng: np.rand
               active: np.ndarray | None = None) -> DayResult:
     """One day of ``feeds`` served to the users of ``state`` (mutated: follows, satiation,
     interests and satisfaction move on to the next day); only ``active`` users (default all)
-    open the app. Every user takes the same draws whether active or not, so two policies
-    served with the same generator share their users' luck (common random numbers)."""
+    open the app. The session counts are drawn first, for every user, so two policies served
+    with generators of the same seed share them (common random numbers); later draws follow
+    what each policy served."""
     if feeds.shape[0] != world.n:
         raise ValueError(f"feeds has {feeds.shape[0]} rows for {world.n} simulated users")
     model, cfg = world.model, world.cfg
