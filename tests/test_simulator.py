@@ -167,6 +167,9 @@ def test_an_ablation_merges_nested_sections_and_validates():
     assert off.exploration.mode == "off"
     assert off.exploration.alpha == base.exploration.alpha  # the rest is kept
     assert ablated(base, ABLATIONS["no_diversity"]).theta == 1.0
+    no_caps = ablated(base, ABLATIONS["no_caps"]).guards
+    assert no_caps.max_top_interest_share == 1.0 and no_caps.max_per_tag >= base.list_size
+    assert no_caps.cap_window == base.guards.cap_window
     assert base.theta < 1.0 and base.exploration.mode != "off"  # untouched
     with pytest.raises(Exception, match="theta"):
         ablated(base, {"theta": 2.0})
@@ -338,12 +341,12 @@ def test_evaluate_simulates_the_champion_its_ablations_and_the_baselines(fed_wor
     # Over days: the champion and its ablations at each satiation level, beside the references.
     assert {tuple(n.split(".")[1:3]) for n in over} == {
         (level, policy) for level in ("none", "default", "strong")
-        for policy in ("champion", "no_diversity", "no_exploration", "oracle", "random")}
+        for policy in ("champion", "no_diversity", "no_exploration", "no_caps", "oracle", "random")}
     assert over["simulator_days.default.oracle.time_share"] == 1.0
     assert over["simulator_days.default.champion.time_spent_s"] > 0
     policies = {name.split(".")[1] for name in value}
-    assert policies == {"champion", "no_diversity", "no_exploration", "popularity", "random", "oracle",
-                        "oracle_pool", "ranker_pool"}
+    assert policies == {"champion", "no_diversity", "no_exploration", "no_caps", "popularity", "random",
+                        "oracle", "oracle_pool", "ranker_pool"}
     for p in policies:
         assert value[f"simulator.{p}.users"] == 60
         assert value[f"simulator.{p}.feed_coverage"] > 0.5, p   # the export covers most users

@@ -117,9 +117,10 @@ def simulator_tables(lake: Lake, config: EvaluationSettings, run_date: dt.date,
     random numbers: ``oracle`` (true best items of the whole catalogue: the ceiling),
     ``oracle_pool`` (true best items within each user's guarded candidate pool: what retrieval
     leaves), ``ranker_pool`` (that pool ordered by the champion's relevance alone, no rerank),
-    ``champion`` (the current export) and its ablations ``no_diversity`` and ``no_exploration``
-    (the export rebuilt from the same scored pool with the DPP trade-off at relevance only, or
-    without the exploration bonus: :data:`foryou.export.build.ABLATIONS`), ``popularity`` (most
+    ``champion`` (the current export) and its ablations ``no_diversity``, ``no_exploration``
+    and ``no_caps`` (the export rebuilt from the same scored pool with the DPP trade-off at
+    relevance only, without the exploration bonus, or without the creator, tag and
+    top-interest caps: :data:`foryou.export.build.ABLATIONS`), ``popularity`` (most
     played items for everyone) and ``random`` (the floor). ``time_share`` and ``return_share``
     give the share of the oracle's lift over random each keeps, so the path oracle ->
     oracle_pool -> ranker_pool -> champion shows what retrieval, the ranker and the rerank each

@@ -149,6 +149,10 @@ def write_export(lake: Lake, frame: DataFrame, list_size: int, key: CommitKey | 
 ABLATIONS: dict[str, dict] = {
     "no_diversity": {"theta": 1.0},                     # DPP on relevance alone
     "no_exploration": {"exploration": {"mode": "off"}},  # no LinUCB / epsilon bonus
+    # No creator, tag or top-interest caps (the product's guardrails, and the feed's main
+    # spread over topics: the DPP spreads embeddings, not tags).
+    "no_caps": {"guards": {"max_per_creator": 10_000, "max_per_tag": 10_000,
+                           "max_top_interest_share": 1.0}},
 }
 
 
