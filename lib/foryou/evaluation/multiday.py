@@ -16,9 +16,11 @@ export from what the users did so far, as the daily ``foryou export`` would:
 - the per-user rerank (:func:`foryou.rerank.feed.rerank_user`) runs with the day's seed.
 
 The champion, its ablations (:data:`foryou.export.build.ABLATIONS`), a fresh random feed each
-day (the floor) and the myopic daily oracle are served with common random numbers, so each
-row differs from the others by the policy alone. Pure pandas and numpy on the simulator's
-sample of users (the frames were collected by :func:`foryou.export.build.reference_feeds`).
+day (the floor) and the myopic daily oracle are served to the same users with the same seeds
+(each day's session counts are shared; later draws follow what each policy served), and the
+report pairs each policy with the champion user by user. Pure pandas and numpy on the
+simulator's sample of users (the frames were collected by
+:func:`foryou.export.build.reference_feeds`).
 """
 from __future__ import annotations
 
