@@ -39,10 +39,29 @@ def spark(tmp_path_factory):
     root = tmp_path_factory.mktemp("session")
     config = load_config(overrides=TEST_SETTINGS + [
         "lake.backend=native", "lake.catalog=spark_catalog", f"lake.root={root}",
-        "spark.conf={spark.driver.memory: 2g}"])
+        # A whole suite in one JVM: keep what Spark and Delta retain across tests bounded
+        # (job and SQL history, the DeltaLog cache of every test's tables), and give the heap
+        # room. At 2g the heap filled near the end of the suite, and an OutOfMemoryError in
+        # toPandas' Arrow serving thread left the driver waiting forever.
+        "spark.conf={spark.driver.memory: 4g, spark.ui.retainedJobs: '100', "
+        "spark.ui.retainedStages: '100', spark.ui.retainedTasks: '2000', "
+        "spark.sql.ui.retainedExecutions: '50', spark.databricks.delta.delta.log.cacheSize: '64'}"])
     session = get_spark(config)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_cached_frames():
+    """After each test module, drop what it left cached in the shared session (a frame a
+    test persisted and a failure kept from unpersisting would otherwise hold heap and plans
+    for the rest of the run). Starts nothing: a module without Spark has nothing to drop."""
+    yield
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.catalog.clearCache()
 
 
 @pytest.fixture
