@@ -205,3 +205,24 @@ def test_pyfunc_scoring_in_spark_equals_eager(spark, ml_config, tiny):
     moved = frame.assign(position=frame["position"] + 3)
     pyfunc = RankerPyfunc(model, spec, spec.tasks, cfg.score_weights)
     np.testing.assert_allclose(pyfunc.predict(None, moved)["score"], expected_score, rtol=1e-6)
+
+
+def test_model_weights_come_from_the_run_params_or_the_model(ml_config, tiny):
+    from foryou.ranking.scoring import model_weights
+
+    spec, cfg, _ = tiny
+    # Logged without the ranking section: the model itself is asked.
+    bare = register(ml_config, spec, cfg, seed=5)
+    uri = f"models:/{ml_config.mlflow.registered_model}/{bare.version}"
+    assert model_weights(uri) == dict(cfg.score_weights)
+    # Logged as train-ranker logs it: the run's params give the weights, no model download.
+    changed = cfg.model_copy(update={"score_weights": {**cfg.score_weights, "watch": 0.7}})
+    registry.configure(ml_config)
+    with mlflow.start_run():
+        registry.log_params({"ranking": changed.model_dump(mode="json")})
+        model = new_model(spec, changed, seed=6)
+        logged = registry.log_ranker(ml_config, ranker_pyfunc(model, spec, changed), spec.to_json(),
+                                     state_dict=model.state_dict(), vocabulary_version=3,
+                                     examples_version=5)
+    weights = model_weights(f"models:/{ml_config.mlflow.registered_model}/{logged.version}")
+    assert weights == dict(changed.score_weights) and weights["watch"] == 0.7

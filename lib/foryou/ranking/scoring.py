@@ -28,6 +28,7 @@ one of its tags), which the feed score weighs with ``ranking.score_weights.fatig
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import shutil
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import mlflow
 import mlflow.pyfunc
+from mlflow.models import get_model_info
 import numpy as np
 import pandas as pd
 import torch
@@ -306,8 +308,22 @@ def user_rank_relevance(scored: DataFrame, weights: Mapping[str, float]) -> Data
     return scored.select(USER_ID, CONTENT_ID, relevance.cast("double").alias("relevance"))
 
 
+WEIGHT_PARAM = "ranking.score_weights."
+
+
 def model_weights(model_uri: str) -> dict[str, float]:
-    """The feed-score weights a registered ranker was logged with (``ranking.score_weights``)."""
+    """The feed-score weights a registered ranker was logged with (``ranking.score_weights``).
+
+    Read from its training run's params (``train-ranker`` logs the ``ranking`` section), so
+    the driver fetches the model's small ``MLmodel`` file and no weights or torch; a model
+    logged without those params is loaded to ask it.
+    """
+    run_id = get_model_info(model_uri).run_id
+    params = mlflow.MlflowClient().get_run(run_id).data.params if run_id else {}
+    weights = {k[len(WEIGHT_PARAM):]: float(json.loads(v)) for k, v in params.items()
+               if k.startswith(WEIGHT_PARAM)}
+    if weights:
+        return weights
     return dict(mlflow.pyfunc.load_model(model_uri).unwrap_python_model().weights)
 
 
