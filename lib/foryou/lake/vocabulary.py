@@ -13,6 +13,14 @@ NEGATIVE = frozenset({"skip", "hide", "report", "unfollow"})
 CONTENT = frozenset({"upload"})
 EVENT_TYPES = ENGAGEMENT | CONSUMPTION | NEGATIVE | CONTENT
 
+# How much one event says the user wants more of the item's tags and creator within a session:
+# gold.user_short_term's session interest and the in-session re-ranker (foryou.rerank.session).
+INTEREST_WEIGHTS: dict[str, float] = {
+    "like": 1.0, "comment": 1.0, "share": 2.0, "follow": 2.0, "save": 1.5,
+    "complete_view": 1.0, "replay": 1.0, "view": 0.2,
+    "skip": -0.5, "hide": -2.0, "report": -3.0, "unfollow": -2.0,
+}
+
 # A follow or unfollow targets a creator; it names the creator or the item it was made on.
 CREATOR_TARGETED = frozenset({"follow", "unfollow"})
 # Every other event is about one item and must name it.
@@ -91,5 +99,6 @@ GOLD_USER_EMBEDDINGS = "gold.user_embeddings"
 GOLD_CANDIDATE_POOL = "gold.candidate_pool"
 GOLD_COLD_START_WAVES = "gold.cold_start_waves"
 GOLD_USER_CANDIDATES = "gold.user_candidates"
+GOLD_SESSION_MODEL = "gold.session_model"
 GOLD_USER_SHORT_TERM = "gold.user_short_term"
 GOLD_METRICS = "gold.metrics"

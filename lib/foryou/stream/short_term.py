@@ -18,16 +18,11 @@ from pyspark.sql import functions as F
 
 from foryou.lake import CommitKey, Lake, WriteResult
 from foryou.lake.vocabulary import (
-    CONTENT_ID, CREATOR_ID, EVENT_TS, GOLD_USER_SHORT_TERM as TABLE, SILVER_CONTENT, USER_ID,
+    CONTENT_ID, CREATOR_ID, EVENT_TS, GOLD_USER_SHORT_TERM as TABLE, INTEREST_WEIGHTS, SILVER_CONTENT,
+    USER_ID,
 )
 
 BUCKET = "user_bucket"
-# How much one event says the user wants more of the item's tags and creator.
-INTEREST_WEIGHTS: dict[str, float] = {
-    "like": 1.0, "comment": 1.0, "share": 2.0, "follow": 2.0, "save": 1.5,
-    "complete_view": 1.0, "replay": 1.0, "view": 0.2,
-    "skip": -0.5, "hide": -2.0, "report": -3.0, "unfollow": -2.0,
-}
 
 
 def bucket_of(user: Column, buckets: int) -> Column:
