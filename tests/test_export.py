@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from foryou.config.settings import ExportSettings
 from foryou.export.build import build_export, write_export
-from foryou.export.contract import EXPORT, ContractError, check_contract
+from foryou.export.contract import CONTRACT_VERSION, EXPORT, ContractError, check_contract
 from foryou.lake import Lake, table
 
 DAY = dt.date(2024, 5, 5)
@@ -88,6 +88,11 @@ def test_export_meets_contract_is_unique_guarded_and_versioned(spark, config):
         assert top["content_id"].map(lambda c: _creator(int(c[1:]))).value_counts().max() <= 2
     assert not set(pdf["content_id"]) & {"HIDDEN", "REPORTED", "FARMED"}
     assert set(pdf["model_version"]) == {"7"} and set(pdf["as_of_date"]) == {DAY}
+    # Each row carries its item's creator and tags (contract 1.1: the reader's session re-ranking).
+    items = ~pdf["content_id"].isin(["HIDDEN", "REPORTED", "FARMED"])
+    assert (pdf.loc[items, "creator_id"] == pdf.loc[items, "content_id"].map(lambda c: _creator(int(c[1:])))).all()
+    assert all(list(t) == [f"t{int(c[1:]) % 12}", f"t{(int(c[1:]) + 1) % 12}"]
+               for c, t in zip(pdf.loc[items, "content_id"], pdf.loc[items, "tags"]))
     # Laid out for point lookups: files sorted by user_id, rank.
     assert list(pdf["user_id"]) == sorted(pdf["user_id"])
 
@@ -118,23 +123,26 @@ def test_contract_names_each_broken_clause(spark):
     good = [("u1", 1, "a", 0.5, "ann", "1", dt.datetime(2024, 5, 5), DAY),
             ("u1", 2, "b", 0.4, "ann", "1", dt.datetime(2024, 5, 5), DAY)]
     schema = table(EXPORT).schema
-    assert check_contract(spark.createDataFrame(good, schema)) == {"rows": 2, "users": 1}
+
+    def frame(rows):  # creator_id and tags (contract 1.1) are optional: null here
+        return spark.createDataFrame([r + (None, None) for r in rows], schema)
+    assert check_contract(frame(good)) == {"rows": 2, "users": 1}
     dup = good + [("u1", 3, "a", 0.3, "ann", "1", dt.datetime(2024, 5, 5), DAY)]
     with pytest.raises(ContractError, match="content_id listed twice"):
-        check_contract(spark.createDataFrame(dup, schema))
+        check_contract(frame(dup))
     gap = [good[0], ("u1", 3, "b", 0.4, "ann", "1", dt.datetime(2024, 5, 5), DAY)]
     with pytest.raises(ContractError, match="not exactly 1..n"):
-        check_contract(spark.createDataFrame(gap, schema))
+        check_contract(frame(gap))
     nulls = [good[0], ("u1", 2, None, 0.4, "ann", "2", dt.datetime(2024, 5, 5), DAY)]
     with pytest.raises(ContractError, match="null content_id.*2 model_version") as err:
-        check_contract(spark.createDataFrame(nulls, schema))
-    assert "contract 1.0.0" in str(err.value)
+        check_contract(frame(nulls))
+    assert f"contract {CONTRACT_VERSION}" in str(err.value)
     with pytest.raises(ContractError, match="more than the list size 1"):
-        check_contract(spark.createDataFrame(good, schema), list_size=1)
+        check_contract(frame(good), list_size=1)
     with pytest.raises(ContractError, match="older than"):
-        check_contract(spark.createDataFrame(good, schema), now=dt.datetime(2024, 5, 9))
+        check_contract(frame(good), now=dt.datetime(2024, 5, 9))
     with pytest.raises(ContractError, match="'rank' has type string"):
-        check_contract(spark.createDataFrame(good, schema).withColumn("rank", F.col("rank").cast("string")))
+        check_contract(frame(good).withColumn("rank", F.col("rank").cast("string")))
 
 
 def test_empty_pool_and_missing_champion(spark, config):

@@ -44,6 +44,20 @@ class GuardsConfig(Section):
     homogenisation_top_items: int = Field(default=100, ge=1)
 
 
+class SessionRerankConfig(Section):
+    """The in-session re-ranker the reader applies (``foryou.rerank.session``), learned at
+    each export from the logged sessions of a sample of users."""
+
+    enabled: bool = True
+    # Impressions of the last N days before the run date, of at most this many users (hashed
+    # sample): a three-weight logistic model needs thousands of sessions, not the whole log.
+    days: int = Field(default=3, ge=1)
+    users: int = Field(default=2000, ge=10)
+    # The outcome the weights predict: a valid play, a long view or a completed view.
+    label: Literal["click", "long_view", "complete"] = "click"
+    seed: int = 0
+
+
 class RerankConfig(Section):
     """Scoring, diversity (DPP), exploration, novelty and guards of ``foryou export``."""
 
@@ -80,3 +94,4 @@ class RerankConfig(Section):
     embedding_version: str | None = None
     exploration: ExplorationConfig = Field(default_factory=ExplorationConfig)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    session: SessionRerankConfig = Field(default_factory=SessionRerankConfig)

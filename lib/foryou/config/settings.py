@@ -136,12 +136,14 @@ class CandidatesSettings(_Sections):
 
 @dataclass(frozen=True)
 class ExportSettings(_Sections):
-    """``export``: the rerank, the champion (registry) and the features it scores with, and
-    whether the pool came from an interaction log (``candidates``)."""
+    """``export``: the rerank, the champion (registry) and the features it scores with,
+    whether the pool came from an interaction log (``candidates``), and the session gap the
+    in-session re-ranker learns over (``sessions``)."""
 
     rerank: RerankConfig
     features: FeaturesConfig
     candidates: CandidatesConfig
+    sessions: SessionsConfig
     mlflow: MlflowConfig
     lake: LakeConfig
 
@@ -173,6 +175,7 @@ class EvaluationSettings(_Sections):
     features: FeaturesConfig
     candidates: CandidatesConfig
     embeddings: EmbeddingsConfig
+    sessions: SessionsConfig
     mlflow: MlflowConfig
     lake: LakeConfig
 

@@ -17,7 +17,7 @@ from pyspark.sql import functions as F
 from foryou.lake import table
 from foryou.lake.vocabulary import CONTENT_ID, GOLD_USER_CANDIDATES as EXPORT, USER_ID
 
-CONTRACT_VERSION = "1.0.0"
+CONTRACT_VERSION = "1.1.0"  # 1.1.0: creator_id and tags (optional)
 FRESHNESS_HOURS = 48
 
 

@@ -4,7 +4,8 @@ Reads gold.candidate_pool (``as_of_date`` = run date), scores it with the MLflow
 ranker (:func:`foryou.ranking.scoring.score_pool`), drops farmed, hidden/reported and recently
 exported items, reranks each user's list (exploration bonus, DPP diversity, novelty share,
 creator/tag caps) and overwrites gold.user_candidates in one commit after checking it against
-docs/contract.md (:mod:`foryou.export.build`). With no champion, and on an interaction log
+docs/contract.md (:mod:`foryou.export.build`), then learns the reader's in-session re-ranker
+from the logged sessions (:mod:`foryou.export.session_model`). With no champion, and on an interaction log
 unless ``rerank.relevance = ranker``, the feed keeps the candidate pool's order and says so.
 """
 from __future__ import annotations
@@ -14,8 +15,10 @@ import datetime as dt
 from foryou.candidates.build import interaction_log_at
 from foryou.config.settings import ExportSettings
 from foryou.export.build import build_export, write_export
+from foryou.export.session_model import train_session_model, write_session_model
 from foryou.lake import CommitKey, Lake
-from foryou.lake.vocabulary import GOLD_CANDIDATE_POOL as POOL, GOLD_USER_CANDIDATES as EXPORT
+from foryou.lake.vocabulary import (GOLD_CANDIDATE_POOL as POOL, GOLD_SESSION_MODEL as SESSION_MODEL,
+                                   GOLD_USER_CANDIDATES as EXPORT)
 from foryou.ranking.registry import ChampionMissing
 from foryou.ranking.scoring import POOL_ORDER, champion, pool_order, score_pool
 from foryou.rerank.guards import homogenisation
@@ -69,8 +72,34 @@ def run(lake: Lake, settings: ExportSettings, run_date: dt.date, key: CommitKey,
                 out.record(f"homogenisation.{name}", homo[name], "ratio")
             out.say(f"  homogenisation: top-items share {homo['top_items_share']:.3f}, "
                     f"neighbour Jaccard {homo['neighbour_jaccard']:.3f}")
+        if settings.rerank.session.enabled:
+            with out.timer("export.session_model"):
+                _session_model(lake, settings, run_date, key.sub("session_model"), force, out)
         out.say(f"  {EXPORT}: {write.rows:,} rows for {counts['users']:,} users, model "
                 f"{version}, version {write.version}" + (" (already committed)" if write.skipped else ""))
         # Serving reads the table by location (no JVM): for a catalog table only the catalog knows it.
         out.say(f"  serving reads it at {lake.location(EXPORT)}")
         return out
+
+
+def _session_model(lake: Lake, settings: ExportSettings, run_date: dt.date, key: CommitKey,
+                   force: bool, out: StageResult) -> None:
+    """Learn and append the reader's in-session re-ranker (:mod:`foryou.export.session_model`)."""
+    if lake.exists(SESSION_MODEL) and lake.is_committed(SESSION_MODEL, key) and not force:
+        out.say(f"  {SESSION_MODEL}: already committed for this run")
+        return
+    model = train_session_model(lake, settings.rerank.session, settings.sessions.gap_minutes,
+                                run_date)
+    if model is None:
+        out.say(f"  {SESSION_MODEL}: no logged sessions to learn from before {run_date}: the "
+                "reader keeps the exported order within sessions")
+        return
+    out.record_write(write_session_model(lake, model, run_date, key, force))
+    out.record("session_model.examples", model.examples, "rows")
+    if model.auc_gain is not None:
+        out.record("session_model.auc_gain", model.auc_gain, "ratio")
+    for feature, weight in model.weights.items():
+        out.record(f"session_model.weight.{feature}", weight, "log-odds")
+    out.say(f"  {SESSION_MODEL}: weights {', '.join(f'{k} {v:+.3f}' for k, v in model.weights.items())}"
+            f" from {model.examples:,} impressions"
+            + (f", held-out AUC {model.auc_gain:+.4f} over the controls" if model.auc_gain is not None else ""))

@@ -27,9 +27,9 @@ from foryou.lake.vocabulary import (
     BRONZE_CONTENT, BRONZE_EVENTS, BRONZE_INGESTED_FILES, BRONZE_QUARANTINE, BRONZE_USERS,
     CONTENT_ID, CREATOR_ID, EVENT_DATE, EVENT_TS, GOLD_CANDIDATE_POOL, GOLD_COLD_START_WAVES,
     GOLD_ITEM_EMBEDDINGS, GOLD_ITEM_FEATURES, GOLD_METRICS, GOLD_TRAINING_EXAMPLES,
-    GOLD_USER_AFFINITIES, GOLD_USER_CANDIDATES, GOLD_USER_EMBEDDINGS, GOLD_USER_FEATURES,
-    GOLD_USER_SHORT_TERM, GOLD_VOCABULARIES, SILVER_CONTENT, SILVER_EVENTS, SILVER_IMPRESSIONS,
-    SILVER_SESSIONS, SILVER_USERS, USER_ID,
+    GOLD_SESSION_MODEL, GOLD_USER_AFFINITIES, GOLD_USER_CANDIDATES, GOLD_USER_EMBEDDINGS,
+    GOLD_USER_FEATURES, GOLD_USER_SHORT_TERM, GOLD_VOCABULARIES, SILVER_CONTENT, SILVER_EVENTS,
+    SILVER_IMPRESSIONS, SILVER_SESSIONS, SILVER_USERS, USER_ID,
 )
 
 
@@ -611,10 +611,26 @@ TABLES: tuple[TableSpec, ...] = (
             _c("model_version", S, "ranker model version", True),
             _c("generated_at", TS, "when the list was generated (UTC)", True),
             _c("as_of_date", DT, "the run date the list was built for (features before it)"),
+            _c(CREATOR_ID, S, "the item's creator (in-session re-ranking at read time)"),
+            _c("tags", ArrayType(S), "the item's tags (in-session re-ranking at read time)"),
         ),
         "Export: the ranked feed per user, laid out for lookups by user_id (docs/contract.md).",
         key=(USER_ID, "rank"),
         sort_by=(USER_ID, "rank"),
+    ),
+    TableSpec(
+        GOLD_SESSION_MODEL,
+        (
+            _c("run_date", DT, "the export run that learned it", True),
+            _c("model", S, "foryou.rerank.session.SessionModel as JSON: weights per feature, "
+                           "examples, auc_gain", True),
+            _c("examples", L, "logged impressions it was learned from"),
+            _c("auc_gain", D, "held-out AUC with the session features minus without"),
+            _c("trained_at", TS, "when it was learned (UTC)", True),
+        ),
+        "The in-session re-ranker's weights, one row per export run: the reader re-orders a "
+        "user's exported list with the latest row (foryou.rerank.session).",
+        key=("run_date",),
     ),
     TableSpec(
         GOLD_USER_SHORT_TERM,

@@ -20,7 +20,8 @@ from foryou.rerank.guards import apply_caps
 # Columns of the scored candidates :func:`rerank` takes (vector and tags may be null).
 CANDIDATE_COLUMNS = (USER_ID, CONTENT_ID, CREATOR_ID, "source", "relevance", "tags", "vector",
                      "interests")
-OUTPUT_SCHEMA = "user_id string, rank int, content_id string, score double, source string"
+OUTPUT_SCHEMA = ("user_id string, rank int, content_id string, score double, source string, "
+                 "creator_id string, tags array<string>")
 
 
 def _matrix(vectors: pd.Series, dim: int) -> np.ndarray:
@@ -52,12 +53,14 @@ def rerank_user(cands: pd.DataFrame, history: pd.Series, cfg: RerankConfig,
         seed_key: seeds epsilon-greedy draws (user id and run date).
 
     Returns:
-        content_id, rank (1..), score (relevance + exploration bonus), source; at most
-        ``cfg.list_size`` rows, each content_id once.
+        content_id, rank (1..), score (relevance + exploration bonus), source, creator_id and
+        tags (what the reader's in-session re-ranking needs); at most ``cfg.list_size`` rows,
+        each content_id once.
     """
     cands = cands.drop_duplicates(CONTENT_ID).reset_index(drop=True)
     if cands.empty:
-        return pd.DataFrame({CONTENT_ID: [], "rank": [], "score": [], "source": []})
+        return pd.DataFrame({CONTENT_ID: [], "rank": [], "score": [], "source": [], CREATOR_ID: [],
+                             "tags": []})
     rel = cands["relevance"].astype(float).fillna(cands["relevance"].min() if cands["relevance"].notna().any()
                                                   else 0.0).to_numpy()
     dim = _dim(cands["vector"], history)
@@ -77,11 +80,14 @@ def rerank_user(cands: pd.DataFrame, history: pd.Series, cfg: RerankConfig,
     return pd.DataFrame({CONTENT_ID: cands[CONTENT_ID].to_numpy()[final],
                          "rank": np.arange(1, len(final) + 1, dtype=np.int32),
                          "score": score[final],
-                         "source": cands["source"].to_numpy()[final]})
+                         "source": cands["source"].to_numpy()[final],
+                         CREATOR_ID: np.array(creators, dtype=object)[final] if len(final) else [],
+                         "tags": pd.Series(tags, dtype=object).to_numpy()[final] if len(final) else []})
 
 
 def rerank(candidates: DataFrame, history: DataFrame, cfg: RerankConfig, seed: str = "") -> DataFrame:
-    """(user_id, rank, content_id, score, source) for every user of ``candidates``.
+    """(user_id, rank, content_id, score, source, creator_id, tags) for every user of
+    ``candidates``.
 
     Args:
         candidates: the :data:`CANDIDATE_COLUMNS` (scored, already guarded).
@@ -98,7 +104,8 @@ def rerank(candidates: DataFrame, history: DataFrame, cfg: RerankConfig, seed: s
     def per_user(key, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
         user = key[0]
         if left.empty:
-            return pd.DataFrame(columns=[USER_ID, "rank", CONTENT_ID, "score", "source"])
+            return pd.DataFrame(columns=[USER_ID, "rank", CONTENT_ID, "score", "source", CREATOR_ID,
+                                         "tags"])
         out = rerank_user(left, right["history_vector"], cfg, f"{user}|{seed}")
         out.insert(0, USER_ID, user)
         return out
