@@ -81,3 +81,35 @@ def test_raw_user_id_is_pseudonymised(spark, config):
 def test_missing_export_is_a_clear_error(tmp_path):
     with pytest.raises(FeedReaderError, match="foryou export"):
         FeedReader(tmp_path)
+
+
+def test_a_session_reorders_the_list_with_the_exports_session_model(spark, config):
+    from foryou.export.session_model import write_session_model
+    from foryou.rerank.session import Session, SessionModel
+
+    lake = Lake(spark, config)
+    items = [("a1", "c1", ["cars"]), ("a2", "c2", ["pets"]), ("a3", "c3", ["cook"]),
+             ("a4", "c4", ["cook", "food"])]
+    rows = [{"user_id": "ann", "rank": r, "content_id": c, "score": 1.0 / r, "source": "ann",
+             "model_version": "ranker-1", "generated_at": AT, "creator_id": creator, "tags": tags}
+            for r, (c, creator, tags) in enumerate(items, start=1)]
+    lake.overwrite(EXPORT, lake.spark.createDataFrame(rows, table(EXPORT).schema))
+    reader = FeedReader(config.lake.root, refresh_interval_s=None)
+    session = Session()
+    session.record("z1", ["cook"], "c9", ["view", "like", "share"])  # this session: cooking
+    session.record("a1", ["cars"], "c1", ["skip"])
+    # No session model yet: what the session saw is dropped, nothing else moves.
+    assert [r["content_id"] for r in reader.feed("ann", session=session)] == ["a2", "a3", "a4"]
+    assert [r["content_id"] for r in reader.feed("ann")] == ["a1", "a2", "a3", "a4"]
+    write_session_model(lake, SessionModel({"tag_interest": 1.0, "creator_interest": 0.5,
+                                            "tag_shown": -0.2}), dt.date(2024, 5, 5), None)
+    assert reader.refresh() is True  # the export did not move; its session model did
+    feed = reader.feed("ann", n=2, session=session)
+    # a3: -ln 3 + log1p(3.2) - 0.2 ln 2 = 0.20; a2: -ln 2 = -0.69; a4: -ln 4 + 0.72 - 0.07 = -0.74
+    assert [r["content_id"] for r in feed] == ["a3", "a2"] and [r["rank"] for r in feed] == [1, 2]
+    assert feed[0]["score"] == pytest.approx(1 / 3)  # the exported row, re-ranked
+    assert [r["content_id"] for r in reader.feed("ann", session=Session())] == ["a1", "a2", "a3", "a4"]
+    assert reader.feed("nobody", session=session)[0]["source"] == FALLBACK_SOURCE
+    # The reader of a lake finds the session model beside the export.
+    assert [r["content_id"] for r in FeedReader.from_lake(lake).feed("ann", session=session)] == \
+        ["a3", "a2", "a4"]

@@ -10,10 +10,15 @@ writes no trending table of its own (its trending lists are per user, inside
 ``gold.candidate_pool``), and so the reader depends on one table only. Fallback rows carry
 ``source = "fallback"``.
 
+In-session re-ranking: ``feed(user, n, session=...)`` re-orders the user's exported list with
+what the user did in the current session (:mod:`foryou.rerank.session`: pure numpy, tens of
+microseconds for a 50-item list), with the weights the export run learned
+(``gold.session_model``, beside the export; the latest row is loaded with each export version).
+
 New versions: every lookup checks, at most once per ``refresh_interval_s``, whether the
-table's version moved (``DeltaTable.update_incremental``, which reads only the new log
-entries) and if so loads it and swaps the in-memory snapshot in one assignment, so readers in
-other threads see either the old or the new version, never a mix.
+table's version (or the session model's) moved (``DeltaTable.update_incremental``, which reads
+only the new log entries) and if so loads it and swaps the in-memory snapshot in one
+assignment, so readers in other threads see either the old or the new version, never a mix.
 """
 from __future__ import annotations
 
@@ -24,14 +29,21 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from foryou.lake.vocabulary import CONTENT_ID, GOLD_USER_CANDIDATES as TABLE, USER_ID
+from foryou.lake.vocabulary import (CONTENT_ID, CREATOR_ID, GOLD_SESSION_MODEL,
+                                   GOLD_USER_CANDIDATES as TABLE, USER_ID)
 from foryou.privacy.pseudonyms import pseudonymise
+from foryou.rerank.session import FEATURES, Session, SessionModel, rerank
 
 COLUMNS = (USER_ID, "rank", CONTENT_ID, "score", "source", "model_version", "generated_at")
+# Optional columns (contract 1.1) the in-session re-ranking reads.
+SESSION_COLUMNS = (CREATOR_ID, "tags")
+# Without a learned model a session still drops what it has seen, and moves nothing else.
+NO_SESSION_MODEL = SessionModel({f: 0.0 for f in FEATURES})
 FALLBACK_SOURCE = "fallback"
 
 
@@ -52,6 +64,23 @@ class _Snapshot:
     model_version: np.ndarray
     generated_at: np.ndarray
     fallback: tuple[dict, ...]
+    creator_id: np.ndarray | None = None  # with tags: what the in-session re-ranking reads
+    tags: np.ndarray | None = None
+    session_model: SessionModel | None = None
+
+    def reranked(self, user_id: str, start: int, stop: int, session: Session, n: int | None
+                 ) -> list[dict]:
+        """The user's rows re-ordered for ``session`` (seen items dropped), ranks renumbered."""
+        ids = self.content_id[start:stop].tolist()
+        if self.tags is None:  # an export before contract 1.1: no tags to react to
+            tags, creators = [()] * len(ids), [None] * len(ids)
+        else:
+            tags, creators = self.tags[start:stop], self.creator_id[start:stop].tolist()
+        order = rerank(session, self.session_model or NO_SESSION_MODEL, ids, tags, creators)
+        if n is not None:
+            order = order[:n]
+        rows = self.rows(user_id, start, stop)
+        return [{**rows[i], "rank": r} for r, i in enumerate(order.tolist(), start=1)]
 
     def rows(self, user_id: str, start: int, stop: int) -> list[dict]:
         # Slices converted column-wise (tolist) then zipped: ~2x faster than per-element indexing.
@@ -76,6 +105,16 @@ def table_uri(location: str | os.PathLike) -> str:
                           "run `foryou export --run-date D` first")
 
 
+def sibling_uri(table: str, name: str) -> str | None:
+    """The location of table ``name`` beside the export's (``<root>/gold/<table>``), or None
+    when the export's location does not end in its own name (a catalog-managed location)."""
+    own = "/" + TABLE.replace(".", "/")
+    stripped = table.rstrip("/")
+    if not stripped.endswith(own):
+        return None
+    return stripped[: -len(own)] + "/" + name.replace(".", "/")
+
+
 def _fallback(table: pa.Table, users: int) -> tuple[dict, ...]:
     """Items in the most users' lists (ties: higher mean score), as many as the median list."""
     if table.num_rows == 0:
@@ -91,11 +130,13 @@ def _fallback(table: pa.Table, users: int) -> tuple[dict, ...]:
                   "source": FALLBACK_SOURCE} for i, r in enumerate(top))
 
 
-def _load(dt_table: DeltaTable) -> _Snapshot:
-    missing = [c for c in COLUMNS if c not in dt_table.schema().to_arrow().names]
+def _load(dt_table: DeltaTable, session_model: SessionModel | None = None) -> _Snapshot:
+    names = dt_table.schema().to_arrow().names
+    missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise FeedReaderError(f"{TABLE} at {dt_table.table_uri} lacks column(s) {missing}")
-    table = dt_table.to_pyarrow_table(columns=list(COLUMNS))
+    extra = [c for c in SESSION_COLUMNS if c in names]
+    table = dt_table.to_pyarrow_table(columns=list(COLUMNS) + extra)
     table = table.take(pc.sort_indices(table, sort_keys=[(USER_ID, "ascending"), ("rank", "ascending")]))
     users = table[USER_ID].to_numpy(zero_copy_only=False)
     if len(users):
@@ -109,9 +150,27 @@ def _load(dt_table: DeltaTable) -> _Snapshot:
     encoded = pc.dictionary_encode(table["generated_at"]).combine_chunks()
     generated = np.array(encoded.dictionary.to_pylist() + [None], dtype=object)[
         encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)]
+    reacts = len(extra) == len(SESSION_COLUMNS)
     return _Snapshot(dt_table.version(), offsets, column("rank"), column(CONTENT_ID),
                      column("score"), column("source"), column("model_version"), generated,
-                     _fallback(table, max(1, len(offsets))))
+                     _fallback(table, max(1, len(offsets))),
+                     column(CREATOR_ID) if reacts else None,
+                     pd.Series(table["tags"].to_pylist(), dtype=object).to_numpy() if reacts else None,
+                     session_model)
+
+
+def _session_model(location: str | None, storage_options: dict[str, str] | None
+                   ) -> tuple[int | None, SessionModel | None]:
+    """(version, the latest row's model) of ``gold.session_model`` at ``location``, if any."""
+    if location is None or not DeltaTable.is_deltatable(location, storage_options=storage_options):
+        return None, None
+    table = DeltaTable(location, storage_options=storage_options)
+    rows = table.to_pyarrow_table(columns=["run_date", "trained_at", "model"])
+    if rows.num_rows == 0:
+        return table.version(), None
+    latest = pc.sort_indices(rows, sort_keys=[("run_date", "descending"),
+                                              ("trained_at", "descending")])[0].as_py()
+    return table.version(), SessionModel.from_json(rows["model"][latest].as_py())
 
 
 class FeedReader:
@@ -130,19 +189,26 @@ class FeedReader:
     """
 
     def __init__(self, location: str | os.PathLike, refresh_interval_s: float | None = 10.0,
-                 storage_options: dict[str, str] | None = None):
+                 storage_options: dict[str, str] | None = None,
+                 session_model_location: str | None = None):
         self.uri = table_uri(location) if not storage_options else str(location)
         self.refresh_interval_s = refresh_interval_s
+        self._options = storage_options
+        self._session_uri = session_model_location or sibling_uri(self.uri, GOLD_SESSION_MODEL)
         self._table = DeltaTable(self.uri, storage_options=storage_options)
-        self._snapshot = _load(self._table)
+        self._session_version, model = _session_model(self._session_uri, storage_options)
+        self._snapshot = _load(self._table, model)
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
     @classmethod
     def from_lake(cls, lake, **kwargs) -> "FeedReader":
         """The reader of ``lake``'s export, wherever the lake keeps it (for a catalog table,
-        the location the catalog's ``DESCRIBE DETAIL`` gives). Needs the lake's Spark session
-        once, to find the table; reads go through deltalake as always."""
+        the location the catalog's ``DESCRIBE DETAIL`` gives), with the lake's
+        ``gold.session_model``. Needs the lake's Spark session once, to find the tables;
+        reads go through deltalake as always."""
+        if lake.exists(GOLD_SESSION_MODEL):
+            kwargs.setdefault("session_model_location", lake.location(GOLD_SESSION_MODEL))
         return cls(lake.location(TABLE), **kwargs)
 
     @property
@@ -160,9 +226,12 @@ class FeedReader:
         with self._lock:
             self._checked = time.monotonic()
             self._table.update_incremental()
-            if self._table.version() == self._snapshot.version:
+            session_version, model = _session_model(self._session_uri, self._options)
+            if (self._table.version() == self._snapshot.version
+                    and session_version == self._session_version):
                 return False
-            self._snapshot = _load(self._table)
+            self._session_version = session_version
+            self._snapshot = _load(self._table, model)
             return True
 
     def _maybe_refresh(self) -> None:
@@ -170,14 +239,24 @@ class FeedReader:
         if interval is not None and time.monotonic() - self._checked >= interval:
             self.refresh()
 
-    def feed(self, user_id: str, n: int | None = None) -> list[dict]:
+    def feed(self, user_id: str, n: int | None = None, session: Session | None = None) -> list[dict]:
         """The user's feed (ranks 1..), at most ``n`` items (None: all); an unknown user gets
-        the trending fallback (rows with ``source = "fallback"``)."""
+        the trending fallback (rows with ``source = "fallback"``).
+
+        ``session``: what the user did in the current session (a
+        :class:`foryou.rerank.session.Session`, e.g. ``Session.from_short_term`` of the
+        user's ``gold.user_short_term`` row). The list is then re-ordered by the export's
+        ``gold.session_model`` (items the session saw dropped, engaged tags and creators
+        lifted, tired ones pushed down) and ranks renumbered; without a session model only the
+        seen items are dropped.
+        """
         if n is not None and n < 0:
             raise ValueError(f"feed: n must be >= 0, got {n}")
         self._maybe_refresh()
         snap = self._snapshot
         span = snap.offsets.get(user_id)
+        if span is not None and session:
+            return snap.reranked(user_id, span[0], span[1], session, n)
         if span is None:
             rows = snap.fallback if n is None else snap.fallback[:n]
             model = snap.model_version[0] if len(snap.model_version) else None
