@@ -273,6 +273,36 @@ def test_the_daily_export_moves_on_with_what_the_users_did(sim):
     assert len(first) == 20
 
 
+def test_a_feed_re_ranked_within_each_session(sim):
+    from foryou.rerank.session import FEATURES, SessionModel
+    from foryou.simulator import SESSION_TRUTH
+
+    world, feeds = sim
+    static = feed_matrix(world, feeds["popularity"])
+    kept = static.copy()
+    day = simulate_day(world, static, seed=6)
+    # Weights of zero re-order nothing (a session only drops what it saw, which a feed served
+    # in order has already passed): the same day, draw for draw.
+    still = simulate_day(world, static, seed=6, reactive=SessionModel({f: 0.0 for f in FEATURES}))
+    np.testing.assert_array_equal(still.watch_ms, day.watch_ms)
+    # A session that lifts what it played changes what is served; the caller's feeds are kept.
+    eager = SessionModel({"tag_interest": 2.0, "creator_interest": 1.0, "tag_shown": 0.0})
+    moved = simulate_day(world, static, seed=6, reactive=eager)
+    assert not np.array_equal(moved.watch_ms, day.watch_ms)
+    np.testing.assert_array_equal(static, kept)
+    # The session's truth re-orders by true expected watch: the ceiling beats the static list.
+    truth = simulate_day(world, static, seed=6, reactive=SESSION_TRUTH)
+    assert truth.watch_ms.mean() > day.watch_ms.mean()
+    table = simulate_policies(WORLD, None, {"static": feeds["popularity"],
+                                            "session_truth": feeds["popularity"]},
+                              seed=6, world=world, reactive={"session_truth": SESSION_TRUTH})
+    t = table.set_index("policy")["time_spent_s"]
+    assert t["session_truth"] == pytest.approx(truth.watch_ms.mean() / 1000)
+    assert t["static"] == pytest.approx(day.watch_ms.mean() / 1000)
+    with pytest.raises(ValueError, match="reactive"):
+        simulate_day(world, static, reactive="nonsense")
+
+
 def test_diversity_pays_reads_the_paired_differences():
     from foryou.evaluation.report import diversity_pays
 
@@ -346,7 +376,12 @@ def test_evaluate_simulates_the_champion_its_ablations_and_the_baselines(fed_wor
     assert over["simulator_days.default.champion.time_spent_s"] > 0
     policies = {name.split(".")[1] for name in value}
     assert policies == {"champion", "no_diversity", "no_exploration", "no_caps", "popularity", "random",
-                        "oracle", "oracle_pool", "ranker_pool"}
+                        "oracle", "oracle_pool", "ranker_pool", "reactive", "session_truth"}
+    # In-session re-ranking of the export: by the model the export learned (each export run
+    # appends one to gold.session_model), and the ceiling.
+    learned = lake.read("gold.session_model").toPandas()
+    assert len(learned) >= 1 and (learned["examples"] > 0).all()
+    assert "simulator.reactive.time_lift" in value and value["simulator.session_truth.time_lift"] > 0
     for p in policies:
         assert value[f"simulator.{p}.users"] == 60
         assert value[f"simulator.{p}.feed_coverage"] > 0.5, p   # the export covers most users

@@ -26,14 +26,16 @@ from foryou.evaluation.trends import trending
 from foryou.lake import CommitKey, Lake
 from foryou.lake.days import days_before
 from foryou.lake.vocabulary import (
-    CONTENT_ID, GOLD_CANDIDATE_POOL as POOL, GOLD_USER_CANDIDATES as EXPORT,
+    CONTENT_ID, GOLD_CANDIDATE_POOL as POOL, GOLD_SESSION_MODEL as SESSION_MODEL,
+    GOLD_USER_CANDIDATES as EXPORT,
     SILVER_CONTENT as CONTENT, SILVER_EVENTS as EVENTS, SILVER_IMPRESSIONS as IMPRESSIONS,
     SILVER_SESSIONS as SESSIONS, USER_ID,
 )
 from foryou.monitoring.monitor import prometheus_path, publish, run_monitoring
 from foryou.privacy.pseudonyms import load_key
+from foryou.rerank.session import SessionModel
 from foryou.runtime.metrics import Metrics
-from foryou.simulator import (SimWorld, load_world, oracle_policy, oracle_pool_policy,
+from foryou.simulator import (SESSION_TRUTH, SimWorld, load_world, oracle_policy, oracle_pool_policy,
                               popularity_policy, random_policy, simulate_policies)
 from foryou.stages import StageResult
 
@@ -120,7 +122,10 @@ def simulator_tables(lake: Lake, config: EvaluationSettings, run_date: dt.date,
     ``champion`` (the current export) and its ablations ``no_diversity``, ``no_exploration``
     and ``no_caps`` (the export rebuilt from the same scored pool with the DPP trade-off at
     relevance only, without the exploration bonus, or without the creator, tag and
-    top-interest caps: :data:`foryou.export.build.ABLATIONS`), ``popularity`` (most
+    top-interest caps: :data:`foryou.export.build.ABLATIONS`), ``reactive`` (the export
+    re-ranked before every request by the reader's in-session model, ``gold.session_model``)
+    and ``session_truth`` (re-ranked by the session's true expected watch: the ceiling of
+    in-session re-ranking), ``popularity`` (most
     played items for everyone) and ``random`` (the floor). ``time_share`` and ``return_share``
     give the share of the oracle's lift over random each keeps, so the path oracle ->
     oracle_pool -> ranker_pool -> champion shows what retrieval, the ranker and the rerank each
@@ -159,8 +164,29 @@ def simulator_tables(lake: Lake, config: EvaluationSettings, run_date: dt.date,
                 **({} if refs is None else refs.ablations),
                 "popularity": popularity_policy(world, truth, length),
                 "random": random_policy(world, length, cfg.simulator_seed)}
-    one_day = simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world)
+    # In-session re-ranking of the same export: by the reader's learned model, and by the
+    # session's truth (the ceiling of any re-ranking inside a session).
+    reactive: dict[str, SessionModel | str] = {"session_truth": SESSION_TRUTH}
+    model = latest_session_model(lake, run_date)
+    if model is None:
+        notes["simulator.reactive"] = f"no {SESSION_MODEL} row up to {run_date}: reactive not simulated"
+    else:
+        reactive["reactive"] = model
+    policies.update({name: champion for name in reactive})
+    one_day = simulate_policies(config.world, truth, policies, seed=cfg.simulator_seed, world=world,
+                                reactive=reactive)
     return one_day, _over_days(lake, world, config, users, as_of, length, notes)
+
+
+def latest_session_model(lake: Lake, run_date: dt.date) -> SessionModel | None:
+    """The in-session re-ranker the reader served with on ``run_date``: the latest
+    ``gold.session_model`` row learned on or before it (None when there is none)."""
+    if not lake.exists(SESSION_MODEL):
+        return None
+    # bounded: one row
+    rows = (lake.read(SESSION_MODEL).where(F.col("run_date") <= F.lit(run_date))
+            .orderBy(F.col("run_date").desc(), F.col("trained_at").desc()).limit(1).collect())
+    return SessionModel.from_json(rows[0]["model"]) if rows else None
 
 
 def _over_days(lake: Lake, world: SimWorld, config: EvaluationSettings, users: DataFrame,
@@ -366,10 +392,17 @@ def _record_days(table: pd.DataFrame, metrics: StageResult) -> None:
 
 
 def _record_simulator(table: pd.DataFrame, metrics: StageResult) -> None:
-    """``simulator.<policy>.<column>`` for every numeric column of the simulator's table."""
+    """``simulator.<policy>.<column>`` for every numeric column of the simulator's table, and
+    ``simulator.<reactive|session_truth>.time_lift``: its time spent over the static export's,
+    minus 1."""
     if "policy" not in table.columns:
         return
     for row in table.to_dict("records"):
         for column, value in row.items():
             if column != "policy" and isinstance(value, (int, float)) and value == value:
                 metrics.record(f"simulator.{row['policy']}.{column}", value, "")
+    spent = dict(zip(table["policy"], table["time_spent_s"]))
+    for policy in ("reactive", "session_truth"):
+        if policy in spent and spent.get("champion", 0) > 0:
+            metrics.record(f"simulator.{policy}.time_lift", spent[policy] / spent["champion"] - 1,
+                           "ratio")

@@ -193,8 +193,14 @@ def _simulator(data: ReportData) -> str:
             ax.set_title(f"{m} (95% CI)", fontsize=10)
         fig.suptitle("Feed simulator: champion against baselines")
         parts.append(figure_html(fig, "Feed simulator: champion against baselines"))
-    if "simulator.ablations" in data.notes:
-        parts.append(_skipped(data.notes["simulator.ablations"]))
+    if {"champion", "session_truth"} <= set(sim["policy"]):
+        parts.append("<p><b>reactive</b>: the export re-ordered before every request by the "
+                     "reader's in-session model (gold.session_model); <b>session_truth</b>: by the "
+                     "session's true expected watch time, the ceiling of any re-ranking of the "
+                     "export within a session.</p>")
+    for note in ("simulator.ablations", "simulator.reactive"):
+        if note in data.notes:
+            parts.append(_skipped(data.notes[note]))
     return "".join(parts) + table_html(sim)
 
 

@@ -3,7 +3,9 @@
 Modules:
     environment  the world's users and items (``load_world``), a policy's feed as item indices
                  (``feed_matrix``), one simulated day with next-day return (``simulate_day``)
-                 and several days in a row, returns gating each next day (``simulate_days``).
+                 and several days in a row, returns gating each next day (``simulate_days``);
+                 a feed can be re-ranked within each session as the reader does
+                 (``reactive``), or by the session's truth (``SESSION_TRUTH``, the ceiling).
     policies     reference feeds: random, popularity only, the true-best ("oracle") and the
                  true-best within a candidate pool ("oracle_pool").
     compare      ``simulate_policies``: time spent and return rate per policy, with 95% CIs, and
@@ -19,13 +21,13 @@ from __future__ import annotations
 
 from foryou.simulator.compare import (DAYS_COLUMNS, REPORT_COLUMNS, lift_shares, mean_ci,
                                      simulate_policies, simulate_policies_over_days)
-from foryou.simulator.environment import (DailyPolicy, SimWorld, feed_matrix, load_world,
-                                          simulate_day, simulate_days)
+from foryou.simulator.environment import (SESSION_TRUTH, DailyPolicy, SimWorld, feed_matrix,
+                                          load_world, simulate_day, simulate_days)
 from foryou.simulator.policies import (daily_oracle, daily_random, daily_static, oracle_policy,
                                       oracle_pool_policy, popularity_policy, random_policy)
 
 __all__ = [
-    "DAYS_COLUMNS", "DailyPolicy", "REPORT_COLUMNS", "SimWorld", "daily_oracle", "daily_random",
+    "DAYS_COLUMNS", "DailyPolicy", "REPORT_COLUMNS", "SESSION_TRUTH", "SimWorld", "daily_oracle", "daily_random",
     "daily_static", "feed_matrix", "lift_shares", "load_world", "mean_ci", "oracle_policy",
     "oracle_pool_policy", "popularity_policy", "random_policy", "simulate_day", "simulate_days",
     "simulate_policies", "simulate_policies_over_days",

@@ -16,6 +16,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from foryou.rerank.session import SessionModel
 from foryou.simulator.environment import (DailyPolicy, SimWorld, feed_matrix, load_world,
                                           simulate_day, simulate_days)
 from foryou.world.params import WorldConfig
@@ -41,8 +42,8 @@ def mean_ci(values: np.ndarray, z: float = Z95) -> tuple[float, float, float]:
 def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
                       policies: Mapping[str, pd.DataFrame], n_users: int | None = None,
                       seed: int = 0, pseudonym_key: bytes | None = None,
-                      world: SimWorld | None = None, max_items: int | None = None
-                      ) -> pd.DataFrame:
+                      world: SimWorld | None = None, max_items: int | None = None,
+                      reactive: Mapping[str, SessionModel | str] | None = None) -> pd.DataFrame:
     """Simulate each policy's feed on the world's users and report per policy.
 
     Args:
@@ -55,6 +56,9 @@ def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
         world: an already loaded :class:`SimWorld` (skips ``load_world``; e.g. the one the
             oracle policy was built on).
         max_items: serve at most this many items of each user's feed.
+        reactive: policy name -> the in-session model (or ``SESSION_TRUTH``) that re-ranks
+            that policy's feed before every request
+            (:func:`foryou.simulator.environment.simulate_day`); others are served as given.
     Returns:
         One row per policy (``REPORT_COLUMNS``): ``time_spent_s`` mean watch seconds per user
         on the day and its 95% CI, ``return_rate`` mean next-day return probability and its CI,
@@ -77,7 +81,7 @@ def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
     for name, feed in policies.items():
         feeds = feed_matrix(world, feed, name, max_items)
         started = time.perf_counter()
-        day = simulate_day(world, feeds, seed=seed)
+        day = simulate_day(world, feeds, seed=seed, reactive=(reactive or {}).get(name))
         elapsed = max(time.perf_counter() - started, 1e-9)
         t, t_lo, t_hi = mean_ci(day.watch_ms / 1000.0)
         r, r_lo, r_hi = mean_ci(day.p_return)

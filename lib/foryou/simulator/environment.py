@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 
 from foryou.lake.vocabulary import CONTENT_ID, USER_ID
+from foryou.rerank.session import LABEL_EVENTS, Session, SessionModel, rerank
 from foryou.world.catalogue import Catalogue
 from foryou.world.ids import format_ids, id_width
-from foryou.world.model import Items, UserModel, UserState
+from foryou.world.model import Items, SessionState, UserModel, UserState
 from foryou.world.params import WorldConfig
 from foryou.world.simulate import WorldSpec, make_profiles
 
@@ -228,26 +229,100 @@ class DayResult:
     log: pd.DataFrame
 
 
-def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0) -> DayResult:
+# ``reactive`` of :func:`simulate_day`: re-rank by the truth of the session (a ceiling).
+SESSION_TRUTH = "session_truth"
+
+
+def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0,
+                 reactive: SessionModel | str | None = None) -> DayResult:
     """Serve every simulated user their feed for one day; see the module docstring.
 
     Args:
         world: the population and catalogue.
         feeds: ``(world.n, L)`` item indices in rank order, -1 padded (:func:`feed_matrix`).
         seed: seeds every draw (moods, session counts, watches, continuations, returns).
+        reactive: re-rank the rest of each feed before every request with this in-session
+            model, from what the user did so far in the session (:mod:`foryou.rerank.session`,
+            as the reader does); :data:`SESSION_TRUTH`: by the true expected watch time of each
+            item for the session as it is now (its mood, tag mood, satiation and fatigue: the
+            ceiling of any in-session re-ranking of that feed); None: the feed as exported.
     """
-    return serve_day(world, copy.deepcopy(world.state), feeds, np.random.default_rng([seed, 0x51A]))
+    return serve_day(world, copy.deepcopy(world.state), feeds, np.random.default_rng([seed, 0x51A]),
+                     reactive=reactive)
+
+
+class _Reactive:
+    """The reader's in-session re-ranking inside the simulator: one :class:`Session` per live
+    session, fed with the simulated outcomes, re-ordering the rest of the user's feed."""
+
+    def __init__(self, world: SimWorld, model: SessionModel):
+        self.model = model
+        tags = world.catalogue.tags
+        self.tags = [row[row >= 0].tolist() for row in tags]
+        self.creators = world.catalogue.creator
+        self.sessions: dict[int, Session] = {}
+
+    def start(self, rows: np.ndarray) -> None:
+        for r in rows.tolist():
+            self.sessions[r] = Session()
+
+    def reorder(self, feeds: np.ndarray, live: np.ndarray, users: np.ndarray, cursor: np.ndarray,
+                feed_len: np.ndarray, state: UserState, sessions: SessionState) -> None:
+        """Re-order each live session's unseen rest of the feed in place."""
+        for r, u in zip(live.tolist(), users.tolist()):
+            session = self.sessions[r]
+            if not session:
+                continue
+            rest = feeds[u, cursor[u]:feed_len[u]]
+            order = rerank(session, self.model, rest.tolist(), [self.tags[i] for i in rest],
+                           self.creators[rest].tolist())
+            feeds[u, cursor[u]:cursor[u] + len(order)] = rest[order]
+
+    def record(self, rows: np.ndarray, items: np.ndarray, flags: dict[str, np.ndarray]) -> None:
+        """The items each session row was shown and its outcome flags (:data:`LABEL_EVENTS`)."""
+        for j, (r, i) in enumerate(zip(rows.tolist(), items.tolist())):
+            events = [event for label, event in LABEL_EVENTS.items() if flags[label][j]]
+            self.sessions[r].record(i, self.tags[i], int(self.creators[i]), events)
+
+
+class _SessionTruth(_Reactive):
+    """Re-orders by the true expected watch time for the session as it is (no model: a ceiling)."""
+
+    def __init__(self, world: SimWorld):
+        self.world = world
+
+    def start(self, rows: np.ndarray) -> None:
+        return None
+
+    def record(self, rows: np.ndarray, items: np.ndarray, flags: dict[str, np.ndarray]) -> None:
+        return None
+
+    def reorder(self, feeds, live, users, cursor, feed_len, state, sessions) -> None:
+        for r, u in zip(live.tolist(), users.tolist()):
+            rest = feeds[u, cursor[u]:feed_len[u]]
+            if len(rest) > 1:
+                p = self.world.model.probabilities(state, sessions, np.full(len(rest), r),
+                                                   self.world.items(rest)).expected_watch_ms
+                feeds[u, cursor[u]:feed_len[u]] = rest[np.argsort(-p, kind="stable")]
 
 
 def serve_day(world: SimWorld, state: UserState, feeds: np.ndarray, rng: np.random.Generator,
-              active: np.ndarray | None = None) -> DayResult:
+              active: np.ndarray | None = None, reactive: SessionModel | str | None = None
+              ) -> DayResult:
     """One day of ``feeds`` served to the users of ``state`` (mutated: follows, satiation,
     interests and satisfaction move on to the next day); only ``active`` users (default all)
     open the app. The session counts are drawn first, for every user, so two policies served
     with generators of the same seed share them (common random numbers); later draws follow
-    what each policy served."""
+    what each policy served. ``reactive``: see :func:`simulate_day`."""
     if feeds.shape[0] != world.n:
         raise ValueError(f"feeds has {feeds.shape[0]} rows for {world.n} simulated users")
+    react = None
+    if reactive == SESSION_TRUTH:
+        react, feeds = _SessionTruth(world), feeds.copy()
+    elif isinstance(reactive, SessionModel):
+        react, feeds = _Reactive(world, reactive), feeds.copy()
+    elif reactive is not None:
+        raise ValueError(f"reactive={reactive!r}: a SessionModel, {SESSION_TRUTH!r} or None")
     model, cfg = world.model, world.cfg
     n, k = world.n, cfg.items_per_request
     feed_len = (feeds >= 0).sum(axis=1)
@@ -268,8 +343,12 @@ def serve_day(world: SimWorld, state: UserState, feeds: np.ndarray, rng: np.rand
         sessions = model.start_sessions(rng, state, who)
         sessions_opened[who] += 1
         live = np.arange(len(who))
+        if react is not None:
+            react.start(live)
         while len(live):
             users = sessions.user[live]
+            if react is not None:
+                react.reorder(feeds, live, users, cursor, feed_len, state, sessions)
             idx = cursor[users][:, None] + np.arange(k)[None, :]
             items = np.where(idx < width, feeds[users[:, None], np.minimum(idx, width - 1)], -1)
             valid = items >= 0  # a prefix of each row: feeds are padded at the end
@@ -282,6 +361,9 @@ def serve_day(world: SimWorld, state: UserState, feeds: np.ndarray, rng: np.rand
             out, quits, last, shown = step.out, step.quits, step.last, step.shown
             sel = shown[valid]
             who_sel = sessions.user[rows[sel]]
+            if react is not None:
+                react.record(rows[sel], flat[sel],
+                             {label: getattr(out, label)[sel] for label in LABEL_EVENTS})
             logged.append((who_sel, flat[sel], out.click[sel], (out.hide | out.report)[sel]))
             watch += np.bincount(who_sel, out.watch_ms[sel], minlength=n)
             sat_sum += np.bincount(who_sel, out.satisfaction[sel], minlength=n)
