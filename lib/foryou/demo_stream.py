@@ -7,7 +7,9 @@
    crashed driver would be: it goes on from its checkpoint and lands nothing twice;
 4. run the daily pipeline on what landed (content and users by batch ingest, as their files
    arrive; events are already in silver), then the model and feed stages;
-5. print the stream's figures and where the tables and the raw world are; stop the broker.
+5. print the stream's figures, one user's feed as the reader serves it, and the same feed
+   re-ranked inside the user's current session (``gold.user_short_term`` and the export's
+   ``gold.session_model``), and where the tables and the raw world are; stop the broker.
 """
 from __future__ import annotations
 
@@ -26,8 +28,11 @@ from foryou.demo import _one_feed, _summary, parse_demo, run_demo
 from foryou.lake import Lake
 from foryou.lake.days import date_range
 from foryou.lake.report import tables_text
-from foryou.lake.vocabulary import GOLD_METRICS, GOLD_USER_SHORT_TERM
+from foryou.lake.vocabulary import (CONTENT_ID, GOLD_METRICS, GOLD_USER_CANDIDATES as EXPORT,
+                                   GOLD_USER_SHORT_TERM, SILVER_CONTENT, USER_ID)
 from foryou.pipeline import run_pipeline, select
+from foryou.rerank.session import Session
+from foryou.serving import FeedReader
 from foryou.spark import get_spark
 from foryou.stages import STAGES, stage_names
 from foryou.stream.batch import CHAOS_ENV
@@ -83,6 +88,36 @@ def stream_figures(lake: Lake) -> str:
     return "\n".join(lines)
 
 
+def _reacting_feed(lake: Lake, show: int = 5) -> str:
+    """The loop's last step: a user's exported list as the reader serves it inside the user's
+    current session, re-ranked with the session the stream keeps in ``gold.user_short_term``
+    and the export's ``gold.session_model``."""
+    if not (lake.exists(EXPORT) and lake.exists(GOLD_USER_SHORT_TERM)):
+        return ""
+    reader = FeedReader.from_lake(lake, refresh_interval_s=None)
+    # bounded: the 50 users with the busiest current sessions
+    busiest = (lake.read(GOLD_USER_SHORT_TERM).orderBy(F.col("session_events").desc())
+               .limit(50).collect())
+    row = next((r for r in busiest if reader.is_known(r[USER_ID])), None)
+    if row is None:
+        return "in-session feed: no user of gold.user_short_term has an exported list"
+    row = row.asDict(recursive=True)
+    seen = sorted({i[CONTENT_ID] for i in row["last_items"] or ()})
+    # bounded: the tags of the user's last items (stream.short_term_items at most)
+    tags = {r[CONTENT_ID]: r["tags"] for r in lake.read(SILVER_CONTENT)
+            .where(F.col(CONTENT_ID).isin(seen)).select(CONTENT_ID, "tags").collect()}
+    session = Session.from_short_term(row, tags)
+    static = reader.feed(row[USER_ID], n=show)
+    moved = reader.feed(row[USER_ID], n=show, session=session)
+    top = sorted(session.tag_interest.items(), key=lambda kv: -abs(kv[1]))[:3]
+    lines = [f"in-session feed of user {row[USER_ID][:16]}... ({row['session_events']} events in "
+             f"the current session; tag interest {', '.join(f'{t} {v:+.1f}' for t, v in top)}), "
+             f"exported order -> re-ranked by the reader:"]
+    lines += [f"  {a['rank']:>2}. {a[CONTENT_ID]:<14} -> {b[CONTENT_ID]}"
+              for a, b in zip(static, moved)]
+    return "\n".join(lines)
+
+
 def run(config: Config, common: list[str], landing: str) -> int:
     settings = config.stream
     broker = LocalBroker.under(config.lake.root, settings.broker_port, settings.broker_heap_mb,
@@ -135,6 +170,9 @@ def run(config: Config, common: list[str], landing: str) -> int:
         feed = _one_feed(lake)
         if feed:
             print("\n" + feed)
+        reacting = _reacting_feed(lake)
+        if reacting:
+            print("\n" + reacting)
         return 0
     finally:
         broker.stop()
