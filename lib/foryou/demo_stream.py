@@ -95,8 +95,9 @@ def _reacting_feed(lake: Lake, show: int = 5) -> str:
     if not (lake.exists(EXPORT) and lake.exists(GOLD_USER_SHORT_TERM)):
         return ""
     reader = FeedReader.from_lake(lake, refresh_interval_s=None)
-    # bounded: the 50 users with the busiest current sessions
-    busiest = (lake.read(GOLD_USER_SHORT_TERM).orderBy(F.col("session_events").desc())
+    # bounded: the 50 users whose current sessions say the most about their taste
+    said = F.size("session_tag_interest") + F.size("session_creator_interest")
+    busiest = (lake.read(GOLD_USER_SHORT_TERM).orderBy(said.desc(), F.col("session_events").desc())
                .limit(50).collect())
     row = next((r for r in busiest if reader.is_known(r[USER_ID])), None)
     if row is None:
@@ -109,10 +110,11 @@ def _reacting_feed(lake: Lake, show: int = 5) -> str:
     session = Session.from_short_term(row, tags)
     static = reader.feed(row[USER_ID], n=show)
     moved = reader.feed(row[USER_ID], n=show, session=session)
-    top = sorted(session.tag_interest.items(), key=lambda kv: -abs(kv[1]))[:3]
+    said = sorted([*session.tag_interest.items(), *session.creator_interest.items()],
+                  key=lambda kv: -abs(kv[1]))[:3]
     lines = [f"in-session feed of user {row[USER_ID][:16]}... ({row['session_events']} events in "
-             f"the current session; tag interest {', '.join(f'{t} {v:+.1f}' for t, v in top)}), "
-             f"exported order -> re-ranked by the reader:"]
+             f"the current session; strongest interest {', '.join(f'{k} {v:+.1f}' for k, v in said) or 'none'}"
+             f"), exported order -> re-ranked by the reader:"]
     lines += [f"  {a['rank']:>2}. {a[CONTENT_ID]:<14} -> {b[CONTENT_ID]}"
               for a, b in zip(static, moved)]
     return "\n".join(lines)
