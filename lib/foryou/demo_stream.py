@@ -95,8 +95,8 @@ def _reacting_feed(lake: Lake, show: int = 5) -> str:
     if not (lake.exists(EXPORT) and lake.exists(GOLD_USER_SHORT_TERM)):
         return ""
     reader = FeedReader.from_lake(lake, refresh_interval_s=None)
-    # bounded: the 50 users whose current sessions say the most about their taste
     said = F.size("session_tag_interest") + F.size("session_creator_interest")
+    # bounded: the 50 users whose current sessions say the most about their taste
     busiest = (lake.read(GOLD_USER_SHORT_TERM).orderBy(said.desc(), F.col("session_events").desc())
                .limit(50).collect())
     row = next((r for r in busiest if reader.is_known(r[USER_ID])), None)
