@@ -253,7 +253,9 @@ def simulate_day(world: SimWorld, feeds: np.ndarray, seed: int = 0,
 
 class _Reactive:
     """The reader's in-session re-ranking inside the simulator: one :class:`Session` per live
-    session, fed with the simulated outcomes, re-ordering the rest of the user's feed."""
+    session, fed with the simulated outcomes, re-ordering the rest of the user's feed.
+    :func:`serve_day` calls ``start`` as sessions open, ``reorder`` before every request and
+    ``record`` with what each session was shown (:class:`_SessionTruth` answers the same)."""
 
     def __init__(self, world: SimWorld, model: SessionModel):
         self.model = model
@@ -285,19 +287,22 @@ class _Reactive:
             self.sessions[r].record(i, self.tags[i], int(self.creators[i]), events)
 
 
-class _SessionTruth(_Reactive):
-    """Re-orders by the true expected watch time for the session as it is (no model: a ceiling)."""
+class _SessionTruth:
+    """Re-orders by the true expected watch time for the session as it is (a ceiling): it
+    reads the world's state, so it has no session memory of its own to start or feed."""
 
     def __init__(self, world: SimWorld):
         self.world = world
 
     def start(self, rows: np.ndarray) -> None:
-        return None
+        """Nothing to open: the truth is in the world's session state."""
 
     def record(self, rows: np.ndarray, items: np.ndarray, flags: dict[str, np.ndarray]) -> None:
-        return None
+        """Nothing to remember: the world's state already moved with what was shown."""
 
-    def reorder(self, feeds, live, users, cursor, feed_len, state, sessions) -> None:
+    def reorder(self, feeds: np.ndarray, live: np.ndarray, users: np.ndarray, cursor: np.ndarray,
+                feed_len: np.ndarray, state: UserState, sessions: SessionState) -> None:
+        """Re-order each live session's unseen rest of the feed in place, best first."""
         for r, u in zip(live.tolist(), users.tolist()):
             rest = feeds[u, cursor[u]:feed_len[u]]
             if len(rest) > 1:
