@@ -22,6 +22,7 @@ assignment, so readers in other threads see either the old or the new version, n
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import threading
@@ -159,18 +160,23 @@ def _load(dt_table: DeltaTable, session_model: SessionModel | None = None) -> _S
                      session_model)
 
 
-def _session_model(location: str | None, storage_options: dict[str, str] | None
-                   ) -> tuple[int | None, SessionModel | None]:
-    """(version, the latest row's model) of ``gold.session_model`` at ``location``, if any."""
+def _open(location: str | None, storage_options: dict[str, str] | None) -> DeltaTable | None:
+    """The Delta table at ``location``, or None while there is none."""
     if location is None or not DeltaTable.is_deltatable(location, storage_options=storage_options):
-        return None, None
-    table = DeltaTable(location, storage_options=storage_options)
+        return None
+    return DeltaTable(location, storage_options=storage_options)
+
+
+def _latest_model(table: DeltaTable | None) -> SessionModel | None:
+    """The model of ``gold.session_model``'s latest row (by run date, then training time)."""
+    if table is None:
+        return None
     rows = table.to_pyarrow_table(columns=["run_date", "trained_at", "model"])
     if rows.num_rows == 0:
-        return table.version(), None
+        return None
     latest = pc.sort_indices(rows, sort_keys=[("run_date", "descending"),
                                               ("trained_at", "descending")])[0].as_py()
-    return table.version(), SessionModel.from_json(rows["model"][latest].as_py())
+    return SessionModel.from_json(rows["model"][latest].as_py())
 
 
 class FeedReader:
@@ -196,8 +202,9 @@ class FeedReader:
         self._options = storage_options
         self._session_uri = session_model_location or sibling_uri(self.uri, GOLD_SESSION_MODEL)
         self._table = DeltaTable(self.uri, storage_options=storage_options)
-        self._session_version, model = _session_model(self._session_uri, storage_options)
-        self._snapshot = _load(self._table, model)
+        self._session_table = _open(self._session_uri, storage_options)
+        self._snapshot = _load(self._table, _latest_model(self._session_table))
+        self._session_version = self._session_table.version() if self._session_table else None
         self._checked = time.monotonic()
         self._lock = threading.Lock()
 
@@ -226,12 +233,20 @@ class FeedReader:
         with self._lock:
             self._checked = time.monotonic()
             self._table.update_incremental()
-            session_version, model = _session_model(self._session_uri, self._options)
-            if (self._table.version() == self._snapshot.version
-                    and session_version == self._session_version):
+            if self._session_table is None:
+                self._session_table = _open(self._session_uri, self._options)
+            else:
+                self._session_table.update_incremental()
+            session_version = self._session_table.version() if self._session_table else None
+            export_moved = self._table.version() != self._snapshot.version
+            if not export_moved and session_version == self._session_version:
                 return False
+            model = (_latest_model(self._session_table) if session_version != self._session_version
+                     else self._snapshot.session_model)
+            # Only the session model moved: the loaded lists stay, with the new weights.
+            self._snapshot = (_load(self._table, model) if export_moved
+                              else dataclasses.replace(self._snapshot, session_model=model))
             self._session_version = session_version
-            self._snapshot = _load(self._table, model)
             return True
 
     def _maybe_refresh(self) -> None:
