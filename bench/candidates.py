@@ -34,7 +34,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,7 +42,7 @@ import numpy as np  # noqa: E402
 from pyspark.ml.recommendation import ALS  # noqa: E402
 from pyspark.sql import functions as F  # noqa: E402
 
-from common import save, session, timed  # noqa: E402
+from common import clock, percentiles, save, session, timed  # noqa: E402
 from foryou.candidates.ann import ann_candidates, build_index, index_kind, item_matrix, search  # noqa: E402
 from foryou.config.embeddings import AnnConfig  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
@@ -210,17 +209,9 @@ def main(argv=None) -> int:
         lookups = np.where(rng.random(args.lookups) < 0.1, "unknown-user", known)
         for user in lookups[:1000]:  # warm-up
             reader.feed(user)
-        # Wall time is what a caller sees; thread CPU time leaves out the moments the OS ran
-        # other processes (on a loaded shared machine the wall p99 is mostly those).
-        wall, cpu = np.empty(len(lookups)), np.empty(len(lookups))
-        for i, user in enumerate(lookups):
-            start, start_cpu = time.perf_counter(), time.thread_time()
-            reader.feed(user)
-            wall[i], cpu[i] = time.perf_counter() - start, time.thread_time() - start_cpu
+        wall, cpu = np.array([clock(lambda: reader.feed(user)) for user in lookups]).T
         t["reader_rows"] = rows
-        for name, values in (("", wall), ("_cpu", cpu)):
-            for q in (50, 99):
-                t[f"reader_p{q}{name}_ms"] = round(float(np.percentile(values, q)) * 1e3, 4)
+        percentiles(t, "reader", wall, cpu)
         print(f"reader: {rows:,} rows of {reader.users:,} users loaded in {t['reader_load_s']:.2f}s; "
               f"lookup p50 {t['reader_p50_ms']:.3f} ms, p99 {t['reader_p99_ms']:.3f} ms (target p99 < 5 ms); "
               f"thread CPU p50 {t['reader_p50_cpu_ms']:.3f} ms, p99 {t['reader_p99_cpu_ms']:.3f} ms")

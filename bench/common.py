@@ -7,7 +7,9 @@ import platform
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+import numpy as np
 
 from foryou.config import load_config
 from foryou.spark import get_spark
@@ -27,6 +29,22 @@ def timed(into: dict, name: str) -> Iterator[None]:
     start = time.perf_counter()
     yield
     into[name] = round(time.perf_counter() - start, 3)
+
+
+def clock(call: Callable[[], object]) -> tuple[float, float]:
+    """(wall, thread CPU) seconds of one call. Wall time is what a caller sees; thread CPU
+    time leaves out the moments the OS ran other processes (on a loaded shared machine the
+    wall p99 is mostly those)."""
+    start, start_cpu = time.perf_counter(), time.thread_time()
+    call()
+    return time.perf_counter() - start, time.thread_time() - start_cpu
+
+
+def percentiles(into: dict, name: str, wall: np.ndarray, cpu: np.ndarray) -> None:
+    """``<name>_p50_ms``, ``<name>_p99_ms`` and their ``_cpu`` twins of per-call seconds."""
+    for kind, values in (("", wall), ("_cpu", cpu)):
+        for q in (50, 99):
+            into[f"{name}_p{q}{kind}_ms"] = round(float(np.percentile(values, q)) * 1e3, 4)
 
 
 def save(name: str, result: dict) -> Path:

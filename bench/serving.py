@@ -24,7 +24,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from common import save, session, timed  # noqa: E402
+from common import clock, percentiles, save, session, timed  # noqa: E402
 from foryou.export.session_model import write_session_model  # noqa: E402
 from foryou.lake import Lake, table  # noqa: E402
 from foryou.lake.vocabulary import GOLD_USER_CANDIDATES as EXPORT  # noqa: E402
@@ -91,17 +90,12 @@ def main(argv=None) -> int:
         for u, s in zip(users[:1000], sessions):  # warm-up
             reader.feed(u, LIST)
             reader.feed(u, LIST, session=s)
-        wall = {"static": np.empty(args.lookups), "session": np.empty(args.lookups)}
-        cpu = {"static": np.empty(args.lookups), "session": np.empty(args.lookups)}
-        for i, (u, s) in enumerate(zip(users, sessions)):
-            for name, kwargs in (("static", {}), ("session", {"session": s})):
-                start, start_cpu = time.perf_counter(), time.thread_time()
-                reader.feed(u, LIST, **kwargs)
-                wall[name][i], cpu[name][i] = time.perf_counter() - start, time.thread_time() - start_cpu
-        for name in wall:
-            for kind, values in (("", wall[name]), ("_cpu", cpu[name])):
-                for q in (50, 99):
-                    t[f"{name}_p{q}{kind}_ms"] = round(float(np.percentile(values, q)) * 1e3, 4)
+        times = {"static": [], "session": []}  # (wall, cpu) per lookup, the two interleaved
+        for u, s in zip(users, sessions):
+            times["static"].append(clock(lambda: reader.feed(u, LIST)))
+            times["session"].append(clock(lambda: reader.feed(u, LIST, session=s)))
+        for name, pairs in times.items():
+            percentiles(t, name, *np.array(pairs).T)
         t["session_over_static_p50"] = round(t["session_p50_ms"] / t["static_p50_ms"], 2)
         t["load_avg_end"] = os.getloadavg()[0]
         print(f"reader: {rows:,} rows of {reader.users:,} users loaded in {t['reader_load_s']:.2f}s")

@@ -22,7 +22,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from foryou.config.rerank import SessionRerankConfig
-from foryou.lake import CommitKey, Lake, WriteResult
+from foryou.lake import CommitKey, Lake, WriteResult, table
 from foryou.lake.days import days_before
 from foryou.lake.vocabulary import (
     CONTENT_ID, CREATOR_ID, EVENT_TS, GOLD_SESSION_MODEL as TABLE, SILVER_CONTENT as CONTENT,
@@ -72,6 +72,5 @@ def write_session_model(lake: Lake, model: SessionModel, as_of: dt.date, key: Co
     row = pd.DataFrame({"run_date": [as_of], "model": [model.to_json()],
                         "examples": [model.examples], "auc_gain": [model.auc_gain],
                         "trained_at": [dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)]})
-    spec = lake.spec(TABLE)
-    frame = lake.spark.createDataFrame(row, schema=spec.schema)
+    frame = lake.spark.createDataFrame(row, schema=table(TABLE).schema)
     return lake.append(TABLE, frame, key=key, force=force)
