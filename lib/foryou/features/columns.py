@@ -52,6 +52,8 @@ AS_OF_DATE = "as_of_date"
 KIND, KEY = "kind", "key"
 TAG_KIND, CREATOR_KIND = "tag", "creator"
 SPLIT = "split"
+ORIGIN = "origin"
+FEATURES_AS_OF = "features_as_of"
 SAMPLED_NEGATIVE = "sampled_negative"
 
 # Vocabulary kinds and the example column each one fills.

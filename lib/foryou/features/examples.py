@@ -25,6 +25,8 @@ OVERSAMPLE = 3
 # Slots per pool item in the popularity lookup table (its weight resolution).
 SLOTS_PER_ITEM = 20
 _MASK = (1 << 53) - 1
+# gold.training_examples' ``origin``: the daily features job, or update-ranker's streamed rows.
+BATCH, STREAM = "batch", "stream"
 
 
 def context(ts: Column) -> list[Column]:
@@ -200,9 +202,12 @@ def _smoothed_rate(views: str, impressions: str, cfg: FeaturesConfig) -> Column:
 
 def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
                    affinities: DataFrame, vocab: DataFrame, date: dt.date,
-                   cfg: FeaturesConfig, labelled: bool = True) -> DataFrame:
+                   cfg: FeaturesConfig, labelled: bool = True, origin: str = BATCH,
+                   as_of: dt.date | None = None) -> DataFrame:
     """gold.training_examples of ``date``; ``users``, ``items``, ``affinities`` and ``vocab``
-    must be the as_of_date = ``date`` versions (events strictly before ``date``).
+    must be the as_of_date = ``as_of`` versions (default ``date``: events strictly before
+    ``date``). Streamed rows (``origin`` = ``stream``) of a day the daily job has not built yet
+    take the latest earlier feature day's state (:mod:`foryou.features.streamed`).
 
     Per-user and per-item columns (vocabulary indices included) are resolved on the user
     and item tables first, so the day's rows take part in one join with each. Rows to be
@@ -271,5 +276,6 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
           .withColumn("item_index", index_of(F.col("item_index")))
           .withColumn("tag_indices", F.coalesce("tag_indices", empty))
           .withColumn("recent_item_indices", F.coalesce("recent_item_indices", empty)))
-    ex = ex.select("*", *context(F.col(C.EVENT_TS))).withColumn(C.SPLIT, F.lit(split_of(date, cfg)))
+    ex = (ex.select("*", *context(F.col(C.EVENT_TS))).withColumn(C.SPLIT, F.lit(split_of(date, cfg)))
+          .withColumn(C.ORIGIN, F.lit(origin)).withColumn(C.FEATURES_AS_OF, F.lit(as_of or date)))
     return ex.select(*table(C.EXAMPLES).schema.fieldNames())

@@ -320,6 +320,11 @@ TRAINING_EXAMPLES = (
        "mentions / all users' share), smoothed by features.rate_prior mentions at the mix"),
     _c("follows_creator", B, "the user follows the item's creator"),
     _c("split", S, "train, validation or test"),
+    _c("origin", S, "batch: written by the daily features job; stream: written by update-ranker "
+       "from the streamed silver events of a day the daily job has not built yet (the batch "
+       "rows replace them when it does)"),
+    _c("features_as_of", DT, "as_of_date of the state the user and item features come from: the "
+       "event date for batch rows, the latest earlier feature day for streamed rows"),
     _c(EVENT_DATE, DT, "UTC date of the impression", True),
 )
 
