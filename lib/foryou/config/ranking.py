@@ -12,6 +12,25 @@ BINARY_TASKS = ("click", "long_view", "complete", "like", "comment", "share", "f
 WATCH_TASK = "watch"
 
 
+class UpdateConfig(Section):
+    """``foryou update-ranker``: the hourly fine-tune of the champion on the examples since its
+    last update (the ``ranking.update`` section)."""
+
+    # A short, gentle fine-tune: one pass at a tenth of the full learning rate, so an hour of
+    # data moves the champion without forgetting what the days before taught it.
+    epochs: int = Field(default=1, ge=1)
+    learning_rate: float = Field(default=2e-4, gt=0)
+    # The most recent fraction of the window (by event time) is held out: the gate compares
+    # the update with the champion there, and the next update trains on it.
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=1)
+    # Fewer rows than this since the champion's data end: nothing to update yet.
+    min_rows: int = Field(default=1000, ge=1)
+    # At most this many training rows (the most recent): bounds an update's CPU time.
+    max_rows: int = Field(default=1_000_000, ge=1)
+    # Held-out rows (whole users) the gate evaluates on.
+    eval_rows: int = Field(default=200_000, ge=1)
+
+
 class RankingConfig(Section):
     """Model shape, training schedule, data split, launch and the feed-score weights."""
 
@@ -66,3 +85,4 @@ class RankingConfig(Section):
     score_weights: dict[str, float] = Field(default_factory=lambda: {
         "watch": 0.40, "complete": 0.20, "replay": 0.15, "continued": 0.15, "skip": -0.05,
         "fatigue": -0.05})
+    update: UpdateConfig = Field(default_factory=UpdateConfig)

@@ -14,6 +14,7 @@ Tracking defaults to ``sqlite:///<lake.root>/mlflow.db`` with artifacts under
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -126,6 +127,23 @@ def log_params(params: dict[str, Any]) -> None:
                 flat[f"{prefix}{key}"] = json.dumps(value, default=str)[:6000]
     walk(params, "")
     mlflow.log_params(flat)
+
+
+# Model version tags of every ranker version's lineage (train-ranker and update-ranker).
+PARENT, DATA_START, DATA_END, KIND = "parent_version", "data_start", "data_end", "kind"
+
+
+def utc(ts: dt.datetime) -> dt.datetime:
+    """``ts`` as an aware UTC time (a naive one is taken as UTC)."""
+    return ts.replace(tzinfo=dt.timezone.utc) if ts.tzinfo is None else ts.astimezone(dt.timezone.utc)
+
+
+def lineage_tags(parent: str | None, start: dt.datetime, end: dt.datetime, kind: str) -> dict[str, str]:
+    """A ranker version's lineage tags: the version it started from ('' for none), the data
+    window it learned from (ISO, UTC; an update's next window starts at ``data_end``) and how
+    it was made (``train`` or ``update``)."""
+    return {PARENT: parent or "", DATA_START: utc(start).isoformat(),
+            DATA_END: utc(end).isoformat(), KIND: kind}
 
 
 @dataclass(frozen=True)

@@ -244,7 +244,7 @@ class FeatureSpec:
             train_dates = D.split_dates(lake, run_date, cfg, config.features)[D.TRAIN]
         train_dates = sorted(dt.date.fromisoformat(str(d)) for d in train_dates)
         files = D.example_files(lake, train_dates, version)
-        vocab, as_of = _vocabulary_sizes(lake, train_dates[-1] + dt.timedelta(days=1))
+        vocab, as_of = vocabulary_sizes(lake, train_dates[-1] + dt.timedelta(days=1))
         return cls.from_files(files, cfg, vector_dim=config.features.vector_dim,
                               vocab_sizes=vocab, examples_version=version,
                               vocabulary_as_of=as_of, train_dates=[str(d) for d in train_dates])
@@ -266,7 +266,9 @@ def _moments(name, sums: Counter, squares: Counter, counts: Counter) -> tuple[fl
     return float(mean), (std if std > 1e-6 else 1.0)
 
 
-def _vocabulary_sizes(lake: "Lake", until: dt.date) -> tuple[dict[str, int], str | None]:
+def vocabulary_sizes(lake: "Lake", until: dt.date) -> tuple[dict[str, int], str | None]:
+    """Embedding rows per vocabulary kind (largest index + 1) over the gold.vocabularies
+    versions up to ``until``, and the newest of those versions (None: no table)."""
     from pyspark.sql import functions as F
 
     if not lake.exists(C.VOCABULARIES):

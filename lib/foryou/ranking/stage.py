@@ -179,7 +179,11 @@ def train_ranker(lake: Lake, config: RankingSettings, run_date: dt.date,
         registered = registry.log_ranker(
             config, ranker_pyfunc(model, spec, cfg), spec.to_json(), state_dict=result.state_dict,
             vocabulary_version=spec.vocabulary_as_of, examples_version=version,
-            tags={"run_date": str(run_date), "train_end": str(split[D.TRAIN][-1])})
+            tags={"run_date": str(run_date), "train_end": str(split[D.TRAIN][-1]),
+                  **registry.lineage_tags(start[2] if start else None,
+                                          dt.datetime.combine(split[D.TRAIN][0], dt.time()),
+                                          dt.datetime.combine(split[D.TRAIN][-1] + dt.timedelta(days=1),
+                                                              dt.time()), "train")})
         report, unbiased = evaluate(lake, config, spec, model, files, split, eval_key,
                                     checkpoints, options)
         mlflow.log_metrics(report.figures(eval_key))
