@@ -18,8 +18,9 @@ import yaml
 
 from foryou.cli import commands
 from foryou.config import load_config
-from foryou.deploy import (STREAM_PACKAGES, airflow_stream_task, airflow_tasks, databricks_job,
-                           render_databricks_job, render_databricks_stream_job)
+from foryou.deploy import (STREAM_PACKAGES, UPDATE_MINUTE, airflow_stream_task, airflow_tasks,
+                           airflow_update_task, databricks_job, render_databricks_job,
+                           render_databricks_stream_job, render_databricks_update_job)
 from foryou.stages import STAGES, production_stages
 
 REPO = Path(__file__).resolve().parents[1]
@@ -55,6 +56,18 @@ def test_stream_job_is_generated_continuous_and_runs_stream_ingest():
     assert Path(airflow["application"]).exists()
     assert "--available-now" in airflow["application_args"]
     assert "spark-sql-kafka" in STREAM_PACKAGES == airflow["packages"]
+
+
+def test_update_job_runs_update_ranker_every_hour_one_at_a_time():
+    path = BUNDLE / "resources" / "foryou_update.job.yml"
+    assert path.read_text() == render_databricks_update_job(), "run `make deploy-files`"
+    job = yaml.safe_load(path.read_text())["resources"]["jobs"]["foryou_update_ranker"]
+    assert job["schedule"]["quartz_cron_expression"] == f"0 {UPDATE_MINUTE} * * * ?"
+    assert job["max_concurrent_runs"] == 1
+    (task,) = job["tasks"]
+    assert task["python_wheel_task"]["parameters"][0] == "update-ranker" in commands()
+    airflow = airflow_update_task("conf/cluster.yaml", str(REPO / "jobs"))
+    assert Path(airflow["application"]).exists()
 
 
 def test_every_bundle_task_names_an_existing_entry_point_in_pipeline_order():
@@ -110,7 +123,9 @@ def test_airflow_parses_the_dag_where_only_airflow_is_installed(tmp_path, stream
         "from airflow.dag_processing.dagbag import DagBag",
         "bag = DagBag(dag_folder='deploy/airflow')",
         "dag = bag.dags.get('foryou_daily')",
+        "hourly = bag.dags.get('foryou_hourly')",
         "print(json.dumps({'errors': {k: str(v) for k, v in bag.import_errors.items()},",
+        "    'hourly': [hourly.max_active_runs, [t.task_id for t in hourly.tasks]] if hourly else None,",
         "    'chain': [[t.task_id, sorted(d.task_id for d in t.downstream_list)] for t in dag.tasks]",
         "    if dag else None,",
         "    'heavy': sorted(m for m in ('pyspark', 'torch', 'mlflow', 'pandas') if m in sys.modules)}))",
@@ -123,6 +138,7 @@ def test_airflow_parses_the_dag_where_only_airflow_is_installed(tmp_path, stream
     parsed = json.loads(proc.stdout.strip().splitlines()[-1])
     assert parsed["errors"] == {}
     assert parsed["heavy"] == []
+    assert parsed["hourly"] == [1, ["update_ranker"]]
     chain = dict((task, after) for task, after in parsed["chain"])
     if stream:
         assert chain.pop("stream_ingest") == ["clean"]
@@ -151,6 +167,9 @@ def test_k8s_manifests_are_generated_and_run_existing_jobs():
     assert stream["restartPolicy"]["type"] == "Always"
     daily = yaml.safe_load(rendered["foryou-daily.yaml"])
     assert daily["kind"] == "ScheduledSparkApplication" and daily["spec"]["schedule"]
+    hourly = yaml.safe_load(rendered["update-ranker.yaml"])["spec"]
+    assert hourly["schedule"] == f"{UPDATE_MINUTE} * * * *" and hourly["concurrencyPolicy"] == "Forbid"
+    assert (REPO / hourly["template"]["mainApplicationFile"].removeprefix(f"local://{IMAGE_HOME}/")).exists()
 
 
 def test_pytorchjob_trains_the_ranker_with_torchrun_on_gpus():
