@@ -91,6 +91,10 @@ def test_streamed_examples_are_closed_rows_written_once_then_replaced_by_the_dai
     assert later.written > 0 and total == first.written + later.written
     # Every impression of the day is there once (the state differs, the rows do not).
     assert total == daily_rows
+    # By default the horizon is the newest event as the stream's watermark takes it (here,
+    # with no stream, the 99th percentile of the open day's event times): inside the day.
+    default = write_streamed(lake, cfg, "test")
+    assert default.horizon.date() in (day, day + dt.timedelta(days=1)) and default.written == 0
 
     # The daily job builds the day (forced: the copied world had built it before the test
     # took it back): its rows replace the streamed ones.

@@ -8,8 +8,9 @@ job's own code:
 - **labels**: :func:`foryou.impressions.labels.impressions_for_days`, the labelling of
   ``silver.impressions``, read straight from the streamed silver events;
 - **closed rows only**: an impression is written once its outcomes can no longer arrive, i.e.
-  once the horizon (the newest event the lake holds, or ``until``) is past it by the
-  attribution window and the session gap (its ``continued`` label needs the next impression);
+  once the horizon (the newest event time as the stream's watermark takes it, or ``until``) is
+  past it by the attribution window and the session gap (its ``continued`` label needs the
+  next impression); dates after the horizon (events of clocks running ahead) are left alone;
 - **point-in-time features**: :func:`foryou.features.examples.build_examples` with the state
   of the latest feature day on or before the impression's date (``features_as_of``), so a
   streamed row is the batch row of the same impression computed on an older state;
@@ -36,7 +37,8 @@ from foryou.features.build import read_state, state_dates
 from foryou.features.examples import STREAM, build_examples
 from foryou.impressions.labels import ATTRIBUTION_WINDOW, impressions_for_days
 from foryou.lake import CommitKey, Lake
-from foryou.lake.vocabulary import SILVER_EVENTS
+from foryou.lake.vocabulary import GOLD_METRICS, SILVER_EVENTS
+from foryou.stream.batch import JOB as STREAM_JOB, NEWEST_QUANTILE
 
 
 @dataclass
@@ -74,12 +76,23 @@ def open_dates(lake: Lake) -> tuple[list[dt.date], list[dt.date]]:
 
 
 def newest_event(lake: Lake, dates: list[dt.date]) -> dt.datetime | None:
-    """The newest event time in silver.events on ``dates`` (the default horizon), UTC."""
-    # bounded: one row (epoch seconds: a collected timestamp would be in the driver's zone)
-    row = lake.read(SILVER_EVENTS, partitions=dates).agg(F.max(C.EVENT_TS).cast("double")).first()
-    if not row or row[0] is None:
-        return None
-    return dt.datetime.fromtimestamp(row[0], dt.timezone.utc)
+    """The default horizon, UTC: the newest event time as the stream takes it for its late-event
+    watermark (the largest of its micro-batches' 99th percentiles of event time, in
+    gold.metrics), or, on a lake no stream has written to, the same quantile of silver's events
+    on ``dates``. A quantile, not the maximum: a few devices whose clocks run years ahead
+    (cleaning keeps them while they are not ahead of their arrival) must not close the day."""
+    seconds = None
+    if lake.exists(GOLD_METRICS):
+        # bounded: one row (epoch seconds: a collected timestamp would be in the driver's zone)
+        seconds = (lake.read(GOLD_METRICS)
+                   .where((F.col("stage") == STREAM_JOB) & (F.col("name") == "max_event_ts"))
+                   .agg(F.max("value")).first()[0])
+    if seconds is None:
+        # bounded: one row
+        seconds = (lake.read(SILVER_EVENTS, partitions=dates)
+                   .agg(F.percentile_approx(F.col(C.EVENT_TS).cast("double"), NEWEST_QUANTILE, 10_000))
+                   .first()[0])
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, dt.timezone.utc)
 
 
 def streamed_rows(lake: Lake, cfg: FeaturesConfig, date: dt.date, closed_until: dt.datetime,
@@ -97,7 +110,7 @@ def write_streamed(lake: Lake, cfg: FeaturesConfig, job: str, until: dt.datetime
                    ) -> StreamedExamples:
     """Insert the closed, not yet written examples of every open date (module doc).
 
-    ``until`` is the horizon (naive: UTC; default: the newest event in silver on the open dates); each
+    ``until`` is the horizon (naive: UTC; default :func:`newest_event`); each
     date's commit is keyed by ``job``, the date and the horizon, so a re-run commits nothing
     twice."""
     out = StreamedExamples()

@@ -3,7 +3,8 @@
 1. **Examples.** The closed impressions of the days the daily job has not built yet become
    streamed rows of ``gold.training_examples`` (:mod:`foryou.features.streamed`).
 2. **Window.** The examples after the champion's data end (its ``data_end`` tag; for a model
-   of the daily training, midnight after its last training day) and up to ``until``. The
+   of the daily training, midnight after its last training day) and up to ``until`` (default:
+   the streamed rows' closing time, when there are open days). The
    window's most recent ``ranking.update.holdout_fraction`` by event time is held out; at most
    ``ranking.update.max_rows`` of the rows before it (the most recent) are trained on. Both
    parts are written as Parquet beside the lake's checkpoints, which the trainer streams.
@@ -163,14 +164,16 @@ def update_ranker(lake: Lake, config: RankingSettings, until: dt.datetime | None
     if not lake.exists(C.EXAMPLES):
         out.message = "gold.training_examples does not exist yet"
         return out
+    # Up to the streamed rows' horizon: past it lie only rows of clocks running ahead.
+    end = until or out.streamed.closed_until
     dates = [d for d in D.example_dates(lake) if d >= start.data_end.date()
-             and (until is None or d <= until.date())]
+             and (end is None or d <= end.date())]
     if not dates:
         out.message = f"no examples after the champion's data end {start.data_end.isoformat()}"
         return out
     window = lake.read(C.EXAMPLES, partitions=dates).where(F.col(C.EVENT_TS) > F.lit(start.data_end))
-    if until is not None:
-        window = window.where(F.col(C.EVENT_TS) <= F.lit(registry.utc(until)))
+    if end is not None:
+        window = window.where(F.col(C.EVENT_TS) <= F.lit(registry.utc(end)))
     ts = F.col(C.EVENT_TS).cast("double")
     # bounded: one row
     stats = window.agg(F.count(F.lit(1)).alias("n"), F.min(ts).alias("oldest"),
