@@ -1,13 +1,18 @@
 """``make demo-stream``: the demo world streamed through Kafka, then the daily pipeline.
 
 1. start the local Kafka broker (``foryou broker``, data under the lake root);
-2. generate the demo world and replay its raw events into the topic (``foryou produce``);
+2. generate the demo world, ingest and clean its content and user files, and replay its raw
+   events into the topic (``foryou produce``);
 3. stream them into bronze, silver and ``gold.user_short_term`` (``foryou stream-ingest``),
    killing the stream with SIGKILL in the middle of a micro-batch and restarting it, as a
    crashed driver would be: it goes on from its checkpoint and lands nothing twice;
-4. run the daily pipeline on what landed (content and users by batch ingest, as their files
-   arrive; events are already in silver), then the model and feed stages;
-5. print the stream's figures, one user's feed as the reader serves it, and the same feed
+4. run the daily pipeline on what landed up to the world's last day, which is left to the
+   stream as today would be (content and users by batch ingest, as their files arrive; events
+   are already in silver), then the model and feed stages;
+5. ``foryou update-ranker``, the hourly job: the last day's closed impressions become streamed
+   training examples, the champion is fine-tuned on everything since its data end, with
+   embedding rows for the ids admitted since, and the gate decides whether it serves;
+6. print the stream's figures, one user's feed as the reader serves it, and the same feed
    re-ranked inside the user's current session (``gold.user_short_term`` and the export's
    ``gold.session_model``), and where the tables and the raw world are; stop the broker.
 """
@@ -22,6 +27,7 @@ import time
 
 from pyspark.sql import functions as F
 
+from foryou.cli import main as foryou
 from foryou.config import Config
 from foryou.config.settings import StreamSettings
 from foryou.demo import _one_feed, _summary, parse_demo, run_demo
@@ -131,6 +137,10 @@ def run(config: Config, common: list[str], landing: str) -> int:
         world = config.world
         lake = Lake(get_spark(config), config)
         code = run_pipeline(lake, config, [world.start_date], select(STAGES, "generate", "generate"))
+        # The catalogue and the users arrive as files (ingested and cleaned), before the events
+        # that play them: the stream's short-term state then knows each item's tags.
+        code = code or run_pipeline(lake, config, date_range(world.start_date, world.end_date),
+                                    select(STAGES, "ingest", "clean"))
         if code:
             return code
         if os.path.exists(checkpoint_of(StreamSettings.of(config))):
@@ -155,15 +165,20 @@ def run(config: Config, common: list[str], landing: str) -> int:
         if code:
             return code
 
-        # The daily stages on what landed: content and users come in files, events are in
-        # silver already; then the model and feed stages for the day after the world ends.
+        # The daily stages on what landed, up to the day before the world's last: content and
+        # users come in files, events are in silver already. The last day is today: only the
+        # stream has it, and the hourly update-ranker learns from it.
         stages = stage_names()
-        feed_day = world.end_date + dt.timedelta(days=1)
-        code = run_pipeline(lake, config, date_range(world.start_date, feed_day),
+        yesterday = world.end_date - dt.timedelta(days=1)
+        code = run_pipeline(lake, config, date_range(world.start_date, yesterday),
                             select(STAGES, "ingest", "features"))
         if code == 0:
-            code = run_pipeline(lake, config, [feed_day],
+            code = run_pipeline(lake, config, [yesterday],
                                 select(STAGES, stages[stages.index("features") + 1], None))
+        if code:
+            return code
+        print(f"\nupdate-ranker (the hourly job) on {world.end_date}, which only the stream has:")
+        code = foryou(["update-ranker", *common])
         if code:
             return code
         print("\n" + tables_text(lake))
