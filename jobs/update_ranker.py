@@ -12,12 +12,10 @@ training's gate. ``foryou rollback-ranker`` undoes a promotion. Figures go to go
 """
 import datetime as dt
 import sys
-import uuid
 
 from foryou.config.settings import RankingSettings
 from foryou.ranking import update
 from foryou.runtime import operator_main
-from foryou.runtime.metrics import Metrics
 
 
 def _time(text: str) -> dt.datetime:
@@ -27,18 +25,13 @@ def _time(text: str) -> dt.datetime:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--until", type=_time, metavar="TIME",
-                        help="the newest event time to learn from (ISO, UTC; default: the newest "
-                             "event the lake holds)")
+                        help="the newest event time to learn from (ISO, UTC; default: the newest event "
+                             "time as the stream's watermark takes it)")
 
 
 def main(argv=None) -> int:
     def body(config, spark, lake, args) -> int:
-        result = update.run(lake, RankingSettings.of(config), args.until)
-        stamp = dt.datetime.now(dt.timezone.utc)
-        metrics = Metrics(f"{update.JOB}-{stamp:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", update.JOB,
-                          stamp.date())
-        metrics.extend(result)
-        metrics.flush(spark, lake, None, False)  # every hourly run is its own
+        update.commit(lake, update.run(lake, RankingSettings.of(config), args.until))
         return 0
 
     return operator_main(update.JOB, body, argv, add_arguments, description=__doc__)

@@ -27,9 +27,8 @@ import time
 
 from pyspark.sql import functions as F
 
-from foryou.cli import main as foryou
 from foryou.config import Config
-from foryou.config.settings import StreamSettings
+from foryou.config.settings import RankingSettings, StreamSettings
 from foryou.demo import _one_feed, _summary, parse_demo, run_demo
 from foryou.lake import Lake
 from foryou.lake.days import date_range
@@ -37,6 +36,7 @@ from foryou.lake.report import tables_text
 from foryou.lake.vocabulary import (CONTENT_ID, GOLD_METRICS, GOLD_USER_CANDIDATES as EXPORT,
                                    GOLD_USER_SHORT_TERM, SILVER_CONTENT, USER_ID)
 from foryou.pipeline import run_pipeline, select
+from foryou.ranking import update
 from foryou.rerank.session import Session
 from foryou.serving import FeedReader
 from foryou.spark import get_spark
@@ -178,9 +178,7 @@ def run(config: Config, common: list[str], landing: str) -> int:
         if code:
             return code
         print(f"\nupdate-ranker (the hourly job) on {world.end_date}, which only the stream has:")
-        code = foryou(["update-ranker", *common])
-        if code:
-            return code
+        update.commit(lake, update.run(lake, RankingSettings.of(config)))
         print("\n" + tables_text(lake))
         print("\n" + stream_figures(lake))
         print(_summary(lake))

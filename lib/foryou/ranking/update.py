@@ -31,6 +31,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -53,6 +54,7 @@ from foryou.ranking.model import MultiTaskRanker
 from foryou.ranking.pyfunc import probability_column, ranker_pyfunc
 from foryou.ranking.spec import FeatureSpec, vocabulary_sizes
 from foryou.ranking.train import fit
+from foryou.runtime.metrics import Metrics
 from foryou.stages import StageResult
 
 log = logging.getLogger(__name__)
@@ -307,3 +309,13 @@ def run(lake: Lake, config: RankingSettings, until: dt.datetime | None = None) -
                    data_start=outcome.window[0], data_end=outcome.window[1])
         out.record("promoted", float(outcome.decision.promoted), "bool", **outcome.decision.as_dict())
         return out
+
+
+def commit(lake: Lake, result: StageResult) -> Metrics:
+    """Write one update's figures to gold.metrics (stage ``update-ranker``, dated today, UTC).
+    No commit key: every hourly run is a run of its own, never a re-run of another."""
+    now = dt.datetime.now(dt.timezone.utc)
+    metrics = Metrics(f"{JOB}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", JOB, now.date())
+    metrics.extend(result)
+    metrics.flush(lake.spark, lake, None, False)
+    return metrics
