@@ -63,8 +63,9 @@ def _summary(lake: Lake) -> str:
                                               F.avg("like").alias("like")).first()
         lines.append(f"impressions: {i['n']:,}; click rate {i['ctr']:.1%}, long view "
                      f"{i['lv']:.1%}, like {i['like']:.2%}")
-    if lake.exists(GOLD_USER_FEATURES):
-        latest = lake.read(GOLD_USER_FEATURES).agg(F.max("as_of_date")).first()[0]
+    latest = (lake.read(GOLD_USER_FEATURES).agg(F.max("as_of_date")).first()[0]
+              if lake.exists(GOLD_USER_FEATURES) else None)
+    if latest is not None:  # None: the first feature day, with no user before it
         bots = (lake.read(GOLD_USER_FEATURES, partitions=[latest])
                 .where(F.col("suspected_bot")).count())
         lines.append(f"features as of {latest}: {bots} suspected bot(s)")
