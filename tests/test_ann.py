@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from foryou.candidates.ann import (
-    FLAT, HNSW, IVF, ann_candidates, build_index, index_bytes, index_kind, item_matrix, ivf_lists,
+    FLAT, HNSW, IVF, ann_candidates, build_index, candidate_rows, index_bytes, index_kind, item_matrix, ivf_lists,
     search, write_index,
 )
 from foryou.config.embeddings import AnnConfig
@@ -73,7 +73,7 @@ def single_process(index, users, ids, k):
 def distributed(spark, index, users, ids, k, **kwargs):
     frame = spark.createDataFrame([(f"user{u}", users[u].tolist()) for u in range(len(users))],
                                   "user_id string, vector array<float>").repartition(3)
-    found = ann_candidates(spark, frame, index, ids.tolist(), k, **kwargs).toPandas()
+    found = candidate_rows(ann_candidates(spark, frame, index, ids.tolist(), k, **kwargs)).toPandas()
     assert not found.duplicated(["user_id", "content_id"]).any()
     found = found.sort_values(["user_id", "rank"])
     return {u: list(zip(g["content_id"], g["score"])) for u, g in found.groupby("user_id")}, found
@@ -99,8 +99,13 @@ def test_small_catalogue_null_and_bad_vectors(spark):
     ids = ["a", "b", "c", "d"]
     frame = spark.createDataFrame([("u1", [0.1, 1.0, 0.5, 0.0]), ("u2", None)],
                                   "user_id string, vector array<float>")
-    found = ann_candidates(spark, frame, build_index(items), ids, 100).toPandas()
-    assert list(found.sort_values("rank")["content_id"]) == ["b", "c", "a", "d"]  # k capped at 4
+    lists = ann_candidates(spark, frame, build_index(items), ids, 100)
+    (row,) = lists.collect()  # one row per user with a vector, its items in rank order
+    assert row["user_id"] == "u1" and row["content_ids"] == ["b", "c", "a", "d"]  # k capped at 4
+    assert row["scores"] == sorted(row["scores"], reverse=True)
+    found = candidate_rows(lists).toPandas()
+    assert list(found.sort_values("rank")["content_id"]) == ["b", "c", "a", "d"]
+    assert list(found.sort_values("rank")["score"]) == pytest.approx(row["scores"])
     assert set(found["user_id"]) == {"u1"}
     bad = spark.createDataFrame([("u3", [1.0, 2.0])], "user_id string, vector array<float>")
     with pytest.raises(Exception, match="u3"):

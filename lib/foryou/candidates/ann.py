@@ -4,8 +4,9 @@ The driver builds (and for IVF trains) the index once with :func:`build_index`; 
 shipped to the executors either as serialized bytes in a broadcast (an index object or bytes)
 or as a file through ``SparkContext.addFile`` (a path, e.g. from :func:`write_index`), and
 :func:`ann_candidates` searches the users in batches inside ``mapInArrow`` (the Arrow flavour of
-``mapInPandas``: vectors arrive as one flat float buffer, ids leave as Arrow ``take``s). No loop over
-users ever runs on the driver.
+``mapInPandas``: vectors arrive as one flat float buffer, ids leave as Arrow ``take``s), one row
+of arrays per user; :func:`candidate_rows` explodes them where a consumer needs one row per
+item. No loop over users ever runs on the driver.
 
 The index kind follows the catalogue size: exact ``IndexFlatIP`` up to
 ``embeddings.ann.exact_max_items``, IVF (``IndexIVFFlat``) or HNSW (``IndexHNSWFlat``) beyond,
@@ -25,18 +26,21 @@ import pyarrow.compute as pc
 from pyspark import SparkFiles
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.types import FloatType, IntegerType, StringType, StructField, StructType
+from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
 from foryou.config.embeddings import AnnConfig
 from foryou.lake.vocabulary import CONTENT_ID, USER_ID
 
 SCORE, RANK, VECTOR = "score", "rank", "vector"
+CONTENT_IDS, SCORES = "content_ids", "scores"
+# One row per user, the items in rank order: what a search returns, and ~k times fewer rows to
+# move through Arrow, Spark and Parquet than one row per (user, item).
 RESULT_SCHEMA = StructType([StructField(USER_ID, StringType(), False),
-                            StructField(CONTENT_ID, StringType(), False),
-                            StructField(SCORE, FloatType(), False),
-                            StructField(RANK, IntegerType(), False)])
-ARROW_SCHEMA = pa.schema([pa.field(USER_ID, pa.string(), False), pa.field(CONTENT_ID, pa.string(), False),
-                          pa.field(SCORE, pa.float32(), False), pa.field(RANK, pa.int32(), False)])
+                            StructField(CONTENT_IDS, ArrayType(StringType(), False), False),
+                            StructField(SCORES, ArrayType(FloatType(), False), False)])
+ARROW_SCHEMA = pa.schema([pa.field(USER_ID, pa.string(), False),
+                          pa.field(CONTENT_IDS, pa.list_(pa.field("element", pa.string(), False)), False),
+                          pa.field(SCORES, pa.list_(pa.field("element", pa.float32(), False)), False)])
 
 FLAT, IVF, HNSW = "flat", "ivf", "hnsw"
 
@@ -150,19 +154,31 @@ def search(index: faiss.Index, queries: np.ndarray, k: int, batch_size: int = 40
 
 def results_batch(users: pa.Array, scores: np.ndarray, rows: np.ndarray,
                   item_ids: pa.Array) -> pa.RecordBatch:
-    """Long (user_id, content_id, score, rank) rows of a search; empty slots (-1) dropped.
+    """One (user_id, content_ids, scores) row per user of a search, items in rank order;
+    empty slots (-1) dropped.
 
-    Built with Arrow ``take`` on the id arrays: no Python object per row, which is what keeps
-    the executor side close to FAISS's own speed.
+    Built with Arrow ``take`` on the id array and list offsets: no Python object per item,
+    which is what keeps the executor side close to FAISS's own speed.
     """
-    n, k = rows.shape
-    keep = (rows >= 0).ravel()
+    valid = rows >= 0
+    offsets = pa.array(np.concatenate([[0], np.cumsum(valid.sum(axis=1))]), pa.int32())
+    items = item_ids.take(pa.array(rows[valid]))
     return pa.RecordBatch.from_arrays([
-        users.take(pa.array(np.repeat(np.arange(n), k)[keep])),
-        item_ids.take(pa.array(rows.ravel()[keep])),
-        pa.array(scores.ravel()[keep]),
-        pa.array(np.tile(np.arange(1, k + 1, dtype=np.int32), n)[keep]),
+        users,
+        pa.ListArray.from_arrays(offsets, items, type=ARROW_SCHEMA.field(CONTENT_IDS).type),
+        pa.ListArray.from_arrays(offsets, pa.array(scores[valid], pa.float32()),
+                                 type=ARROW_SCHEMA.field(SCORES).type),
     ], schema=ARROW_SCHEMA)
+
+
+def candidate_rows(lists: DataFrame) -> DataFrame:
+    """:func:`ann_candidates`' lists as one (user_id, content_id, score, rank) row per item,
+    for the consumers that join or filter by item (the candidate pool)."""
+    return lists.select(USER_ID, F.posexplode(F.arrays_zip(F.col(CONTENT_IDS).alias(CONTENT_ID),
+                                                           F.col(SCORES).alias(SCORE)))
+                        .alias("_pos", "_item")).select(
+        USER_ID, F.col(f"_item.{CONTENT_ID}").alias(CONTENT_ID),
+        F.col(f"_item.{SCORE}").alias(SCORE), (F.col("_pos") + 1).cast("int").alias(RANK))
 
 
 def query_matrix(keys: pa.Array, vectors: pa.Array, dim: int, what: str = "user") -> np.ndarray:
@@ -209,8 +225,8 @@ def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
         k: items per user (fewer when the catalogue is smaller).
         batch_size: users per FAISS call (default ``embeddings.ann.batch_size``).
     Returns:
-        DataFrame[user_id, content_id, score, rank]: rank 1..k by descending score (float,
-        FAISS's own precision).
+        DataFrame[user_id, content_ids, scores]: one row per user, the items in rank order
+        (descending score, FAISS's float precision); :func:`candidate_rows` explodes them.
     """
     if k < 1:
         raise ValueError(f"ann_candidates: k must be >= 1, got {k}")

@@ -14,7 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
-from foryou.candidates.ann import ann_candidates, build_index, item_matrix
+from foryou.candidates.ann import ann_candidates, build_index, candidate_rows, item_matrix
 from foryou.candidates.topk import ranked_source
 from foryou.config.embeddings import AnnConfig
 from foryou.embeddings.train import latest_version
@@ -40,7 +40,7 @@ def ann_candidates_from_lake(lake: Lake, k: int, cfg: AnnConfig | None = None) -
     cfg = cfg or AnnConfig()
     users = (lake.read(C.USER_EMBEDDINGS).where(F.col("model_version") == version)
              .select(C.USER_ID, "vector"))
-    found = ann_candidates(lake.spark, users, build_index(vectors, cfg), item_ids, k,
-                           batch_size=cfg.batch_size)
+    found = candidate_rows(ann_candidates(lake.spark, users, build_index(vectors, cfg), item_ids, k,
+                                          batch_size=cfg.batch_size))
     # Already the user's top k in rank order: no second top-k (a shuffle of users x k rows).
     return ranked_source(found, "ann", rank_col="rank")
