@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import mlflow
-import torch
 
 from foryou.config.settings import RankingSettings, Tracking
 from foryou.features import columns as C
@@ -35,6 +34,7 @@ from foryou.ranking import registry
 from foryou.ranking.model import MultiTaskRanker
 from foryou.ranking.pyfunc import ranker_pyfunc
 from foryou.ranking.spec import FeatureSpec
+from foryou.ranking.update import champion
 from foryou.stages import StageResult
 
 log = logging.getLogger(__name__)
@@ -92,19 +92,13 @@ def default_truth(config: RankingSettings) -> str | None:
     return str(path) if path.exists() else None
 
 
-def _champion_start(config: Tracking) -> tuple[FeatureSpec, dict, str, dt.date] | None:
+def _champion_start(config: RankingSettings) -> tuple[FeatureSpec, dict, str, dt.date] | None:
     """The champion's spec, weights, version and last training day, or None."""
-    client = registry.configure(config)
-    version = registry.champion_version(config, client)
-    if version is None:
+    start = champion(config)
+    if start is None:
         return None
-    mv = client.get_model_version(config.mlflow.registered_model, version)
-    spec_path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="feature_spec.json")
-    state_path = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="state_dict.pt")
-    spec = FeatureSpec.from_json(Path(spec_path).read_text())
-    state = torch.load(state_path, map_location="cpu", weights_only=True)
-    last = max(dt.date.fromisoformat(d) for d in spec.train_dates)
-    return spec, state, version, last
+    last = max(dt.date.fromisoformat(d) for d in start.spec.train_dates)
+    return start.spec, start.state, start.version, last
 
 
 def _fit(spec, cfg, train_files, val_files, checkpoint_dir, init_state, options: TrainOptions):
