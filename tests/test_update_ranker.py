@@ -143,6 +143,9 @@ def test_update_ranker_fine_tunes_the_champion_with_new_ids_lineage_and_the_gate
     assert parent is not None
     args = fed_world.args(Path(config.lake.root))
     assert foryou(["update-ranker", *args]) == 0
+    # The window's Parquet copies served that update only.
+    work = Path(config.lake.root) / "_checkpoints" / "update-ranker"
+    assert not list(work.rglob("*.parquet")), list(work.rglob("*.parquet"))
 
     client = registry.configure(config)
     name = config.mlflow.registered_model

@@ -7,7 +7,8 @@
    the streamed rows' closing time, when there are open days). The
    window's most recent ``ranking.update.holdout_fraction`` by event time is held out; at most
    ``ranking.update.max_rows`` of the rows before it (the most recent) are trained on. Both
-   parts are written as Parquet beside the lake's checkpoints, which the trainer streams.
+   parts are written as Parquet beside the lake's checkpoints, which the trainer streams; the
+   folder is deleted when the update ends, registered or not.
 3. **New ids.** The champion's embedding tables grow to the vocabulary's current sizes
    (:mod:`foryou.ranking.growth`): old rows kept, new ones from the out-of-vocabulary row.
 4. **Fine-tune** the grown champion (``ranking.update``: one epoch at a tenth of the learning
@@ -39,6 +40,7 @@ from urllib.parse import urlparse
 import mlflow
 import numpy as np
 import pandas as pd
+import pyarrow.fs as pafs
 import torch
 from pyspark.sql import functions as F
 
@@ -119,6 +121,17 @@ def _work_dir(config: RankingSettings, stamp: str) -> str:
     return str(path)
 
 
+def _remove(work: str) -> None:
+    """Delete an update's work folder (local or object store); a failure only warns."""
+    try:
+        fs, path = pafs.FileSystem.from_uri(work if "://" in work else os.path.abspath(work))
+        fs.delete_dir(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("update-ranker: could not delete its work folder %s: %s", work, exc)
+
+
 def _local(uri: str) -> str:
     parsed = urlparse(uri)
     return parsed.path if parsed.scheme == "file" else uri
@@ -151,60 +164,11 @@ def score_shift(before, after, frame: pd.DataFrame, old_sizes: dict[str, int],
             for t in tasks if probability_column(t) in a.columns}
 
 
-def update_ranker(lake: Lake, config: RankingSettings, until: dt.datetime | None = None
-                  ) -> UpdateOutcome:
-    """Steps 1-5 of the module doc; ``until`` (UTC) caps the window and the streamed horizon."""
+def _fine_tune_and_gate(lake: Lake, config: RankingSettings, start: Champion,
+                        dates: list[dt.date], files: dict[str, list[str]], stamp: str,
+                        out: UpdateOutcome) -> None:
+    """Steps 3-5 on the window's Parquet ``files`` (``train``, ``holdout``); fills ``out``."""
     cfg, up = config.ranking, config.ranking.update
-    started = time.perf_counter()
-    out = UpdateOutcome(write_streamed(lake, config.features, JOB, until))
-    out.seconds["streamed_examples"] = time.perf_counter() - started
-    start = champion(config)
-    if start is None:
-        out.message = "no champion to update: train one with `foryou train-ranker`"
-        return out
-    out.parent = start.version
-    if not lake.exists(C.EXAMPLES):
-        out.message = "gold.training_examples does not exist yet"
-        return out
-    # Up to the streamed rows' horizon: past it lie only rows of clocks running ahead.
-    end = until or out.streamed.closed_until
-    dates = [d for d in D.example_dates(lake) if d >= start.data_end.date()
-             and (end is None or d <= end.date())]
-    if not dates:
-        out.message = f"no examples after the champion's data end {start.data_end.isoformat()}"
-        return out
-    window = lake.read(C.EXAMPLES, partitions=dates).where(F.col(C.EVENT_TS) > F.lit(start.data_end))
-    if end is not None:
-        window = window.where(F.col(C.EVENT_TS) <= F.lit(registry.utc(end)))
-    ts = F.col(C.EVENT_TS).cast("double")
-    # bounded: one row
-    stats = window.agg(F.count(F.lit(1)).alias("n"), F.min(ts).alias("oldest"),
-                       F.max(ts).alias("newest"),
-                       F.percentile_approx(ts, 1 - up.holdout_fraction, 10_000).alias("cut")).first()
-    n = int(stats["n"])
-    if n < up.min_rows:
-        out.message = (f"{n:,} examples since the champion's (version {start.version}) data end "
-                       f"{start.data_end.isoformat()}: fewer than ranking.update.min_rows "
-                       f"{up.min_rows:,}, nothing to update")
-        return out
-    cut, first = stats["cut"], stats["oldest"]
-    train = window.where(ts <= cut)
-    keep = up.max_rows / max(n * (1 - up.holdout_fraction), 1)
-    if keep < 1:  # the most recent max_rows training rows
-        # bounded: one row
-        first = train.agg(F.percentile_approx(ts, 1 - keep, 10_000)).first()[0]
-        train = train.where(ts >= first)
-    out.window = (_seconds(first), _seconds(cut))
-    out.held_out_until = _seconds(stats["newest"])
-    stamp = f"{out.window[1]:%Y%m%dT%H%M%S}-{start.version}"
-    work = _work_dir(config, stamp)
-    files = {"train": _write_parquet(train, f"{work}/train"),
-             "holdout": _write_parquet(window.where(ts > cut), f"{work}/holdout")}
-    out.rows = {k: sum(D.shard_rows([f]) for f in v) for k, v in files.items()}
-    if not out.rows["train"] or not out.rows["holdout"]:
-        out.message = f"the window has no rows to {'train' if not out.rows['train'] else 'test'} on"
-        return out
-
     sizes, as_of = vocabulary_sizes(lake, out.window[1].date() + dt.timedelta(days=1))
     spec, state, out.grown = grow(start.spec, start.state, cfg, sizes)
     version = lake.version(C.EXAMPLES)
@@ -252,6 +216,66 @@ def update_ranker(lake: Lake, config: RankingSettings, until: dt.datetime | None
     out.decision = registry.promote_or_keep(config, out.registered.version,
                                             out.report.metric("mmoe", metric),
                                             out.report.metric("champion", metric))
+
+
+def update_ranker(lake: Lake, config: RankingSettings, until: dt.datetime | None = None
+                  ) -> UpdateOutcome:
+    """Steps 1-5 of the module doc; ``until`` (UTC) caps the window and the streamed horizon."""
+    up = config.ranking.update
+    started = time.perf_counter()
+    out = UpdateOutcome(write_streamed(lake, config.features, JOB, until))
+    out.seconds["streamed_examples"] = time.perf_counter() - started
+    start = champion(config)
+    if start is None:
+        out.message = "no champion to update: train one with `foryou train-ranker`"
+        return out
+    out.parent = start.version
+    if not lake.exists(C.EXAMPLES):
+        out.message = "gold.training_examples does not exist yet"
+        return out
+    # Up to the streamed rows' horizon: past it lie only rows of clocks running ahead.
+    end = until or out.streamed.closed_until
+    dates = [d for d in D.example_dates(lake) if d >= start.data_end.date()
+             and (end is None or d <= end.date())]
+    if not dates:
+        out.message = f"no examples after the champion's data end {start.data_end.isoformat()}"
+        return out
+    window = lake.read(C.EXAMPLES, partitions=dates).where(F.col(C.EVENT_TS) > F.lit(start.data_end))
+    if end is not None:
+        window = window.where(F.col(C.EVENT_TS) <= F.lit(registry.utc(end)))
+    ts = F.col(C.EVENT_TS).cast("double")
+    # bounded: one row
+    stats = window.agg(F.count(F.lit(1)).alias("n"), F.min(ts).alias("oldest"),
+                       F.max(ts).alias("newest"),
+                       F.percentile_approx(ts, 1 - up.holdout_fraction, 10_000).alias("cut")).first()
+    n = int(stats["n"])
+    if n < up.min_rows:
+        out.message = (f"{n:,} examples since the champion's (version {start.version}) data end "
+                       f"{start.data_end.isoformat()}: fewer than ranking.update.min_rows "
+                       f"{up.min_rows:,}, nothing to update")
+        return out
+    cut, first = stats["cut"], stats["oldest"]
+    train = window.where(ts <= cut)
+    keep = up.max_rows / max(n * (1 - up.holdout_fraction), 1)
+    if keep < 1:  # the most recent max_rows training rows
+        # bounded: one row
+        first = train.agg(F.percentile_approx(ts, 1 - keep, 10_000)).first()[0]
+        train = train.where(ts >= first)
+    out.window = (_seconds(first), _seconds(cut))
+    out.held_out_until = _seconds(stats["newest"])
+    stamp = f"{out.window[1]:%Y%m%dT%H%M%S}-{start.version}"
+    work = _work_dir(config, stamp)
+    try:
+        files = {"train": _write_parquet(train, f"{work}/train"),
+                 "holdout": _write_parquet(window.where(ts > cut), f"{work}/holdout")}
+        out.rows = {k: sum(D.shard_rows([f]) for f in v) for k, v in files.items()}
+        if not out.rows["train"] or not out.rows["holdout"]:
+            out.message = f"the window has no rows to {'train' if not out.rows['train'] else 'test'} on"
+            return out
+
+        _fine_tune_and_gate(lake, config, start, dates, files, stamp, out)
+    finally:  # the Parquet copies served this update only
+        _remove(work)
     out.seconds["total"] = time.perf_counter() - started
     return out
 
