@@ -151,7 +151,7 @@ def run_size(spark: SparkSession, events: int, common: list[str]) -> tuple[int, 
             rows.append(row)
             parts = ", ".join(f"{k} {v:.1f}s" for k, v in row["parts"].items())
             print(f"  {stage:<18}{row['seconds']:>9.1f}s  jobs {row['spark_jobs']:>4}  "
-                  f"driver {row['driver_rss_mb']} MB (+{row['driver_added_mb']})  "
+                  f"driver {row['driver_rss_mb']} MB ({_signed(row['driver_added_mb'])})  "
                   f"jvm {row['jvm_rss_mb']} MB" + (f"  ({parts})" if parts else ""))
         day_events = lake.read(SILVER_EVENTS).where(f"{EVENT_DATE} = DATE'{day2}'").count()
         return day_events, rows, lake.backend_name
@@ -196,6 +196,10 @@ def extrapolate(table: pd.DataFrame, growth: pd.DataFrame, cores: int, events: f
     out[f"cores_for_{hours:g}h"] = (out["core_hours"] / hours).apply(math.ceil)
     out["core_hours"] = out["core_hours"].round(1)
     return out
+
+
+def _signed(mb: float | None) -> str:
+    return "-" if mb is None else f"{mb:+.1f}"
 
 
 def _short(n: float) -> str:
@@ -281,7 +285,7 @@ def main(argv=None) -> int:
         print("\n" + growth.to_string(index=False))
     sizing = extrapolate(table, growth, cores, args.extrapolate, args.window_hours)
     print(f"\nInferred for {args.extrapolate:,.0f} events a day from the largest size "
-          f"(core-hours scale with events ** max(slope, 1); not measured):")
+          f"(core-hours grow as events ** max(slope, 1), the slope of the two largest sizes; not measured):")
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(sizing.to_string(index=False))
     path = write_html(table, growth, title)
