@@ -71,8 +71,9 @@ TOTAL = "daily run"
 MEASURED = DAILY + ("features", "train-embeddings", "train-ranker", "build-candidates", "export")
 
 
-def world_overrides(events: int, root: Path) -> list[str]:
-    """Config overrides for a two-day world of about ``events`` events a day under ``root``."""
+def size_overrides(events: int, root: Path) -> list[str]:
+    """Config overrides for a two-day world of about ``events`` events a day under ``root``,
+    and the ranker's split and epochs for it (see the module doc)."""
     users = max(64, round(events / EVENTS_PER_USER_DAY))
     return [f"lake.root={root / 'lake'}", f"ingest.path={root / 'landing'}",
             "world.days=2", f"world.n_users={users}", "ranking.validation_days=0",
@@ -135,7 +136,7 @@ def run_size(spark: SparkSession, events: int, common: list[str]) -> tuple[int, 
     ``common``: the session's and the user's overrides (the user's win)."""
     work = Path(tempfile.mkdtemp(prefix=f"foryou-bench-pipeline-{events}-"))
     try:
-        config = load_config(overrides=[*world_overrides(events, work), *common])
+        config = load_config(overrides=[*size_overrides(events, work), *common])
         lake = Lake(spark, config)
         day1 = config.world.start_date
         day2 = day1 + dt.timedelta(days=1)

@@ -92,15 +92,6 @@ def default_truth(config: RankingSettings) -> str | None:
     return str(path) if path.exists() else None
 
 
-def _champion_start(config: RankingSettings) -> tuple[FeatureSpec, dict, str, dt.date] | None:
-    """The champion's spec, weights, version and last training day, or None."""
-    start = champion(config)
-    if start is None:
-        return None
-    last = max(dt.date.fromisoformat(d) for d in start.spec.train_dates)
-    return start.spec, start.state, start.version, last
-
-
 def _fit(spec, cfg, train_files, val_files, checkpoint_dir, init_state, options: TrainOptions):
     processes = options.processes or cfg.num_processes
     launcher = options.launcher or cfg.launcher
@@ -138,16 +129,17 @@ def train_ranker(lake: Lake, config: RankingSettings, run_date: dt.date,
     version = lake.version(C.EXAMPLES)
     init_state, start = None, None
     if options.incremental:
-        start = _champion_start(config)
+        start = champion(config)
         if start is None:
             log.warning("train-ranker --incremental: no champion yet, training from scratch")
     if start is not None:
-        spec, init_state, champion_version, last = start
+        spec, init_state = start.spec, start.state
+        last = max(dt.date.fromisoformat(d) for d in spec.train_dates)
         new_days = [d for d in split[D.TRAIN] if d > last]
         if not new_days:
             return TrainOutcome(None, None, None, split, message=(
                 f"incremental: no training day after the champion's (version "
-                f"{champion_version}) last day {last}; nothing to fine-tune"))
+                f"{start.version}) last day {last}; nothing to fine-tune"))
         split = {**split, D.TRAIN: new_days}
         spec = _respec(spec, new_days, version)
     else:
@@ -166,7 +158,7 @@ def train_ranker(lake: Lake, config: RankingSettings, run_date: dt.date,
     with mlflow.start_run(run_name=f"train-ranker-{run_date}") as run:
         registry.log_params({"ranking": cfg.model_dump(mode="json"), "run_date": str(run_date),
                              "incremental": start is not None,
-                             "warm_start_version": start[2] if start else None,
+                             "warm_start_version": start.version if start else None,
                              "split": {k: [str(d) for d in v] for k, v in split.items()},
                              "evaluated_on": eval_key, "best_epoch": result.best_epoch})
         registry.log_history(result.history)
@@ -174,7 +166,7 @@ def train_ranker(lake: Lake, config: RankingSettings, run_date: dt.date,
             config, ranker_pyfunc(model, spec, cfg), spec.to_json(), state_dict=result.state_dict,
             vocabulary_version=spec.vocabulary_as_of, examples_version=version,
             tags={"run_date": str(run_date), "train_end": str(split[D.TRAIN][-1]),
-                  **registry.lineage_tags(start[2] if start else None,
+                  **registry.lineage_tags(start.version if start else None,
                                           dt.datetime.combine(split[D.TRAIN][0], dt.time()),
                                           dt.datetime.combine(split[D.TRAIN][-1] + dt.timedelta(days=1),
                                                               dt.time()), "train")})

@@ -125,9 +125,8 @@ def _remove(work: str) -> None:
     """Delete an update's work folder (local or object store); a failure only warns."""
     try:
         fs, path = pafs.FileSystem.from_uri(work if "://" in work else os.path.abspath(work))
-        fs.delete_dir(path)
-    except FileNotFoundError:
-        pass
+        if fs.get_file_info(path).type != pafs.FileType.NotFound:
+            fs.delete_dir(path)
     except OSError as exc:
         log.warning("update-ranker: could not delete its work folder %s: %s", work, exc)
 
