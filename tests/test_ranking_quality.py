@@ -73,6 +73,24 @@ def test_random_exposures_are_read_alone_and_older_files_have_none(tmp_path):
     assert Q.random_exposures([old], max_rows=100).empty
 
 
+def test_random_exposures_read_files_whose_strings_are_views_and_plain_alike(tmp_path):
+    """delta-rs rewrites a table's files with string_view columns (a forget, a delete) while
+    appends write string: the held-out sample reads both, whichever file comes first."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from foryou.ranking import quality as Q
+
+    frame = {"user_id": ["a", "b"], "click": [1, 0], "exposure": ["random", "policy"]}
+    plain, views = str(tmp_path / "plain.parquet"), str(tmp_path / "views.parquet")
+    pq.write_table(pa.table(frame), plain)
+    pq.write_table(pa.table({k: pa.array(v, pa.string_view()) if k != "click" else v
+                             for k, v in frame.items()}), views)
+    for files in ([views, plain], [plain, views]):
+        shown = Q.random_exposures(files, max_rows=100)
+        assert list(shown["user_id"]) == ["a", "a"] and list(shown["click"]) == [1, 1]
+
+
 def test_lightgbm_baseline_learns_the_tasks_on_the_dense_features(tmp_path):
     """The gradient-boosted trees baseline: one model per binary task and one for watch time,
     on the spec's dense features; on synthetic examples whose click depends on interest and
