@@ -2,6 +2,7 @@
 and the ranker's quality on a pipeline's lake against its baselines and the oracle.
 
     python bench/train.py [--files 8] [--rows-per-file 20000] [--epochs 1] [--threads 1]
+    python bench/train.py --vocabulary 1e4,1e5,4e5 [--rows-per-file 20000] [--threads 1]
     python bench/train.py --quality LAKE_ROOT --raw LANDING [--run-date D] [--single-task T,T|none] [--set k=v ...]
 
 Data: synthetic Parquet with the exact gold.training_examples schema
@@ -10,7 +11,8 @@ takes far longer than the training itself; the loader and model see the same col
 types as on real examples. Figures:
 
 - loader rows/s: ``iter_batches`` alone (Parquet -> normalised tensors, one process);
-- model step samples/s: forward + backward + Adam on pre-loaded batches (one process);
+- model step samples/s: forward + backward + optimiser step on pre-loaded batches (one process);
+  ``--vocabulary`` prints it per item vocabulary, row-wise (sparse) against dense Adam;
 - fit samples/s: the real training loop (loader + steps), 1 process and 2-process DDP (gloo,
   torchrun launcher), as reported by ``fit``'s history (all ranks' rows / wall time);
 - the peer ratio: loader rows/s / step samples/s (target >= 3: the loader is not the bottleneck).
@@ -38,6 +40,7 @@ import torch  # noqa: E402
 
 from common import save  # noqa: E402
 from foryou.ranking import FeatureSpec, MultiTaskRanker, RankingConfig, fit, iter_batches, train_distributed  # noqa: E402
+from foryou.ranking.optim import RankerOptimizer  # noqa: E402
 from foryou.ranking.synthetic import write_examples  # noqa: E402
 from foryou.ranking.train import head_losses  # noqa: E402
 
@@ -62,10 +65,15 @@ def main(argv=None) -> int:
                         help="--quality: the single-task DNN baselines, comma-separated, or 'none' "
                              "(default: train-ranker's: click,long_view,complete,like); each "
                              "costs one training")
+    parser.add_argument("--vocabulary", metavar="ITEMS",
+                        help="instead: model step samples/s at these item vocabularies "
+                             "(comma-separated, e.g. 1e4,1e5,4e5), row-wise against dense Adam")
     parser.add_argument("--local-cluster", action="store_true",
                         help="instead: 2-process DDP with TorchDistributor(local_mode=False) on "
                              "the executors of a local-cluster[2,1,1024] Spark master")
     args = parser.parse_args(argv)
+    if args.vocabulary:
+        return vocabulary(args)
     if args.quality:
         return quality(args)
     if args.local_cluster:
@@ -92,15 +100,7 @@ def main(argv=None) -> int:
         batches = list(iter_batches(files, spec, args.batch_size))
         loader = rows / (time.perf_counter() - started)
 
-        model = MultiTaskRanker(spec, cfg)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)
-        started = time.perf_counter()
-        for batch in batches:
-            loss = sum(head_losses(model(batch), batch).values())
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        step = rows / (time.perf_counter() - started)
+        step = step_rate(spec, cfg, batches)
         del batches
 
         one = fit(spec, cfg, files, val, tmp / "ckpt1")
@@ -122,6 +122,50 @@ def main(argv=None) -> int:
     print(f"fit 1 proc  {fit1:12,.0f} samples/s")
     print(f"fit DDP x2  {fit2:12,.0f} samples/s   ratio to 1 proc = {fit2 / fit1:.2f}")
     save("train", result)
+    return 0
+
+
+def step_rate(spec: FeatureSpec, cfg: RankingConfig, batches: list[dict]) -> float:
+    """Samples/s of forward + backward + optimiser step over pre-loaded batches (as ``fit``
+    steps: ``RankerOptimizer``, so row-wise Adam on the tables when sparse_embeddings)."""
+    model = MultiTaskRanker(spec, cfg)
+    optimizer = RankerOptimizer(model, cfg)
+    rows = sum(b["position"].shape[0] for b in batches)
+    started = time.perf_counter()
+    for batch in batches:
+        loss = sum(head_losses(model(batch), batch).values())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return rows / (time.perf_counter() - started)
+
+
+def vocabulary(args) -> int:
+    """Step samples/s as the item vocabulary grows, row-wise (sparse) against dense Adam on
+    the same batches: a step's cost should not depend on the vocabulary."""
+    sizes = [int(float(v)) for v in args.vocabulary.split(",")]
+    out: dict = {"batch_size": args.batch_size, "threads": args.threads, "rows": args.rows_per_file,
+                 "sizes": {}}
+    torch.set_num_threads(args.threads)
+    print(f"{'items':>10} {'dense Adam':>14} {'row-wise':>14} {'ratio':>7}")
+    with tempfile.TemporaryDirectory(prefix="bench-train-vocab-") as tmp:
+        for items in sizes:
+            files = write_examples(Path(tmp) / str(items), 1, args.rows_per_file, seed=1,
+                                   n_items=items, n_users=max(50, items // 9))
+            rates = {}
+            for sparse in (False, True):
+                cfg = RankingConfig(batch_size=args.batch_size, sparse_embeddings=sparse,
+                                    threads=args.threads)
+                spec = FeatureSpec.from_files(files, cfg)
+                batches = list(iter_batches(files, spec, args.batch_size))
+                rates[sparse] = step_rate(spec, cfg, batches)
+            out["sizes"][items] = {"vocab_sizes": spec.vocab_sizes,
+                                   "dense_samples_per_s": round(rates[False]),
+                                   "sparse_samples_per_s": round(rates[True]),
+                                   "sparse_over_dense": round(rates[True] / rates[False], 2)}
+            print(f"{items:>10,} {rates[False]:>14,.0f} {rates[True]:>14,.0f} "
+                  f"{rates[True] / rates[False]:>6.1f}x", flush=True)
+    save("train_vocabulary", out)
     return 0
 
 

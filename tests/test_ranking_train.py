@@ -1,4 +1,5 @@
-"""Training the ranker: learning, checkpoints and resume, DDP replicas, the lake's files."""
+"""Training the ranker: learning, checkpoints and resume, row-wise Adam on the embedding
+tables and its sparse all-reduce, DDP replicas, the lake's files."""
 from __future__ import annotations
 
 import datetime as dt
@@ -9,9 +10,11 @@ import torch
 
 from foryou.features import columns as C
 from foryou.lake import Lake
-from foryou.ranking import (FeatureSpec, RankingConfig, example_files, fit, split_dates,
-                            train_distributed)
+from foryou.ranking import (FeatureSpec, MultiTaskRanker, RankingConfig, example_files, fit,
+                            iter_batches, split_dates, train_distributed)
+from foryou.ranking.optim import RankerOptimizer, all_reduce_sparse
 from foryou.ranking.synthetic import example_table, write_examples
+from foryou.ranking.train import head_losses
 
 # Small and fast: 1 thread (the shared test machine is loaded), tiny widths.
 SMALL = dict(threads=1, batch_size=128, embedding_dim=8, expert_hidden=[32, 16], n_experts=3,
@@ -55,6 +58,72 @@ def test_resume_continues_where_the_checkpoint_stopped(data, tmp_path):
     assert resumed.history[1]["train_loss"] == pytest.approx(straight.history[1]["train_loss"], rel=1e-5)
     for key, value in straight.state_dict.items():
         torch.testing.assert_close(resumed.state_dict[key], value, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("l2", [3e-3, 1e3])
+def test_row_wise_adam_moves_only_the_rows_a_batch_touches_and_as_dense_adam_does(data, l2):
+    spec, train, _ = data
+    batch = next(iter_batches(train, spec, 8, shuffle=False))
+    after, grads = {}, {}
+    for sparse in (False, True):
+        cfg = RankingConfig(sparse_embeddings=sparse, l2=l2, **SMALL)
+        model = MultiTaskRanker(spec, cfg)
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        optimizer = RankerOptimizer(model, cfg)
+        optimizer.zero_grad()
+        sum(head_losses(model(batch), batch).values()).backward()
+        grads[sparse] = model.embedding.tables["user"].weight.grad
+        optimizer.step()
+        after[sparse] = model.state_dict()
+    assert grads[True].is_sparse and not grads[False].is_sparse
+    table = "embedding.tables.user.weight"
+    touched = torch.zeros(spec.vocab_sizes["user"], dtype=torch.bool)
+    touched[batch["user_index"].unique()] = True
+    assert 0 < touched.sum() < len(touched)
+    # Untouched rows: dense Adam's weight decay moves every one; row-wise Adam none.
+    torch.testing.assert_close(after[True][table][~touched], before[table][~touched], rtol=0, atol=0)
+    assert (after[False][table][~touched] != before[table][~touched]).all(dim=1).all()
+    # Touched rows: the step Adam with weight decay takes, up to where SparseAdam adds eps
+    # (after the bias correction rather than before: it matters only for gradients near eps,
+    # and by less than 1% of a step). Every dense parameter: exactly the same step.
+    step = SMALL["learning_rate"]
+    torch.testing.assert_close(after[True][table][touched], after[False][table][touched],
+                               rtol=0, atol=0.01 * step)
+    assert (after[True][table][touched] - before[table][touched]).abs().max() > 0.5 * step
+    if l2 > 1:  # L2 dominates the gradient: every touched weight shrinks towards 0
+        assert (after[True][table][touched].abs() < before[table][touched].abs()).all()
+    for key, value in after[False].items():
+        if not key.startswith("embedding.tables."):
+            torch.testing.assert_close(after[True][key], value)
+
+
+def _sparse_all_reduce_rank(rank: int, rendezvous: str, out: str) -> None:
+    torch.distributed.init_process_group("gloo", init_method=rendezvous, rank=rank, world_size=2)
+    try:
+        table = torch.nn.Parameter(torch.zeros(6, 2))
+        rows = [torch.tensor([1, 1, 3]), torch.tensor([3, 5])][rank]
+        values = torch.arange(2 * len(rows), dtype=torch.float32).reshape(-1, 2) + 10 * rank
+        table.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), values, table.shape)
+        untouched = torch.nn.Parameter(torch.zeros(4, 2))  # no gradient on either rank
+        all_reduce_sparse([table, untouched], world_size=2)
+        torch.save((table.grad.to_dense(), untouched.grad.to_dense()), f"{out}.{rank}")
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_sparse_all_reduce_averages_the_ranks_gradients_over_gloo(tmp_path):
+    """The DDP path's sparse all-reduce: every rank ends with the mean of the ranks' dense
+    gradients, even where only one rank touched a row or no rank touched the table."""
+    torch.multiprocessing.spawn(_sparse_all_reduce_rank, nprocs=2,
+                                args=(f"file://{tmp_path / 'rendezvous'}", str(tmp_path / "grad")))
+    expected = torch.zeros(6, 2)
+    expected[1] = torch.tensor([0.0, 1.0]) + torch.tensor([2.0, 3.0])  # rank 0, row 1 twice
+    expected[3] = torch.tensor([4.0, 5.0]) + torch.tensor([10.0, 11.0])
+    expected[5] = torch.tensor([12.0, 13.0])
+    for rank in (0, 1):
+        table, untouched = torch.load(tmp_path / f"grad.{rank}")
+        torch.testing.assert_close(table, expected / 2)
+        torch.testing.assert_close(untouched, torch.zeros(4, 2))
 
 
 def test_ddp_two_processes_torch_distributor_keeps_replicas_identical(spark, data, tmp_path):

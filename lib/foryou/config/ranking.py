@@ -53,6 +53,10 @@ class RankingConfig(Section):
     loss_weights: dict[str, float] = Field(default_factory=lambda: {
         **{t: 1.0 for t in BINARY_TASKS}, WATCH_TASK: 1.0})
     # Training: Adam with inverse-time decay lr / (1 + lr_decay * step), L2 as weight decay.
+    # sparse_embeddings: the embedding tables get sparse gradients and a row-wise Adam with L2
+    # on the rows a batch touches, so a step costs in proportion to the batch, not to the
+    # vocabulary (foryou.ranking.optim); false: dense Adam over every row at every step.
+    sparse_embeddings: bool = True
     batch_size: int = Field(default=512, ge=1)
     # L2 3e-3 over 15 epochs (patience 3) against 1e-6 over 5: oracle-normalised click AUC
     # 0.78 against 0.74 on the demo world (bench/train.py --quality); stronger L2 (1e-2) hurt.

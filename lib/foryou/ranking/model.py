@@ -34,16 +34,17 @@ class FeatureEmbedding(nn.Module):
     (index 0 is padding there) and concatenates the dense features and vectors.
 
     Args:
-        spec: the feature spec; dim: embedding width.
+        spec: the feature spec; dim: embedding width; sparse: the tables give sparse
+            gradients (only the rows a batch looks up; see ``foryou.ranking.optim``).
     Returns:
         ``forward(batch)`` -> float tensor [rows, out_dim].
     """
 
-    def __init__(self, spec: FeatureSpec, dim: int):
+    def __init__(self, spec: FeatureSpec, dim: int, sparse: bool = False):
         super().__init__()
         self.spec = spec
         kinds = {*spec.categorical.values(), *spec.multi_hot.values()}
-        self.tables = nn.ModuleDict({kind: nn.Embedding(spec.vocab_sizes[kind], dim)
+        self.tables = nn.ModuleDict({kind: nn.Embedding(spec.vocab_sizes[kind], dim, sparse=sparse)
                                      for kind in sorted(kinds)})
         self.out_dim = (dim * (len(spec.categorical) + len(spec.multi_hot)) + len(spec.dense)
                         + sum(spec.vectors.values()))
@@ -196,7 +197,7 @@ class MultiTaskRanker(nn.Module):
         super().__init__()
         self.spec, self.heads = spec, spec.heads
         torch.manual_seed(cfg.seed)
-        self.embedding = FeatureEmbedding(spec, cfg.embedding_dim)
+        self.embedding = FeatureEmbedding(spec, cfg.embedding_dim, cfg.sparse_embeddings)
         in_dim = self.embedding.out_dim
         self.mixture = (PLE if cfg.architecture == "ple" else MMoE)(in_dim, self.heads, cfg)
         self.towers = nn.ModuleDict({

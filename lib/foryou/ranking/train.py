@@ -1,8 +1,9 @@
 """Training loop of the multi-task ranker: one process, or one DDP rank of many.
 
 Per-head losses (masked BCE for binary tasks, masked MSE on the standardised watch target)
-are combined with ``ranking.loss_weights``. Adam with L2 (weight decay) and inverse-time
-learning-rate decay ``lr / (1 + lr_decay * step)``; early stopping on the validation loss
+are combined with ``ranking.loss_weights``. Adam with L2 and inverse-time learning-rate decay
+``lr / (1 + lr_decay * step)``, row-wise on the embedding tables (``foryou.ranking.optim``);
+early stopping on the validation loss
 (the training loss when there are no validation files) after ``patience`` epochs without
 improvement; a checkpoint per epoch (rank 0 only) that ``resume=True`` continues from.
 """
@@ -26,6 +27,7 @@ from foryou.config.ranking import RankingConfig, WATCH_TASK
 from foryou.ranking import metrics as M
 from foryou.ranking.data import iter_batches, shard_rows
 from foryou.ranking.model import MultiTaskRanker
+from foryou.ranking.optim import RankerOptimizer, all_reduce_sparse, sparse_tables
 from foryou.ranking.spec import FeatureSpec
 
 log_ = logging.getLogger(__name__)
@@ -103,12 +105,17 @@ def fit(spec: FeatureSpec, cfg: RankingConfig, train_files: list[str], val_files
         model.load_state_dict(init_state)
     distributed = world_size > 1
     net = model
+    sparse = sparse_tables(model)
     if distributed:
         from torch.nn.parallel import DistributedDataParallel
 
+        # The sparse tables stay out of DDP's reducer (all_reduce_sparse averages their
+        # gradients), so DDP does not broadcast them either: rank 0's go out here.
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, list(sparse))
+        for p in sparse.values():
+            dist.broadcast(p.data, src=0)
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.l2)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 / (1.0 + cfg.lr_decay * step))
+    optimizer = RankerOptimizer(model, cfg)
     state = {"epoch": -1, "history": [], "best_loss": math.inf, "best_epoch": -1,
              "best_state": None, "bad_epochs": 0}
     last = checkpoint_dir / LAST
@@ -122,7 +129,6 @@ def fit(spec: FeatureSpec, cfg: RankingConfig, train_files: list[str], val_files
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
         state = {k: ckpt[k] for k in state}
         if rank == 0:
             print(f"ranker: resumed from {last} after epoch {state['epoch']}", flush=True)
@@ -150,10 +156,11 @@ def fit(spec: FeatureSpec, cfg: RankingConfig, train_files: list[str], val_files
             batch = _to(batch, device)
             losses = head_losses(net(batch), batch)
             loss = sum(weights[h] * losses[h] for h in losses)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss.backward()
+            if distributed and sparse:
+                all_reduce_sparse(list(sparse.values()), world_size)
             optimizer.step()
-            scheduler.step()
             n = batch["position"].shape[0]
             total += float(loss.detach()) * n
             rows += n
@@ -164,7 +171,7 @@ def fit(spec: FeatureSpec, cfg: RankingConfig, train_files: list[str], val_files
         train_loss = float(train_sums[0] / train_sums[1].clamp(min=1))
         record = {"epoch": epoch, "train_loss": train_loss,
                   "samples_per_s": float(train_sums[1]) / max(seconds, 1e-9),
-                  "lr": scheduler.get_last_lr()[0], "nulls": dict(nulls)}
+                  "lr": optimizer.last_lr(), "nulls": dict(nulls)}
         record.update(evaluate(model, spec, val_files, cfg, weights, device, rank, world_size))
         monitored = record.get("val_loss", train_loss)
         if monitored < state["best_loss"] - 1e-6:
@@ -176,7 +183,7 @@ def fit(spec: FeatureSpec, cfg: RankingConfig, train_files: list[str], val_files
         state["history"].append(record)
         stopped = state["bad_epochs"] >= cfg.patience
         if rank == 0:
-            _checkpoint(checkpoint_dir, epoch, model, optimizer, scheduler, state)
+            _checkpoint(checkpoint_dir, epoch, model, optimizer, state)
             print(f"ranker epoch {epoch}: train loss {train_loss:.4f}, val loss "
                   f"{record.get('val_loss', float('nan')):.4f}, "
                   f"{record['samples_per_s']:,.0f} samples/s"
@@ -268,9 +275,8 @@ def flat_metrics(record: dict) -> dict[str, float]:
     return flat
 
 
-def _checkpoint(directory: Path, epoch, model, optimizer, scheduler, state) -> None:
-    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-               "scheduler": scheduler.state_dict(), **state}
+def _checkpoint(directory: Path, epoch, model, optimizer: RankerOptimizer, state) -> None:
+    payload = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), **state}
     path = directory / f"epoch-{epoch:03d}.pt"
     torch.save(payload, path)
     tmp = directory / (LAST + ".tmp")
