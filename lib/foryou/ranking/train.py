@@ -3,9 +3,9 @@
 Per-head losses (masked BCE for binary tasks, masked MSE on the standardised watch target)
 are combined with ``ranking.loss_weights``. Adam with L2 and inverse-time learning-rate decay
 ``lr / (1 + lr_decay * step)``, row-wise on the embedding tables (``foryou.ranking.optim``);
-early stopping on the validation loss
-(the training loss when there are no validation files) after ``patience`` epochs without
-improvement; a checkpoint per epoch (rank 0 only) that ``resume=True`` continues from.
+early stopping on the validation loss (the training loss when there are no validation files)
+after ``patience`` epochs without improvement; a checkpoint per epoch (rank 0 only) that
+``resume=True`` continues from.
 """
 from __future__ import annotations
 
