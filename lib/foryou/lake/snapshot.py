@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 import pyarrow as pa
+import pyarrow.dataset as ds
 from pyspark.sql.types import StructType
 
 from foryou.lake.catalog import TableSpec
@@ -72,6 +73,21 @@ def partition_values_of(uri: str, partition_by: tuple[str, ...]) -> dict[str, st
     if missing:
         raise LakeError(f"{uri}: no partition folder for {missing}")
     return found
+
+
+def arrow_dataset(uris: list[str]) -> ds.Dataset:
+    """One pyarrow dataset over a table's data files, with plain string and binary columns.
+
+    A table's files need not agree on the Arrow type of a string column: delta-rs writes
+    ``string_view`` when it rewrites files (a delete, a forget), while Spark and the bridge's
+    appends write ``string``. A dataset takes its schema from one file: here both become
+    ``string``, so every batch has one type. A filter is applied to each file's own types
+    before that cast, so a filter on a string column casts the column itself.
+    """
+    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
+    schema = ds.dataset(uris[0], format="parquet").schema
+    schema = pa.schema([f.with_type(plain.get(f.type, f.type)) for f in schema])
+    return ds.dataset(uris, format="parquet", schema=schema)
 
 
 def snapshot_from_uris(spec: TableSpec, version: int, location: str, schema: StructType,

@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from foryou.features import columns as C
+from foryou.lake.snapshot import arrow_dataset
 from foryou.lake.vocabulary import EXPOSURE, RANDOM_EXPOSURE
 from foryou.ranking import metrics as M
 from foryou.ranking.pyfunc import WATCH_COLUMN, probability_column
@@ -32,7 +33,7 @@ from foryou.ranking.pyfunc import WATCH_COLUMN, probability_column
 Scorer = Callable[[pd.DataFrame], pd.DataFrame]
 HASH_BUCKETS = 1_000_000
 # The rows shown uniformly at random: the unbiased test set. The cast binds the filter to
-# string and string_view files alike (see _dataset).
+# string and string_view files alike (see foryou.lake.snapshot.arrow_dataset).
 RANDOM_EXPOSURES = ds.field(EXPOSURE).cast(pa.string()) == RANDOM_EXPOSURE
 
 
@@ -46,7 +47,7 @@ def user_sample(files: list[str], max_rows: int, columns: list[str] | None = Non
     """
     if not files:
         return pd.DataFrame(columns=columns or [])
-    dataset = _dataset(files)
+    dataset = arrow_dataset(files)
     total = dataset.count_rows(filter=where)
     keep = 1.0 if total <= max_rows else max_rows / total
     parts = []
@@ -58,21 +59,6 @@ def user_sample(files: list[str], max_rows: int, columns: list[str] | None = Non
         parts.append(frame)
     out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns or [])
     return out
-
-
-def _dataset(files: list[str]) -> ds.Dataset:
-    """One dataset over ``files`` with plain string and binary columns.
-
-    A table's files need not agree on the Arrow type of a string column: delta-rs writes
-    ``string_view`` when it rewrites files (a delete, a forget), while Spark and the bridge's
-    appends write ``string``. A dataset takes its schema from one file: here both become
-    ``string``, so every batch has one type. A filter is applied to each file's own types
-    before that cast, so a filter on a string column casts the column itself.
-    """
-    plain = {pa.string_view(): pa.string(), pa.binary_view(): pa.binary()}
-    schema = ds.dataset(files[0], format="parquet").schema
-    schema = pa.schema([f.with_type(plain.get(f.type, f.type)) for f in schema])
-    return ds.dataset(files, format="parquet", schema=schema)
 
 
 def random_exposures(files: list[str], max_rows: int, seed: int = 0) -> pd.DataFrame:

@@ -159,7 +159,7 @@ def fit(spec: FeatureSpec, cfg: RankingConfig, train_files: list[str], val_files
             optimizer.zero_grad()
             loss.backward()
             if distributed and sparse:
-                all_reduce_sparse(list(sparse.values()), world_size)
+                all_reduce_sparse(optimizer.sparse, world_size)
             optimizer.step()
             n = batch["position"].shape[0]
             total += float(loss.detach()) * n
