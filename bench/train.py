@@ -152,13 +152,11 @@ def vocabulary(args) -> int:
         for items in sizes:
             files = write_examples(Path(tmp) / str(items), 1, args.rows_per_file, seed=1,
                                    n_items=items, n_users=max(50, items // 9))
-            rates = {}
-            for sparse in (False, True):
-                cfg = RankingConfig(batch_size=args.batch_size, sparse_embeddings=sparse,
-                                    threads=args.threads)
-                spec = FeatureSpec.from_files(files, cfg)
-                batches = list(iter_batches(files, spec, args.batch_size))
-                rates[sparse] = step_rate(spec, cfg, batches)
+            cfg = RankingConfig(batch_size=args.batch_size, threads=args.threads)
+            spec = FeatureSpec.from_files(files, cfg)  # the spec does not depend on the optimiser
+            batches = list(iter_batches(files, spec, args.batch_size))
+            rates = {sparse: step_rate(spec, cfg.model_copy(update={"sparse_embeddings": sparse}), batches)
+                     for sparse in (False, True)}
             out["sizes"][items] = {"vocab_sizes": spec.vocab_sizes,
                                    "dense_samples_per_s": round(rates[False]),
                                    "sparse_samples_per_s": round(rates[True]),
