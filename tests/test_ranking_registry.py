@@ -207,6 +207,25 @@ def test_pyfunc_scoring_in_spark_equals_eager(spark, ml_config, tiny):
     np.testing.assert_allclose(pyfunc.predict(None, moved)["score"], expected_score, rtol=1e-6)
 
 
+def test_a_ranker_pickled_before_predict_arrow_still_loads_and_scores(tiny):
+    """Registered rankers were pickled with ``to_batch``, ``predict_fn`` and ``score_fn``
+    attributes naming module functions; a registry upgraded to this code must still load
+    and score them (the pickle looks those names up in foryou.ranking.pyfunc)."""
+    import cloudpickle
+
+    from foryou.ranking import pyfunc as P
+
+    spec, cfg, frame = tiny
+    model = new_model(spec, cfg, seed=3).eval()
+    old = RankerPyfunc(model, spec, spec.tasks, cfg.score_weights)
+    old.__dict__.update(to_batch=P.frame_to_batch, predict_fn=P._default_predict,
+                        score_fn=P._default_score)
+    loaded = cloudpickle.loads(cloudpickle.dumps(old))
+    eager = predict(model, frame_to_batch(frame, spec))
+    expected = feed_score(eager, cfg.score_weights, torch.zeros(len(frame))).numpy()
+    np.testing.assert_allclose(loaded.predict(None, frame)["score"], expected, rtol=1e-6)
+
+
 def test_model_weights_come_from_the_run_params_or_the_model(ml_config, tiny):
     from foryou.ranking.scoring import model_weights
 

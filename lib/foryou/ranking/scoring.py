@@ -7,7 +7,8 @@ formula); the MLflow pyfunc (:mod:`foryou.ranking.pyfunc`) calls both, so traini
 evaluation, batch scoring and the export score identically.
 
 **Spark frames.** :func:`score_frame` scores a Spark frame with a registered model through
-``mapInPandas``: the model's folder is shipped to the executors with
+``mapInArrow`` (the model's inputs are built from Arrow, as in training, so no batch goes
+through pandas): the model's folder is shipped to the executors with
 ``SparkContext.addArchive`` and loaded once per Python worker, so nothing but the model goes
 through the driver.
 
@@ -41,12 +42,13 @@ import mlflow
 import mlflow.pyfunc
 from mlflow.models import get_model_info
 import numpy as np
-import pandas as pd
+import pyarrow as pa
 import torch
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.config.ranking import WATCH_TASK
+from foryou.features import columns as C
 from foryou.features.examples import build_examples
 from foryou.lake import Lake, table
 from foryou.lake.days import days_before
@@ -152,8 +154,8 @@ def score_frame(df, model_uri: str, keep: list[str] | None = None):
     name = f"ranker-{uuid.uuid4().hex[:12]}"
     shipped = os.path.join(os.path.dirname(local.rstrip("/")), name)
     shutil.move(local, shipped)
-    model = _load_local(shipped)
-    outputs = model.unwrap_python_model().output_columns()
+    ranker = _load_local(shipped).unwrap_python_model()
+    outputs = ranker.output_columns()
     # The model folder travels as a zip archive, which every executor unpacks: addFile takes a
     # local folder only on a local master ("UNSUPPORTED_ADD_FILE.LOCAL_DIRECTORY" elsewhere).
     archive = shutil.make_archive(shipped, "zip", root_dir=shipped)
@@ -166,14 +168,20 @@ def score_frame(df, model_uri: str, keep: list[str] | None = None):
         raise ValueError(f"score_frame: input columns {clash} clash with the model's outputs")
     schema = StructType([df.schema[c] for c in keep]
                         + [StructField(c, DoubleType(), False) for c in outputs])
+    # Only the columns the model reads (labels aside: absent ones are nulls to it) go to
+    # Python, so Spark also prunes whatever the frame computes that the model does not read.
+    labels = {*ranker.spec.tasks, C.WATCH_MS, C.WATCH_RATIO}
+    reads = [c for c in (*ranker.spec.file_columns(), FATIGUE) if c in df.columns and c not in labels]
 
     def score(batches):
-        ranker = _load_local(SparkFiles.get(archive_name))
-        for pdf in batches:
-            preds = ranker.predict(pdf)
-            yield pd.concat([pdf[keep].reset_index(drop=True), preds.reset_index(drop=True)], axis=1)
+        ranker = _load_local(SparkFiles.get(archive_name)).unwrap_python_model()
+        for batch in batches:
+            preds = ranker.predict_arrow(batch)
+            yield pa.RecordBatch.from_arrays(
+                [batch.column(c) for c in keep] + [pa.array(preds[c], pa.float64()) for c in outputs],
+                names=keep + outputs)
 
-    return df.mapInPandas(score, schema)
+    return df.select(*dict.fromkeys([*keep, *reads])).mapInArrow(score, schema)
 
 
 # --- the candidate pool ---------------------------------------------------------------------
