@@ -26,10 +26,10 @@ OUTPUT_SCHEMA = ("user_id string, rank int, content_id string, score double, sou
 
 def _matrix(vectors: pd.Series, dim: int) -> np.ndarray:
     """(n, dim) matrix; missing or wrongly sized vectors become rows of zeros."""
+    fits = np.fromiter((v is not None and len(v) == dim for v in vectors), bool, len(vectors))
     out = np.zeros((len(vectors), dim))
-    for i, v in enumerate(vectors):
-        if v is not None and len(v) == dim:
-            out[i] = np.asarray(v, dtype=np.float64)
+    if fits.any():  # one copy of every fitting vector, not one per row
+        out[fits] = np.stack(vectors[fits].to_numpy()).astype(np.float64, copy=False)
     return out
 
 
