@@ -218,3 +218,26 @@ def test_farmed_items_and_homogenisation(spark):
                                   "user_id string, content_id string")
     h2 = homogenisation(apart, top_items=5)
     assert h2["neighbour_jaccard"] == 0.0 and h2["top_items_share"] == pytest.approx(0.1)
+
+
+def test_items_without_a_fitting_vector_count_as_vectorless_in_the_rerank():
+    """A candidate with no vector, or one of another width, is a row of zeros, and LinUCB gives
+    it the widest bonus (nothing is known about it). The fitting vectors keep their values,
+    whatever their float type."""
+    from foryou.rerank.feed import _matrix
+
+    vectors = pd.Series([np.array([1.0, 0.0], np.float32), None, [0.0, 2.0], np.array([1.0, 1.0, 1.0])])
+    np.testing.assert_array_equal(_matrix(vectors, 2), [[1.0, 0.0], [0.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    assert _matrix(pd.Series([None, None]), 2).tolist() == [[0.0, 0.0], [0.0, 0.0]]
+
+    cfg = RerankConfig(list_size=4, exploration=ExplorationConfig(mode="linucb", alpha=1.0))
+    cands = pd.DataFrame({"content_id": ["a", "b", "c", "d"], "creator_id": ["k1", "k2", "k3", "k4"],
+                          "source": "ann", "relevance": [0.5, 0.5, 0.5, 0.5],
+                          "tags": [["t1"], ["t2"], ["t3"], ["t4"]],
+                          "vector": list(vectors), "interests": [[]] * 4})
+    history = pd.Series([np.array([1.0, 0.0]), np.array([1.0, 0.0])])
+    out = rerank_user(cands, history, cfg).set_index("content_id")["score"]
+    # Vectorless b and d get alpha / sqrt(ridge) = 1. With A = I + 2 e1 e1', a (along the
+    # history) gets sqrt(1/3) and c (across it) 1, as much as knowing nothing.
+    assert out["b"] == pytest.approx(1.5) and out["d"] == pytest.approx(1.5)
+    assert out["a"] == pytest.approx(0.5 + np.sqrt(1 / 3)) and out["c"] == pytest.approx(1.5)
