@@ -31,6 +31,13 @@ def probability_column(task: str) -> str:
     return f"p_{task}"
 
 
+def label_columns(spec) -> list[str]:
+    """The example columns that are labels to the model: absent at serving, nulls to it."""
+    from foryou.features import columns as C
+
+    return [*spec.tasks, C.WATCH_MS, C.WATCH_RATIO]
+
+
 def table_to_batch(table: pa.Table | pa.RecordBatch, spec) -> dict:
     """Arrow rows of example columns to the model's tensor batch (labels may be absent).
 
@@ -39,12 +46,11 @@ def table_to_batch(table: pa.Table | pa.RecordBatch, spec) -> dict:
     """
     import torch
 
-    from foryou.features import columns as C
     from foryou.ranking.data import prepare
 
     if isinstance(table, pa.RecordBatch):
         table = pa.Table.from_batches([table])
-    for name in [*spec.tasks, C.WATCH_MS, C.WATCH_RATIO]:
+    for name in label_columns(spec):
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, pa.float64()))
     arrays = prepare(table, spec)

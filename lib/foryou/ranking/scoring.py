@@ -48,7 +48,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from foryou.config.ranking import WATCH_TASK
-from foryou.features import columns as C
 from foryou.features.examples import build_examples
 from foryou.lake import Lake, table
 from foryou.lake.days import days_before
@@ -57,7 +56,8 @@ from foryou.lake.vocabulary import (
     GOLD_USER_AFFINITIES, GOLD_USER_FEATURES, GOLD_VOCABULARIES,
     SILVER_IMPRESSIONS as IMPRESSIONS, SILVER_SESSIONS as SESSIONS, USER_ID,
 )
-from foryou.ranking.pyfunc import FATIGUE_COLUMN as FATIGUE, WATCH_COLUMN, probability_column
+from foryou.ranking.pyfunc import (FATIGUE_COLUMN as FATIGUE, WATCH_COLUMN, label_columns,
+                                   probability_column)
 from foryou.runtime.arrivals import window_end
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def score_frame(df, model_uri: str, keep: list[str] | None = None):
                         + [StructField(c, DoubleType(), False) for c in outputs])
     # Only the columns the model reads (labels aside: absent ones are nulls to it) go to
     # Python, so Spark also prunes whatever the frame computes that the model does not read.
-    labels = {*ranker.spec.tasks, C.WATCH_MS, C.WATCH_RATIO}
+    labels = set(label_columns(ranker.spec))
     reads = [c for c in (*ranker.spec.file_columns(), FATIGUE) if c in df.columns and c not in labels]
 
     def score(batches):
