@@ -94,8 +94,10 @@ def greedy_map(L: np.ndarray, k: int) -> list[int]:
         i = len(chosen) - 1
         e = (L[j, :] - cis[:i, j] @ cis[:i, :]) / np.sqrt(d2[j])
         cis[i, :] = e
-        d2 = d2 - e * e
-        d2[chosen] = -np.inf  # a greedy step never picks an item twice
+        d2 -= e * e
+        # A greedy step never picks an item twice: the pick just made leaves the race
+        # (earlier picks stay at -inf, since -inf minus a finite gain is -inf).
+        d2[j] = -np.inf
         j = int(np.argmax(d2))
         if d2[j] < EPS:
             break
