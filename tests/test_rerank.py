@@ -201,6 +201,45 @@ def test_rerank_in_spark_per_user(spark):
         rerank(cands.drop("vector"), history, cfg)
 
 
+def test_the_spark_rerank_is_the_pandas_rerank_of_each_user(spark):
+    """Spark reads each user's candidates from Arrow (vectors from the flat values buffer); the
+    feed must be the one :func:`rerank_user` gives from pandas, awkward rows included: a
+    repeated candidate, a null or wrongly sized vector, a null relevance, tags or creator, a
+    user with history but no candidates, users without history."""
+    rng = np.random.default_rng(5)
+    rows = []
+    for u in range(5):
+        for k, i in enumerate(rng.choice(60, 30, replace=False)):
+            vector = [float(x) for x in rng.normal(size=4)]
+            rows.append((f"u{u}", f"i{i}", f"c{i % 6}" if k != 3 else None, "ann",
+                         float(rng.random()) if k != 4 else None,
+                         [f"t{i % 7}", f"t{i % 3}"] if k != 5 else None,
+                         vector if k not in (6, 7) else ([1.0, 2.0, 3.0] if k == 7 else None),
+                         ["t1", "t2"] if u % 2 else []))
+        rows.append(rows[-1])  # the same candidate twice: it appears once
+    schema = ("user_id string, content_id string, creator_id string, source string, relevance double, "
+              "tags array<string>, vector array<float>, interests array<string>")
+    cands = spark.createDataFrame(rows, schema)
+    hist_rows = [("u1", [1.0, 0.0, 0.0, 0.0]), ("u1", [0.5, 0.5, 0.0, 0.0]), ("u3", None),
+                 ("u3", [0.0, 0.0, 1.0, 0.0]), ("nobody", [0.0, 1.0, 0.0, 0.0])]
+    history = spark.createDataFrame(hist_rows, "user_id string, vector array<float>")
+    cfg = RerankConfig(list_size=15, guards=GuardsConfig(cap_window=10, max_per_creator=2, max_per_tag=4))
+
+    got = rerank(cands, history, cfg, seed="2024-05-05").toPandas()
+    assert set(got["user_id"]) == {f"u{u}" for u in range(5)}  # "nobody" has no candidates
+    frame = pd.DataFrame(rows, columns=[c.split()[0] for c in schema.split(", ")])
+    for user, g in got.groupby("user_id"):
+        mine = [np.array(v, np.float32) for w, v in hist_rows if w == user and v is not None]
+        want = rerank_user(frame[frame["user_id"] == user], pd.Series(mine, dtype=object), cfg,
+                           f"{user}|2024-05-05")
+        g = g.sort_values("rank")
+        assert list(g["content_id"]) == list(want["content_id"]), user
+        np.testing.assert_allclose(g["score"], want["score"].astype(float))
+        assert list(g["creator_id"].fillna("-")) == list(pd.Series(want["creator_id"]).fillna("-"))
+        assert [list(t) for t in g["tags"]] == [list(t) for t in want["tags"]]
+        assert list(g["rank"]) == list(range(1, len(g) + 1)) and g["content_id"].is_unique
+
+
 def test_farmed_items_and_homogenisation(spark):
     events = spark.createDataFrame(
         [(f"b{k}", "like", "farmed") for k in range(6)] + [("h1", "like", "farmed")]
