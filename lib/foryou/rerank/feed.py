@@ -5,8 +5,9 @@ creator/tag caps and the over-personalisation cap → ranks 1..N (:func:`feed_or
 it per user with a cogrouped ``applyInArrow`` (candidates and the user's history vectors
 grouped by user_id), so no user is ever looped over on the driver. The per-user inputs are read
 straight from the Arrow tables (vectors as one reshaped buffer) and the feed is written back as
-Arrow ``take``\s of the candidates' columns: a pandas frame per group cost more than the rerank
-itself. :func:`rerank_user` is the same feed from pandas, for the simulator and for tests.
+Arrow ``take`` calls on the candidates' columns: a pandas frame per group cost more than the rerank
+itself. :func:`rerank_user` is the same feed from pandas (the multi-day evaluation re-exports
+with it, one simulated day at a time).
 """
 from __future__ import annotations
 
