@@ -14,7 +14,8 @@ on the same ALS factors, plus the serving reader's per-user lookup latency.
    needs one row per item, as the candidate pool does with ``candidate_rows``):
    * Spark ML: ``model.recommendForAllUsers(k)`` + write (its array of (item, rating));
    * foryou Spark path: collect item factors, build the index on the driver, ship it
-     (broadcast), ``ann_candidates`` in ``mapInArrow`` batches + write (content_ids, scores);
+     (broadcast), ``ann_candidates`` in ``mapInArrow`` batches, one task per task slot
+     (``embeddings.ann.search_tasks``; ``--search-tasks``) + write (content_ids, scores);
    * single-process FAISS over the same numpy arrays (no Spark, no write).
    The index kind is the one ``embeddings.ann`` picks for the catalogue size (exact up to
    ``exact_max_items``, 10k by default, IVF beyond); the recall@k of the default index
@@ -46,7 +47,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from common import clock, percentiles, save, session, timed  # noqa: E402
 from foryou.candidates.ann import (ann_candidates, build_index, candidate_rows, index_kind,  # noqa: E402
-                                   item_matrix, search)
+                                   item_matrix, search, search_tasks)
 from foryou.config.embeddings import AnnConfig  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
 from foryou.serving import FeedReader  # noqa: E402
@@ -89,6 +90,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lookups", type=int, default=20_000)
     parser.add_argument("--recall-sample", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=2, help="timed runs of each side (best kept)")
+    parser.add_argument("--search-tasks", type=int, default=None,
+                        help="tasks of the FAISS search (default: embeddings.ann.search_tasks, 0 = one per slot)")
     parser.add_argument("--nprobe", type=int, default=None,
                         help="IVF cells searched per query (default: embeddings.ann.nprobe)")
     args = parser.parse_args(argv)
@@ -110,6 +113,9 @@ def main(argv=None) -> int:
         cfg = config.embeddings.ann
         if args.nprobe:
             cfg = cfg.model_copy(update={"nprobe": args.nprobe})
+        if args.search_tasks is not None:
+            cfg = cfg.model_copy(update={"search_tasks": args.search_tasks})
+        tasks = search_tasks(spark, cfg.search_tasks)
         users_df = user_f.select(F.col("id").cast("string").alias("user_id"),
                                  F.col("features").alias("vector"))
         # Warm both sides the same way (JIT, and the Python workers a pipeline already has
@@ -121,7 +127,7 @@ def main(argv=None) -> int:
                 user_f.where(F.col("id") % 100 == 0).select(F.col("id").alias("user")), k))
             warm_ids, warm_vectors = item_matrix(item_f.where(F.col("id") < 1000), "id", "features")
             noop(ann_candidates(spark, users_df.where(F.col("user_id").cast("int") % 100 == 0),
-                                build_index(warm_vectors, cfg), warm_ids, k))
+                                build_index(warm_vectors, cfg), warm_ids, k, tasks=tasks))
 
         def spark_ml(into: dict) -> None:
             with timed(into, "s"):
@@ -134,7 +140,7 @@ def main(argv=None) -> int:
                 with timed(into, "build_index_s"):
                     index = build_index(vectors, cfg)
                 with timed(into, "search_write_s"):
-                    (ann_candidates(spark, users_df, index, item_ids, k)
+                    (ann_candidates(spark, users_df, index, item_ids, k, tasks=tasks)
                      .write.mode("overwrite").parquet(str(work / "faiss")))
             return item_ids, vectors
 
@@ -156,7 +162,8 @@ def main(argv=None) -> int:
         print(f"Spark ML recommendForAllUsers({k}) + write: {t['spark_ml_s']:.2f}s "
               f"(runs {t['spark_ml_runs_s']})")
         kind = index_kind(len(vectors), cfg)
-        print(f"FAISS ({kind}) through Spark mapInArrow + write: {t['faiss_spark_s']:.2f}s "
+        print(f"FAISS ({kind}) through Spark mapInArrow in {tasks} tasks (the vectors in "
+              f"{users_df.rdd.getNumPartitions()} partitions) + write: {t['faiss_spark_s']:.2f}s "
               f"(runs {t['faiss_spark_runs_s']}; best: "
               f"items to driver {t['faiss_spark_collect_items_s']:.2f}s, index "
               f"{t['faiss_spark_build_index_s']:.2f}s, search + write "
@@ -217,7 +224,8 @@ def main(argv=None) -> int:
               f"thread CPU p50 {t['reader_p50_cpu_ms']:.3f} ms, p99 {t['reader_p99_cpu_ms']:.3f} ms")
         t["load_avg_end"] = os.getloadavg()[0]
         save("candidates", {"users": n_users, "items": n_items, "rank": args.rank, "k": k,
-                            "nprobe": cfg.nprobe,
+                            "nprobe": cfg.nprobe, "search_tasks": tasks,
+                            "user_partitions": users_df.rdd.getNumPartitions(),
                             "index_kind": kind, "factors": f"ALS maxIter={args.als_iters} on topic-structured "
                             "interactions", **t})
     finally:

@@ -8,7 +8,7 @@ import pytest
 
 from foryou.candidates.ann import (
     FLAT, HNSW, IVF, ann_candidates, build_index, candidate_rows, index_bytes, index_kind, item_matrix, ivf_lists,
-    search, write_index,
+    search, search_tasks, write_index,
 )
 from foryou.config.embeddings import AnnConfig
 
@@ -92,6 +92,22 @@ def test_executor_search_equals_single_process(spark, catalogue, tmp_path, shipp
         assert [c for c, _ in got[user]] == [c for c, _ in rows], user
         assert np.allclose([s for _, s in got[user]], [s for _, s in rows], atol=1e-5)
     assert set(frame["rank"]) == set(range(1, 26))
+
+
+def test_the_search_runs_in_one_task_per_slot_or_as_asked_with_the_same_lists(spark, catalogue):
+    items, users, ids = catalogue
+    index = build_index(items)
+    frame = spark.createDataFrame([(f"user{u}", users[u].tolist()) for u in range(len(users))],
+                                  "user_id string, vector array<float>").repartition(5)
+    slots = spark.sparkContext.defaultParallelism
+    assert search_tasks(spark) == slots and search_tasks(spark, 7) == 7
+    want = single_process(index, users, ids, 10)
+    # Default: one task per slot; 1: one; more than the input's partitions: coalesce adds none.
+    for tasks, partitions in ((None, min(5, slots)), (1, 1), (8, 5)):
+        lists = ann_candidates(spark, frame, index, ids.tolist(), 10, tasks=tasks)
+        assert lists.rdd.getNumPartitions() == partitions, tasks
+        got = {r["user_id"]: r["content_ids"] for r in lists.collect()}
+        assert got == {u: [c for c, _ in rows] for u, rows in want.items()}, tasks
 
 
 def test_small_catalogue_null_and_bad_vectors(spark):

@@ -213,7 +213,7 @@ def item_matrix(items: DataFrame, id_col: str, vector_col: str) -> tuple[list[st
 
 def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
                    index: faiss.Index | bytes | str, item_ids: Sequence[str], k: int,
-                   batch_size: int | None = None) -> DataFrame:
+                   batch_size: int | None = None, tasks: int | None = None) -> DataFrame:
     """The ``k`` nearest items to each user's vector, searched on the executors.
 
     Args:
@@ -224,6 +224,8 @@ def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
         item_ids: the content_id of each index row, in the order the vectors were added.
         k: items per user (fewer when the catalogue is smaller).
         batch_size: users per FAISS call (default ``embeddings.ann.batch_size``).
+        tasks: at most this many search tasks (default ``embeddings.ann.search_tasks``, whose
+            0 means one per task slot: :func:`search_tasks`).
     Returns:
         DataFrame[user_id, content_ids, scores]: one row per user, the items in rank order
         (descending score, FAISS's float precision); :func:`candidate_rows` explodes them.
@@ -232,6 +234,8 @@ def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
         raise ValueError(f"ann_candidates: k must be >= 1, got {k}")
     batch_size = batch_size or AnnConfig().batch_size
     sc = spark.sparkContext
+    threads = int(spark.conf.get("spark.task.cpus", "1"))
+    tasks = search_tasks(spark, tasks if tasks is not None else AnnConfig().search_tasks)
     if isinstance(index, str):
         probe = faiss.read_index(index)
         sc.addFile(index)
@@ -247,7 +251,6 @@ def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
     dim, params = probe.d, _search_params(probe, k)
     ids = sc.broadcast(pa.array([str(i) for i in item_ids], pa.string()))
     token = uuid.uuid4().hex  # names this call's index in the per-worker cache
-    threads = int(spark.conf.get("spark.task.cpus", "1"))
 
     def load() -> tuple[faiss.Index, pa.Array]:
         loaded = (faiss.read_index(SparkFiles.get(name)) if source == "file"
@@ -268,5 +271,21 @@ def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
             scores, rows = search(loaded, queries, k, batch_size)
             yield results_batch(batch.column(0), scores, rows, items)
 
+    # coalesce never adds partitions: fewer than ``tasks`` stay as they are.
     return (user_vectors.select(F.col(USER_ID).cast("string").alias(USER_ID), F.col(VECTOR))
-            .mapInArrow(run, RESULT_SCHEMA))
+            .coalesce(tasks).mapInArrow(run, RESULT_SCHEMA))
+
+
+def search_tasks(spark: SparkSession, wanted: int = 0) -> int:
+    """How many tasks a search runs in: ``wanted``, or with 0 one per task slot of the session
+    (default parallelism / ``spark.task.cpus``).
+
+    The user vectors are coalesced to at most this many partitions (narrow: no shuffle, and
+    the upstream scan runs in as many tasks). A search costs the same per user in every task,
+    so one wave of equal tasks keeps every slot busy; each task beyond it only adds its own
+    start, index load and output file.
+    """
+    if wanted:
+        return wanted
+    threads = int(spark.conf.get("spark.task.cpus", "1"))
+    return max(1, spark.sparkContext.defaultParallelism // threads)

@@ -41,6 +41,6 @@ def ann_candidates_from_lake(lake: Lake, k: int, cfg: AnnConfig | None = None) -
     users = (lake.read(C.USER_EMBEDDINGS).where(F.col("model_version") == version)
              .select(C.USER_ID, "vector"))
     found = candidate_rows(ann_candidates(lake.spark, users, build_index(vectors, cfg), item_ids, k,
-                                          batch_size=cfg.batch_size))
+                                          batch_size=cfg.batch_size, tasks=cfg.search_tasks))
     # Already the user's top k in rank order: no second top-k (a shuffle of users x k rows).
     return ranked_source(found, "ann", rank_col="rank")
