@@ -224,7 +224,7 @@ def test_the_pool_is_scored_at_the_users_usual_hour_with_its_fatigue(spark, conf
     lake.append("silver.impressions", _frame(spark, "silver.impressions", [
         {"request_id": f"r{k}", "position": k, "user_id": "u0", "content_id": c, "creator_id": cr,
          "event_ts": at(12, k), "event_date": day} for k, (c, cr) in enumerate(seen)]))
-    tags = {"i01": ["t1"], "i02": ["t1"], "i03": ["t1"], "i04": ["t2"], "i10": ["t1"], "i11": ["t2", "t9"],
+    tags = {"i01": ["t1"], "i02": ["t1"], "i03": ["t1"], "i04": ["t2"], "i10": ["t1"], "i11": ["t2", "t9", "t1"],
             "i12": ["t9"]}
     creators = {"i01": "c1", "i02": "c1", "i03": "c1", "i04": "c2", "i10": "c1", "i11": "c3", "i12": "c9"}
     lake.append("gold.item_features", _frame(spark, "gold.item_features", [
@@ -241,8 +241,9 @@ def test_the_pool_is_scored_at_the_users_usual_hour_with_its_fatigue(spark, conf
     assert hour(rows[("u1", "i10")]) == pytest.approx(20.5, abs=0.02)
     assert min(hour(rows[("u0", "i10")]), 24 - hour(rows[("u0", "i10")])) < 0.02
     assert hour(rows[("u2", "i10")]) == 0.0                      # no sessions: midnight
-    # i10: creator c1 (3 of 4) + tag t1 (3 of 4); i11: tag t2 (1 of 4); i12: nothing seen.
+    # i10: creator c1 (3 of 4) + tag t1 (3 of 4); i11: its most seen tag, t1 (3 of 4; t2 1 of
+    # 4, t9 never); i12: nothing seen.
     assert rows[("u0", "i10")]["fatigue"] == pytest.approx(1.5)
-    assert rows[("u0", "i11")]["fatigue"] == pytest.approx(0.25)
+    assert rows[("u0", "i11")]["fatigue"] == pytest.approx(0.75)
     assert rows[("u0", "i12")]["fatigue"] == 0.0
     assert rows[("u1", "i10")]["fatigue"] == 0.0                 # u1 saw nothing
