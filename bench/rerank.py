@@ -6,13 +6,16 @@ over the users with no Spark at all (the compute floor).
 
 1. Inputs shaped like the export's (set-up, not timed): per user 20 to ``--max-candidates``
    scored candidates (creator, source, relevance, one to three of 60 tags, a ``--dim``-float
-   vector, 2% without one, the user's twelve interest tags on every row) and zero to 16
-   history vectors, written to Parquet, read back and cached.
+   vector, 2% without one) and one per-user row (zero to 16 history vectors, twelve interest
+   tags), written to Parquet, read back and cached; and the same in the shape the export
+   passed before: the interests on every candidate row, one row per history vector.
 2. Timed, ``--repeat`` alternating runs of each Spark path, the best kept, each ending in a
    ``noop`` write (the feed computed for every user, nothing stored):
-   * **arrow**: :func:`foryou.rerank.feed.rerank` (``applyInArrow``; the library's path);
-   * **pandas**: :func:`foryou.rerank.feed.rerank_user` per user through ``applyInPandas``,
-     as the export ran it before (each group a pandas frame, list cells as numpy objects).
+   * **arrow**: :func:`foryou.rerank.feed.rerank` (``applyInArrow``, the per-user side; the
+     library's path);
+   * **pandas**: :func:`foryou.rerank.feed.rerank_user` per user through ``applyInPandas`` on
+     the old shape, as the export ran it before (each group a pandas frame, list cells as numpy
+     objects, the interests on every row).
 3. The floor: :func:`foryou.rerank.feed.rerank_table` looped in this process over the first
    ``--loop-users`` users' Arrow tables, in ms per user, and projected to all users on the
    session's cores. What a Spark path spends above it is per-group overhead and the shuffle.
@@ -40,7 +43,7 @@ from pyspark.sql import functions as F  # noqa: E402
 
 from common import save, session  # noqa: E402
 from foryou.config.rerank import RerankConfig  # noqa: E402
-from foryou.rerank.feed import OUTPUT_SCHEMA, rerank, rerank_table, rerank_user  # noqa: E402
+from foryou.rerank.feed import OUTPUT_SCHEMA, rerank, rerank_table, rerank_user, user_inputs  # noqa: E402
 
 TAGS, INTERESTS, CREATORS, ITEMS = 60, 12, 3_000, 50_000
 
@@ -52,7 +55,8 @@ def _lists(flat: pa.Array, lengths: np.ndarray, valid: np.ndarray | None = None)
 
 
 def inputs(users: int, max_candidates: int, dim: int, seed: int = 0) -> tuple[pa.Table, pa.Table]:
-    """(candidates, history) Arrow tables with the export's columns."""
+    """(candidates, per-user side) Arrow tables with the export's columns
+    (:data:`foryou.rerank.feed.CANDIDATE_COLUMNS`, :data:`foryou.rerank.feed.USER_COLUMNS`)."""
     rng = np.random.default_rng(seed)
     per_user = rng.integers(20, max_candidates + 1, users)
     n = int(per_user.sum())
@@ -70,28 +74,39 @@ def inputs(users: int, max_candidates: int, dim: int, seed: int = 0) -> tuple[pa
         "tags": _lists(pa.array(tag_names[rng.integers(0, TAGS, int(n_tags.sum()))], pa.string()), n_tags),
         "vector": _lists(pa.array(rng.normal(size=n * dim).astype(np.float32)), np.full(n, dim),
                          valid=rng.random(n) > 0.02),
-        "interests": _lists(pa.array(tag_names[np.repeat(interests, per_user, axis=0).ravel()], pa.string()),
-                            np.full(n, INTERESTS)),
     })
     per_history = rng.integers(0, 17, users)
     m = int(per_history.sum())
-    history = pa.table({
-        "user_id": pa.array(np.repeat(np.array([f"u{u:07d}" for u in range(users)], dtype=object), per_history),
-                            pa.string()),
-        "vector": _lists(pa.array(rng.normal(size=m * dim).astype(np.float32)), np.full(m, dim)),
+    vectors = _lists(pa.array(rng.normal(size=m * dim).astype(np.float32)), np.full(m, dim))
+    side = pa.table({
+        "user_id": pa.array([f"u{u:07d}" for u in range(users)], pa.string()),
+        "history": _lists(vectors, per_history),
+        "interests": _lists(pa.array(tag_names[interests.ravel()], pa.string()), np.full(users, INTERESTS)),
     })
-    return cands, history
+    return cands, side
+
+
+def old_shape(cands: pa.Table, side: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The inputs as the export passed them before: the user's interests on every candidate
+    row, and (user_id, vector) rows, one per history vector."""
+    row_of = pc.index_in(cands.column("user_id"), side.column("user_id"))
+    with_interests = cands.append_column("interests", side.column("interests").take(row_of))
+    lengths = pc.list_value_length(side.column("history")).fill_null(0).to_numpy(zero_copy_only=False)
+    history = pa.table({"user_id": side.column("user_id").take(pa.array(np.repeat(np.arange(side.num_rows), lengths))),
+                        "vector": pc.list_flatten(side.column("history"))})
+    return with_interests, history
 
 
 def pandas_rerank(cands, history, cfg: RerankConfig, seed: str):
-    """The rerank as the export ran it before: :func:`rerank_user` on cogrouped pandas frames."""
+    """The rerank as the export ran it before: :func:`rerank_user` on cogrouped pandas frames
+    of the old shape (:func:`old_shape`)."""
     hist = history.select("user_id", F.col("vector").alias("history_vector"))
 
     def per_user(key, left: pd.DataFrame, right: pd.DataFrame) -> pd.DataFrame:
         user = key[0]
         if left.empty:
             return pd.DataFrame(columns=OUTPUT_SCHEMA.fieldNames())
-        out = rerank_user(left, right["history_vector"], cfg, f"{user}|{seed}")
+        out = rerank_user(left, right["history_vector"], left["interests"].iloc[0], cfg, f"{user}|{seed}")
         out.insert(0, "user_id", user)
         return out
 
@@ -99,14 +114,14 @@ def pandas_rerank(cands, history, cfg: RerankConfig, seed: str):
             .applyInPandas(per_user, OUTPUT_SCHEMA))
 
 
-def floor_ms_per_user(cands: pa.Table, history: pa.Table, cfg: RerankConfig, users: int) -> float:
+def floor_ms_per_user(cands: pa.Table, side: pa.Table, cfg: RerankConfig, users: int) -> float:
     """One process, no Spark: :func:`rerank_table` over the first ``users`` users, ms each."""
     ids = pc.unique(cands.column("user_id"))[:users]
     groups = [(u.as_py(), cands.filter(pc.equal(cands.column("user_id"), u)),
-               history.filter(pc.equal(history.column("user_id"), u)).column("vector")) for u in ids]
+               *user_inputs(side.filter(pc.equal(side.column("user_id"), u)))) for u in ids]
     start = time.perf_counter()
-    for user, group, hist in groups:
-        rerank_table(user, group, hist, cfg, f"{user}|bench")
+    for user, group, hist, interests in groups:
+        rerank_table(user, group, hist, interests, cfg, f"{user}|bench")
     return (time.perf_counter() - start) / len(groups) * 1e3
 
 
@@ -121,31 +136,35 @@ def main() -> None:
     config, spark = session()
     cfg = config.rerank
     cores = spark.sparkContext.defaultParallelism
-    cand_table, hist_table = inputs(args.users, args.max_candidates, args.dim)
+    cand_table, side_table = inputs(args.users, args.max_candidates, args.dim)
+    old_cands, old_history = old_shape(cand_table, side_table)
     work = Path(tempfile.mkdtemp(prefix="bench-rerank-"))
     try:
-        pq.write_table(cand_table, work / "cands.parquet")
-        pq.write_table(hist_table, work / "history.parquet")
-        cands = spark.read.parquet(str(work / "cands.parquet")).cache()
-        history = spark.read.parquet(str(work / "history.parquet")).cache()
-        cands.count(), history.count()
-        paths = {"arrow": lambda c, h: rerank(c, h, cfg, seed="bench"),
-                 "pandas": lambda c, h: pandas_rerank(c, h, cfg, seed="bench")}
+        frames = {}
+        for name, table in (("cands", cand_table), ("side", side_table), ("old_cands", old_cands),
+                            ("old_history", old_history)):
+            pq.write_table(table, work / f"{name}.parquet")
+            frames[name] = spark.read.parquet(str(work / f"{name}.parquet")).cache()
+            frames[name].count()
+        # Each path on its own inputs: (candidates, per-user input) frames.
+        paths = {"arrow": (lambda c, u: rerank(c, u, cfg, seed="bench"), frames["cands"], frames["side"]),
+                 "pandas": (lambda c, h: pandas_rerank(c, h, cfg, seed="bench"), frames["old_cands"],
+                            frames["old_history"])}
         few = F.col("user_id") < F.lit("u0000100")
-        for build in paths.values():  # warm-up on 100 users: Python workers started, code imported
-            build(cands.where(few), history.where(few)).write.format("noop").mode("overwrite").save()
+        for build, c, u in paths.values():  # warm-up on 100 users: Python workers started, code imported
+            build(c.where(few), u.where(few)).write.format("noop").mode("overwrite").save()
         times: dict[str, list[float]] = {name: [] for name in paths}
         for _ in range(args.repeat):
-            for name, build in paths.items():
+            for name, (build, c, u) in paths.items():
                 start = time.perf_counter()
-                build(cands, history).write.format("noop").mode("overwrite").save()
+                build(c, u).write.format("noop").mode("overwrite").save()
                 times[name].append(round(time.perf_counter() - start, 3))
                 print(f"{name}: {times[name][-1]:.2f} s", flush=True)
-        floor = floor_ms_per_user(cand_table, hist_table, cfg, args.loop_users)
+        floor = floor_ms_per_user(cand_table, side_table, cfg, args.loop_users)
         best = {name: min(t) for name, t in times.items()}
         projected = floor * args.users / cores / 1e3
         result = {
-            "users": args.users, "candidate_rows": cand_table.num_rows, "history_rows": hist_table.num_rows,
+            "users": args.users, "candidate_rows": cand_table.num_rows, "history_rows": old_history.num_rows,
             "dim": args.dim, "cores": cores, "seconds": times, "best_s": best,
             "pandas_over_arrow": round(best["pandas"] / best["arrow"], 2),
             "floor_ms_per_user": round(floor, 3), "floor_projected_s": round(projected, 2),

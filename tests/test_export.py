@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from foryou.config.settings import ExportSettings
-from foryou.export.build import build_export, write_export
+from foryou.export.build import build_export, user_side, write_export
 from foryou.export.contract import CONTRACT_VERSION, EXPORT, ContractError, check_contract
 from foryou.lake import Lake, table
 
@@ -247,3 +247,21 @@ def test_the_pool_is_scored_at_the_users_usual_hour_with_its_fatigue(spark, conf
     assert rows[("u0", "i11")]["fatigue"] == pytest.approx(0.75)
     assert rows[("u0", "i12")]["fatigue"] == 0.0
     assert rows[("u1", "i10")]["fatigue"] == 0.0                 # u1 saw nothing
+
+
+def test_the_rerank_user_side_is_one_row_per_user_with_history_in_order_and_interests(spark):
+    """One row per user: the vectors of the recent items that have one, in the recent list's
+    order (the rest skipped), and the long-term interests strongest first; a user with no
+    vector gets a null history, one with no interests an empty list."""
+    features = spark.createDataFrame(
+        [("u1", ["i3", "i9", "i1"], {"a": 0.2, "b": 0.9, "c": 0.5}), ("u2", ["i9"], {"a": 1.0}),
+         ("u3", [], None)],
+        "user_id string, recent_content_ids array<string>, interest_long map<string,double>")
+    vectors = spark.createDataFrame([("i1", [1.0, 0.0]), ("i3", [0.0, 3.0])],
+                                    "content_id string, vector array<float>")
+    rows = {r["user_id"]: r for r in user_side(features, vectors).collect()}
+    assert set(rows) == {"u1", "u2", "u3"}
+    assert rows["u1"]["history"] == [[0.0, 3.0], [1.0, 0.0]]   # i3 then i1; i9 has no vector
+    assert rows["u1"]["interests"] == ["b", "c", "a"]
+    assert rows["u2"]["history"] is None and rows["u2"]["interests"] == ["a"]
+    assert rows["u3"]["history"] is None and rows["u3"]["interests"] == []

@@ -121,15 +121,14 @@ def test_exploration_bonus_changes_the_feed():
         "relevance": [1.0 + 0.001 * i for i in range(5)] + [1.0 - 0.001 * i for i in range(5)],
         "tags": [["x"]] * 10,
         "vector": [a] * 5 + [b] * 5,
-        "interests": [[]] * 10,
     })
     history = pd.Series([a] * 10)
     cfg = RerankConfig(list_size=3, theta=1.0, novelty_share=0.0,
                        exploration=ExplorationConfig(mode="linucb", alpha=0.5),
                        guards=GuardsConfig(max_per_tag=10, max_per_creator=10))
-    top = rerank_user(cands, history, cfg)
+    top = rerank_user(cands, history, [], cfg)
     assert set(top["content_id"]).issubset({f"b{i}" for i in range(5)})
-    off = rerank_user(cands, history, cfg.model_copy(update={"exploration": ExplorationConfig(mode="off")}))
+    off = rerank_user(cands, history, [], cfg.model_copy(update={"exploration": ExplorationConfig(mode="off")}))
     assert list(off["content_id"]) == ["a4", "a3", "a2"]
     eps = exploration.epsilon_bonus(np.arange(1000.0), 0.2, "u1|2024-05-05", 17)
     assert 0.15 < (eps > 0).mean() < 0.25
@@ -180,32 +179,35 @@ def _pool_frame(spark, users=6, items=40, seed=1):
     for u in range(users):
         for i in rng.choice(items, 25, replace=False):
             rows.append((f"u{u}", f"i{i}", f"c{i % 5}", "ann", float(rng.random()), [f"t{i % 7}"],
-                         [float(x) for x in rng.normal(size=4)], ["t0", "t1"] if u % 2 else []))
+                         [float(x) for x in rng.normal(size=4)]))
     return spark.createDataFrame(
         rows, "user_id string, content_id string, creator_id string, source string, relevance double, "
-              "tags array<string>, vector array<float>, interests array<string>")
+              "tags array<string>, vector array<float>")
 
 
 def test_rerank_in_spark_per_user(spark):
     cands = _pool_frame(spark)
-    history = spark.createDataFrame([("u1", [1.0, 0.0, 0.0, 0.0])], "user_id string, vector array<float>")
+    users = spark.createDataFrame([("u1", [[1.0, 0.0, 0.0, 0.0]], ["t0", "t1"]), ("u3", None, ["t1"])],
+                                  "user_id string, history array<array<float>>, interests array<string>")
     cfg = RerankConfig(list_size=12, guards=GuardsConfig(cap_window=12, max_per_creator=3, max_per_tag=3))
-    out = rerank(cands, history, cfg, seed="2024-05-05").toPandas()
+    out = rerank(cands, users, cfg, seed="2024-05-05").toPandas()
     assert set(out["user_id"]) == {f"u{u}" for u in range(6)}
     for user, g in out.groupby("user_id"):
         assert sorted(g["rank"]) == list(range(1, len(g) + 1))
         assert g["content_id"].is_unique
         assert 0 < len(g) <= 12
         assert g["content_id"].str[1:].astype(int).mod(5).value_counts().max() <= 3
-    with pytest.raises(ValueError, match="lack column"):
-        rerank(cands.drop("vector"), history, cfg)
+    with pytest.raises(ValueError, match="candidates lack column"):
+        rerank(cands.drop("vector"), users, cfg)
+    with pytest.raises(ValueError, match="users lack column"):
+        rerank(cands, users.drop("interests"), cfg)
 
 
 def test_the_spark_rerank_is_the_pandas_rerank_of_each_user(spark):
     """Spark reads each user's candidates from Arrow (vectors from the flat values buffer); the
     feed must be the one :func:`rerank_user` gives from pandas, awkward rows included: a
     repeated candidate, a null or wrongly sized vector, a null relevance, tags or creator, a
-    user with history but no candidates, users without history."""
+    user with history but no candidates, users without history or without a per-user row."""
     rng = np.random.default_rng(5)
     rows = []
     for u in range(5):
@@ -214,24 +216,28 @@ def test_the_spark_rerank_is_the_pandas_rerank_of_each_user(spark):
             rows.append((f"u{u}", f"i{i}", f"c{i % 6}" if k != 3 else None, "ann",
                          float(rng.random()) if k != 4 else None,
                          [f"t{i % 7}", f"t{i % 3}"] if k != 5 else None,
-                         vector if k not in (6, 7) else ([1.0, 2.0, 3.0] if k == 7 else None),
-                         ["t1", "t2"] if u % 2 else []))
+                         vector if k not in (6, 7) else ([1.0, 2.0, 3.0] if k == 7 else None)))
         rows.append(rows[-1])  # the same candidate twice: it appears once
     schema = ("user_id string, content_id string, creator_id string, source string, relevance double, "
-              "tags array<string>, vector array<float>, interests array<string>")
+              "tags array<string>, vector array<float>")
     cands = spark.createDataFrame(rows, schema)
-    hist_rows = [("u1", [1.0, 0.0, 0.0, 0.0]), ("u1", [0.5, 0.5, 0.0, 0.0]), ("u3", None),
-                 ("u3", [0.0, 0.0, 1.0, 0.0]), ("nobody", [0.0, 1.0, 0.0, 0.0])]
-    history = spark.createDataFrame(hist_rows, "user_id string, vector array<float>")
+    # u1: two history vectors and interests; u2: interests only; u3: a null vector among its
+    # history and null interests; u0 and u4: no row; "nobody": a row but no candidates.
+    side_rows = [("u1", [[1.0, 0.0, 0.0, 0.0], [0.5, 0.5, 0.0, 0.0]], ["t1", "t2"]),
+                 ("u2", None, ["t3"]), ("u3", [None, [0.0, 0.0, 1.0, 0.0]], None),
+                 ("nobody", [[0.0, 1.0, 0.0, 0.0]], ["t1"])]
+    users = spark.createDataFrame(side_rows, "user_id string, history array<array<float>>, interests array<string>")
     cfg = RerankConfig(list_size=15, guards=GuardsConfig(cap_window=10, max_per_creator=2, max_per_tag=4))
 
-    got = rerank(cands, history, cfg, seed="2024-05-05").toPandas()
+    got = rerank(cands, users, cfg, seed="2024-05-05").toPandas()
     assert set(got["user_id"]) == {f"u{u}" for u in range(5)}  # "nobody" has no candidates
     frame = pd.DataFrame(rows, columns=[c.split()[0] for c in schema.split(", ")])
+    side = {u: (h, i) for u, h, i in side_rows}
     for user, g in got.groupby("user_id"):
-        mine = [np.array(v, np.float32) for w, v in hist_rows if w == user and v is not None]
-        want = rerank_user(frame[frame["user_id"] == user], pd.Series(mine, dtype=object), cfg,
-                           f"{user}|2024-05-05")
+        history, interests = side.get(user, (None, None))
+        mine = [np.array(v, np.float32) if v is not None else None for v in history or []]
+        want = rerank_user(frame[frame["user_id"] == user], pd.Series(mine, dtype=object), interests,
+                           cfg, f"{user}|2024-05-05")
         g = g.sort_values("rank")
         assert list(g["content_id"]) == list(want["content_id"]), user
         np.testing.assert_allclose(g["score"], want["score"].astype(float))
@@ -273,9 +279,9 @@ def test_items_without_a_fitting_vector_count_as_vectorless_in_the_rerank():
     cands = pd.DataFrame({"content_id": ["a", "b", "c", "d"], "creator_id": ["k1", "k2", "k3", "k4"],
                           "source": "ann", "relevance": [0.5, 0.5, 0.5, 0.5],
                           "tags": [["t1"], ["t2"], ["t3"], ["t4"]],
-                          "vector": list(vectors), "interests": [[]] * 4})
+                          "vector": list(vectors)})
     history = pd.Series([np.array([1.0, 0.0]), np.array([1.0, 0.0])])
-    out = rerank_user(cands, history, cfg).set_index("content_id")["score"]
+    out = rerank_user(cands, history, None, cfg).set_index("content_id")["score"]
     # Vectorless b and d get alpha / sqrt(ridge) = 1. With A = I + 2 e1 e1', a (along the
     # history) gets sqrt(1/3) and c (across it) 1, as much as knowing nothing.
     assert out["b"] == pytest.approx(1.5) and out["d"] == pytest.approx(1.5)

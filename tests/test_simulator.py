@@ -245,19 +245,20 @@ def test_the_daily_export_moves_on_with_what_the_users_did(sim):
     items = rng.choice(world.content_ids, 80, replace=False)
     cands = pd.DataFrame([dict(user_id=u, content_id=c, creator_id=f"c{i % 17}", source="ann",
                                relevance=float(rng.random()), tags=[str(i % 9)],
-                               vector=rng.normal(size=4), interests=["1", "2"])
+                               vector=rng.normal(size=4))
                           for u in users for i, c in enumerate(items)])
-    history = pd.DataFrame({"user_id": [users[0]], "vector": [rng.normal(size=4)]})
+    side = pd.DataFrame({"user_id": users[:2], "history": [[rng.normal(size=4)], None],
+                         "interests": [["1", "2"], ["3"]]})
     cfg = RerankConfig(list_size=20)
     as_of = dt.date(2024, 5, 6)
-    policy = daily_export(world, cands, history, cfg, as_of)
+    policy = daily_export(world, cands, side, cfg, as_of)
     index = {c: i for i, c in enumerate(world.content_ids)}
     seen = np.zeros((world.n, len(world.content_ids)), bool)
     empty = pd.DataFrame({"row": [], "item": [], "click": [], "negative": [], "day": []})
     day0 = policy(0, world.state, seen, empty)
     # Day 0 is the export's own rerank of the candidates, with the run date's seed.
-    expect = rerank_user(cands[cands["user_id"] == users[0]], history["vector"], cfg,
-                         f"{users[0]}|{as_of.isoformat()}")
+    expect = rerank_user(cands[cands["user_id"] == users[0]], pd.Series(side["history"][0]), ["1", "2"],
+                         cfg, f"{users[0]}|{as_of.isoformat()}")
     assert [world.content_ids[i] for i in day0[0] if i >= 0] == list(expect["content_id"])
     assert (day0[3:] < 0).all()                            # users without candidates: no feed
     # User 0 saw two items and hid a third (outside today's list): none comes back; neither

@@ -218,7 +218,7 @@ def _over_days(lake: Lake, world: SimWorld, config: EvaluationSettings, users: D
         return None
     levels = {name: config.world.satiation if strength is None else strength
               for name, strength in cfg.satiation_levels.items()}
-    return satiation_table(world, refs.candidates, refs.history, config.export.rerank, as_of,
+    return satiation_table(world, refs.candidates, refs.users, config.export.rerank, as_of,
                            cfg.satiation_days, levels, length, cfg.simulator_seed)
 
 

@@ -41,7 +41,7 @@ from foryou.world.model import UserState
 LEVEL = "satiation"
 
 
-def daily_export(world: SimWorld, candidates: pd.DataFrame, history: pd.DataFrame,
+def daily_export(world: SimWorld, candidates: pd.DataFrame, users: pd.DataFrame,
                  cfg: RerankConfig, as_of: dt.date) -> DailyPolicy:
     """The export of each simulated day ``as_of + day`` for the simulated users: see the module
     docstring. Day 0 is the run's own export of the same candidates.
@@ -49,13 +49,15 @@ def daily_export(world: SimWorld, candidates: pd.DataFrame, history: pd.DataFram
     Args:
         world: the simulated users (``user_id`` is their pseudonym).
         candidates: their guarded, scored candidates (``CANDIDATE_COLUMNS``).
-        history: ``user_id, vector`` of their history items before the run date.
+        users: their per-user side (``USER_COLUMNS``): the vectors of their history items
+            before the run date, and their interests.
         cfg: the ``rerank`` section (an ablation changes it).
         as_of: the run date of the export.
     """
     item_of = pd.Series(np.arange(len(world.content_ids)), index=pd.Index(world.content_ids))
     by_user = {u: g.reset_index(drop=True) for u, g in candidates.groupby(USER_ID, sort=False)}
-    past = {u: list(g["vector"]) for u, g in history.groupby(USER_ID, sort=False)}
+    past = {u: list(h) if h is not None else [] for u, h in zip(users[USER_ID], users["history"])}
+    interests = dict(zip(users[USER_ID], users["interests"]))
     vectors = (candidates.dropna(subset=["vector"]).drop_duplicates(CONTENT_ID)
                .assign(item=lambda f: f[CONTENT_ID].map(item_of)).dropna(subset=["item"]))
     vector_of = dict(zip(vectors["item"].astype(np.int64), vectors["vector"]))
@@ -77,7 +79,8 @@ def daily_export(world: SimWorld, candidates: pd.DataFrame, history: pd.DataFram
             if drop:
                 cands = cands[~cands[CONTENT_ID].isin(drop)]
             vecs = past.get(user, []) + [vector_of[i] for i in played.get(row, []) if i in vector_of]
-            ranked = rerank_user(cands, pd.Series(vecs, dtype=object), cfg, f"{user}|{date}")
+            ranked = rerank_user(cands, pd.Series(vecs, dtype=object), interests.get(user), cfg,
+                                 f"{user}|{date}")
             today[user] = set(ranked[CONTENT_ID])
             frames.append(ranked.assign(**{USER_ID: user}))
         exported.append(today)
@@ -94,7 +97,7 @@ def _items_by_row(log: pd.DataFrame, flag: str) -> dict[int, np.ndarray]:
     return {int(r): g.to_numpy(np.int64) for r, g in hits.groupby("row", sort=False)["item"]}
 
 
-def satiation_table(world: SimWorld, candidates: pd.DataFrame, history: pd.DataFrame,
+def satiation_table(world: SimWorld, candidates: pd.DataFrame, users: pd.DataFrame,
                     cfg: RerankConfig, as_of: dt.date, days: int, levels: Mapping[str, float],
                     length: int, seed: int = 0) -> pd.DataFrame:
     """Champion vs its ablations over ``days`` days at each satiation level (name -> strength).
@@ -109,8 +112,8 @@ def satiation_table(world: SimWorld, candidates: pd.DataFrame, history: pd.DataF
     for name, strength in levels.items():
         tired = world.with_satiation(strength)
         policies = {"oracle": daily_oracle(tired, length),
-                    "champion": daily_export(tired, candidates, history, cfg, as_of),
-                    **{ablation: daily_export(tired, candidates, history, ablated(cfg, change), as_of)
+                    "champion": daily_export(tired, candidates, users, cfg, as_of),
+                    **{ablation: daily_export(tired, candidates, users, ablated(cfg, change), as_of)
                        for ablation, change in ABLATIONS.items()},
                     "random": daily_random(tired, length, seed)}
         table = simulate_policies_over_days(tired, policies, days, length, seed,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import pandas as pd
 
@@ -29,7 +30,7 @@ from foryou.lake.vocabulary import (
     SILVER_EVENTS as EVENTS, USER_ID,
 )
 from foryou.rerank import guards
-from foryou.rerank.feed import CANDIDATE_COLUMNS, rerank
+from foryou.rerank.feed import CANDIDATE_COLUMNS, USER_COLUMNS, rerank
 from foryou.runtime.arrivals import window_end
 
 
@@ -54,17 +55,26 @@ def item_vectors(lake: Lake, version: str | None) -> DataFrame:
     return emb.where(F.col("model_version") == version).select(CONTENT_ID, "vector")
 
 
-def interests(user_features: DataFrame) -> DataFrame:
-    """(user_id, interests): the user's long-term interest tags, strongest first."""
+def interests(user_features: DataFrame, keep: Sequence[str] = ()) -> DataFrame:
+    """(user_id, interests, *keep): the user's long-term interest tags, strongest first."""
     entries = F.transform(F.map_entries(F.coalesce("interest_long", F.create_map().cast("map<string,double>"))),
                           lambda e: F.struct((-e["value"]).alias("w"), e["key"].alias("k")))
-    return user_features.select(USER_ID, F.transform(F.sort_array(entries), lambda s: s["k"]).alias("interests"))
+    return user_features.select(USER_ID, F.transform(F.sort_array(entries), lambda s: s["k"]).alias("interests"),
+                                *keep)
 
 
-def history_vectors(user_features: DataFrame, vectors: DataFrame) -> DataFrame:
-    """(user_id, vector) of each recent history item of each user that has a vector."""
-    recent = user_features.select(USER_ID, F.explode("recent_content_ids").alias(CONTENT_ID))
-    return recent.join(vectors, CONTENT_ID).select(USER_ID, "vector")
+def user_side(user_features: DataFrame, vectors: DataFrame) -> DataFrame:
+    """The rerank's per-user input (:data:`foryou.rerank.feed.USER_COLUMNS`), one row per user
+    of ``user_features``: ``history``, the vectors of the user's recent items that have one
+    (in the recent list's order; null when none has), and ``interests``."""
+    # One aggregation by user: each recent item (none: one row of nulls) meets its vector, and
+    # collect_list keeps the ones found (it skips nulls).
+    recent = interests(user_features, keep=["recent_content_ids"]).select(
+        USER_ID, "interests", F.posexplode_outer("recent_content_ids").alias("_pos", CONTENT_ID))
+    found = F.when(F.col("vector").isNotNull(), F.struct("_pos", "vector"))
+    return (recent.join(vectors, CONTENT_ID, "left").groupBy(USER_ID)
+            .agg(F.sort_array(F.collect_list(found)).alias("_h"), F.first("interests").alias("interests"))
+            .select(USER_ID, F.when(F.size("_h") > 0, F.col("_h.vector")).alias("history"), "interests"))
 
 
 def guard_pool(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: dt.date,
@@ -91,8 +101,8 @@ def guard_pool(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: d
 def rerank_inputs(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: dt.date
                   ) -> tuple[DataFrame, DataFrame, dict[str, DataFrame]]:
     """What :func:`foryou.rerank.feed.rerank` takes for ``as_of``: the guarded candidates with
-    their tags, vectors and the user's interests, the users' history vectors, and the rows each
-    guard dropped (lazy frames)."""
+    their tags and vectors, the per-user side (history vectors and interests, :func:`user_side`),
+    and the rows each guard dropped (lazy frames)."""
     for c in (USER_ID, CONTENT_ID, CREATOR_ID, "source", "relevance"):
         if c not in scored.columns:
             raise ValueError(f"export: the scored pool lacks column {c!r}")
@@ -102,10 +112,7 @@ def rerank_inputs(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of
     if "tags" not in guarded.columns:
         items = lake.read_or_empty(ITEM_FEATURES, [as_of]).select(CONTENT_ID, "tags")
         guarded = guarded.join(items, CONTENT_ID, "left")
-    cands = (guarded.join(vectors, CONTENT_ID, "left")
-             .join(interests(users), USER_ID, "left")
-             .withColumn("interests", F.coalesce("interests", F.array().cast("array<string>"))))
-    return cands, history_vectors(users, vectors), dropped
+    return guarded.join(vectors, CONTENT_ID, "left"), user_side(users, vectors), dropped
 
 
 def build_export(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of: dt.date,
@@ -119,8 +126,8 @@ def build_export(lake: Lake, rerank_cfg: RerankConfig, scored: DataFrame, as_of:
     item in the DPP; an empty pool gives an empty export. ``count_dropped`` counts the rows
     each guard dropped (one Spark job per guard).
     """
-    cands, history, dropped = rerank_inputs(lake, rerank_cfg, scored, as_of)
-    ranked = rerank(cands, history, rerank_cfg, seed=as_of.isoformat())
+    cands, users, dropped = rerank_inputs(lake, rerank_cfg, scored, as_of)
+    ranked = rerank(cands, users, rerank_cfg, seed=as_of.isoformat())
     spec = table(EXPORT)
     frame = (ranked.withColumn("model_version", F.lit(model_version))
              .withColumn("generated_at", F.lit(generated_at.replace(tzinfo=None)).cast("timestamp"))
@@ -177,14 +184,15 @@ class ReferenceFeeds:
         candidates: the rerank's inputs for the sample: the guarded candidates
             (:data:`foryou.rerank.feed.CANDIDATE_COLUMNS`), so the simulator can rebuild the
             export each simulated day (:mod:`foryou.evaluation.multiday`).
-        history: ``user_id, vector``: the sample's history vectors, the rerank's other input.
+        users: the rerank's per-user side for the sample
+            (:data:`foryou.rerank.feed.USER_COLUMNS`: history vectors and interests).
     """
 
     ablations: dict[str, pd.DataFrame]
     ranker_pool: pd.DataFrame
     pool: pd.DataFrame
     candidates: pd.DataFrame
-    history: pd.DataFrame
+    users: pd.DataFrame
 
 
 def relevance_order(cands: pd.DataFrame, length: int) -> pd.DataFrame:
@@ -222,20 +230,21 @@ def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_o
     # Scored and guarded once (the guards read weeks of events and earlier exports); only the
     # per-user rerank differs between ablations.
     scored = score_pool(lake, settings, pool, as_of, model)
-    cands, history, _ = rerank_inputs(lake, settings.rerank, scored, as_of)
-    cands, history = cands.cache(), history.cache()
+    cands, side, _ = rerank_inputs(lake, settings.rerank, scored, as_of)
+    side = side.join(F.broadcast(users.select(USER_ID).distinct()), USER_ID, "left_semi")
+    cands, side = cands.cache(), side.cache()
     try:
         # bounded: the simulator's sampled users' pools and lists (``users``)
         guarded = cands.select(*CANDIDATE_COLUMNS).toPandas()
-        # bounded: the sampled users' history vectors (``users``)
-        past = history.select(USER_ID, "vector").toPandas()
+        # bounded: the sampled users' history vectors and interests (``users``)
+        past = side.select(*USER_COLUMNS).toPandas()
         feeds = {}
         for name, change in (ablations if ablations is not None else ABLATIONS).items():
-            ranked = rerank(cands, history, ablated(settings.rerank, change), seed=as_of.isoformat())
+            ranked = rerank(cands, side, ablated(settings.rerank, change), seed=as_of.isoformat())
             # bounded: the simulator's sampled users' lists (``users``)
             feeds[name] = ranked.select(USER_ID, "rank", CONTENT_ID).toPandas()
         return ReferenceFeeds(feeds, relevance_order(guarded, settings.rerank.list_size),
                               guarded[[USER_ID, CONTENT_ID]], guarded, past)
     finally:
         cands.unpersist()
-        history.unpersist()
+        side.unpersist()

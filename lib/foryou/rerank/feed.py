@@ -2,8 +2,9 @@
 
 Per user: relevance + exploration bonus → DPP order over item embeddings → novelty share →
 creator/tag caps and the over-personalisation cap → ranks 1..N (:func:`feed_order`). Spark runs
-it per user with a cogrouped ``applyInArrow`` (candidates and the user's history vectors
-grouped by user_id), so no user is ever looped over on the driver. The per-user inputs are read
+it per user with a cogrouped ``applyInArrow`` (the user's candidates, one row each, and the
+user's own inputs, one row: history vectors and interest tags), so no user is ever looped over
+on the driver. The per-user inputs are read
 straight from the Arrow tables (vectors as one reshaped buffer) and the feed is written back as
 Arrow ``take`` calls on the candidates' columns: a pandas frame per group cost more than the rerank
 itself. :func:`rerank_user` is the same feed from pandas (the multi-day evaluation re-exports
@@ -18,7 +19,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import (ArrayType, DoubleType, IntegerType, StringType, StructField,
                                StructType)
@@ -29,8 +29,11 @@ from foryou.rerank import dpp, exploration, novelty
 from foryou.rerank.guards import apply_caps
 
 # Columns of the scored candidates :func:`rerank` takes (vector and tags may be null).
-CANDIDATE_COLUMNS = (USER_ID, CONTENT_ID, CREATOR_ID, "source", "relevance", "tags", "vector",
-                     "interests")
+CANDIDATE_COLUMNS = (USER_ID, CONTENT_ID, CREATOR_ID, "source", "relevance", "tags", "vector")
+# Columns of the per-user side :func:`rerank` takes, one row per user (either may be null): the
+# vectors of the user's history items and the user's interest tags, strongest first. Kept off
+# the candidate rows: on every row they crossed the join and the shuffle once per candidate.
+USER_COLUMNS = (USER_ID, "history", "interests")
 OUTPUT_SCHEMA = StructType([
     StructField(USER_ID, StringType()), StructField("rank", IntegerType()),
     StructField(CONTENT_ID, StringType()), StructField("score", DoubleType()),
@@ -118,14 +121,14 @@ def feed_order(relevance: np.ndarray, vectors: np.ndarray, history: np.ndarray,
     return apply_caps(order, creators, tags, cfg.list_size, cfg.guards, top), score
 
 
-def rerank_user(cands: pd.DataFrame, history: pd.Series, cfg: RerankConfig,
-                seed_key: str = "") -> pd.DataFrame:
+def rerank_user(cands: pd.DataFrame, history: pd.Series, interests: Sequence[str] | None,
+                cfg: RerankConfig, seed_key: str = "") -> pd.DataFrame:
     """The ranked feed of one user, from pandas (what Spark's :func:`rerank` computes per user).
 
     Args:
-        cands: one row per candidate: content_id, creator_id, source, relevance, tags, vector
-            and interests (the user's interest tags, strongest first; same on every row).
+        cands: one row per candidate: content_id, creator_id, source, relevance, tags, vector.
         history: vectors of the user's history items (may be empty).
+        interests: the user's interest tags, strongest first (None: none).
         cfg: the ``rerank`` section.
         seed_key: seeds epsilon-greedy draws (user id and run date).
 
@@ -139,13 +142,12 @@ def rerank_user(cands: pd.DataFrame, history: pd.Series, cfg: RerankConfig,
         return pd.DataFrame({CONTENT_ID: [], "rank": [], "score": [], "source": [], CREATOR_ID: [],
                              "tags": []})
     dim = _dim(cands["vector"], history)
-    interests_raw = cands["interests"].iloc[0] if "interests" in cands else None
     tags = [list(t) if t is not None else [] for t in cands["tags"]]
     creators = [c if isinstance(c, str) else None for c in cands[CREATOR_ID]]
     final, score = feed_order(
         cands["relevance"].astype(float).to_numpy(), _matrix(cands["vector"], dim),
         _matrix(history, dim) if len(history) else np.zeros((0, dim)), tags, creators,
-        list(interests_raw) if interests_raw is not None else [], cfg, seed_key)
+        list(interests) if interests is not None else [], cfg, seed_key)
     return pd.DataFrame({CONTENT_ID: cands[CONTENT_ID].to_numpy()[final],
                          "rank": np.arange(1, len(final) + 1, dtype=np.int32),
                          "score": score[final],
@@ -155,9 +157,10 @@ def rerank_user(cands: pd.DataFrame, history: pd.Series, cfg: RerankConfig,
 
 
 def rerank_table(user: str, cands: pa.Table, history: pa.ChunkedArray | pa.Array,
-                 cfg: RerankConfig, seed_key: str = "") -> pa.Table:
-    """:func:`rerank_user` on Arrow: one user's candidates (:data:`CANDIDATE_COLUMNS`) and
-    history vectors in, its feed out as :data:`ARROW_OUTPUT_SCHEMA` (user_id first)."""
+                 interests: Sequence[str], cfg: RerankConfig, seed_key: str = "") -> pa.Table:
+    """:func:`rerank_user` on Arrow: one user's candidates (:data:`CANDIDATE_COLUMNS`), history
+    vectors (a list<float> array) and interests in, its feed out as
+    :data:`ARROW_OUTPUT_SCHEMA` (user_id first)."""
     if cands.num_rows == 0:
         return ARROW_OUTPUT_SCHEMA.empty_table()
     ids = cands.column(CONTENT_ID).to_numpy(zero_copy_only=False)
@@ -166,12 +169,11 @@ def rerank_table(user: str, cands: pa.Table, history: pa.ChunkedArray | pa.Array
         cands = cands.take(np.flatnonzero(~repeated))
     vector = cands.column("vector")
     dim = _arrow_dim(vector, history)
-    interests = cands.column("interests")[0].as_py() or []
     tags = [t or [] for t in cands.column("tags").to_pylist()]
     final, score = feed_order(
         cands.column("relevance").to_numpy(zero_copy_only=False).astype(np.float64),
         _arrow_matrix(vector, dim), _arrow_matrix(history, dim), tags,
-        cands.column(CREATOR_ID).to_pylist(), interests, cfg, seed_key)
+        cands.column(CREATOR_ID).to_pylist(), list(interests), cfg, seed_key)
     rows = pa.array(np.asarray(final, dtype=np.int64))
     columns = {USER_ID: pa.array([user] * len(final), pa.string()),
                "rank": pa.array(np.arange(1, len(final) + 1, dtype=np.int32)),
@@ -183,25 +185,36 @@ def rerank_table(user: str, cands: pa.Table, history: pa.ChunkedArray | pa.Array
                                 schema=ARROW_OUTPUT_SCHEMA)
 
 
-def rerank(candidates: DataFrame, history: DataFrame, cfg: RerankConfig, seed: str = "") -> DataFrame:
+def user_inputs(side: pa.Table) -> tuple[pa.Array, list[str]]:
+    """A user's history vectors (a list<float> array) and interests from its rows of the
+    per-user side (:data:`USER_COLUMNS`; no row or nulls: none)."""
+    if side.num_rows == 0:
+        return pa.array([], pa.list_(pa.float32())), []
+    history = side.column("history").combine_chunks()[:1].flatten()  # the first row's vectors
+    return history, side.column("interests")[0].as_py() or []
+
+
+def rerank(candidates: DataFrame, users: DataFrame, cfg: RerankConfig, seed: str = "") -> DataFrame:
     """(user_id, rank, content_id, score, source, creator_id, tags) for every user of
     ``candidates``.
 
     Args:
         candidates: the :data:`CANDIDATE_COLUMNS` (scored, already guarded).
-        history: (user_id, vector) rows, one per history item of a user with a vector.
+        users: the :data:`USER_COLUMNS`, one row per user (users without one have no history
+            and no interests).
         cfg: the ``rerank`` section.
         seed: mixed into each user's epsilon-greedy seed (e.g. the run date).
     """
-    missing = [c for c in CANDIDATE_COLUMNS if c not in candidates.columns]
-    if missing:
-        raise ValueError(f"rerank: candidates lack column(s) {missing}; need {list(CANDIDATE_COLUMNS)}")
-    cands = candidates.select(*CANDIDATE_COLUMNS)
-    hist = history.select(USER_ID, F.col("vector").alias("history_vector"))
+    for frame, columns, what in ((candidates, CANDIDATE_COLUMNS, "candidates"), (users, USER_COLUMNS, "users")):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"rerank: {what} lack column(s) {missing}; need {list(columns)}")
 
     def per_user(key: tuple, left: pa.Table, right: pa.Table) -> pa.Table:
         user = key[0].as_py()
-        return rerank_table(user, left, right.column("history_vector"), cfg, f"{user}|{seed}")
+        history, interests = user_inputs(right)
+        return rerank_table(user, left, history, interests, cfg, f"{user}|{seed}")
 
-    return (cands.groupBy(USER_ID).cogroup(hist.groupBy(USER_ID))
+    return (candidates.select(*CANDIDATE_COLUMNS).groupBy(USER_ID)
+            .cogroup(users.select(*USER_COLUMNS).groupBy(USER_ID))
             .applyInArrow(per_user, OUTPUT_SCHEMA))
