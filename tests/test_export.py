@@ -224,7 +224,8 @@ def test_the_pool_is_scored_at_the_users_usual_hour_with_its_fatigue(spark, conf
     lake.append("silver.impressions", _frame(spark, "silver.impressions", [
         {"request_id": f"r{k}", "position": k, "user_id": "u0", "content_id": c, "creator_id": cr,
          "event_ts": at(12, k), "event_date": day} for k, (c, cr) in enumerate(seen)]))
-    tags = {"i01": ["t1"], "i02": ["t1"], "i03": ["t1"], "i04": ["t2"], "i10": ["t1"], "i11": ["t2", "t9", "t1"],
+    # i04 carries a null tag, which counts for no tag.
+    tags = {"i01": ["t1"], "i02": ["t1"], "i03": ["t1"], "i04": ["t2", None], "i10": ["t1"], "i11": ["t2", "t9", "t1"],
             "i12": ["t9"]}
     creators = {"i01": "c1", "i02": "c1", "i03": "c1", "i04": "c2", "i10": "c1", "i11": "c3", "i12": "c9"}
     lake.append("gold.item_features", _frame(spark, "gold.item_features", [

@@ -254,7 +254,8 @@ def candidate_fatigue(lake: Lake, pool: DataFrame, items: DataFrame, as_of: dt.d
 
     creators = per_user_map(seen.where(F.col(CREATOR_ID).isNotNull()), CREATOR_ID, "_by_creator")
     tags = per_user_map(seen.join(items.select(CONTENT_ID, "tags"), CONTENT_ID)
-                        .select(USER_ID, F.explode("tags").alias("_tag")), "_tag", "_by_tag")
+                        .select(USER_ID, F.explode("tags").alias("_tag")).where(F.col("_tag").isNotNull()),
+                        "_tag", "_by_tag")  # a map key cannot be null
     per_user = (seen.groupBy(USER_ID).agg(count.alias("_n"))
                 .join(creators, USER_ID, "left").join(tags, USER_ID, "left"))
     # bounded: one row
