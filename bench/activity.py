@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import save, session, timed  # noqa: E402
+from common import overrides, save, session, timed  # noqa: E402
 from features import content, events, impressions  # noqa: E402
 from foryou.config import load_config  # noqa: E402
 from foryou.features.build import build_day  # noqa: E402
@@ -68,9 +68,8 @@ def main(argv=None) -> int:
         for name, users, rows in (("all", args.users, args.rows), ("active", active_users, light_rows)):
             root = work / name
             shutil.copytree(work / "day1", root, ignore=shutil.ignore_patterns("_locks"))
-            cfg = load_config(overrides=[f"spark.master={spark.sparkContext.master}", "spark.ui=false",
-                                         f"spark.shuffle_partitions={args.shuffle_partitions}",
-                                         "spark.log_level=ERROR", f"lake.root={root}"])
+            cfg = load_config(overrides=overrides(shuffle_partitions=args.shuffle_partitions,
+                                                  extra=[f"lake.root={root}"]))
             lake = Lake(spark, cfg)
             lake.append("silver.events", events(spark, rows, users, args.items, DAY2))
             lake.append("silver.impressions", impressions(spark, rows // 4, users, args.items, DAY3))

@@ -17,10 +17,14 @@ from foryou.spark import get_spark
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
+def overrides(master: str = "local[2]", shuffle_partitions: int = 8, extra: list[str] = ()) -> list[str]:
+    """The config overrides every bench session runs with, plus ``extra``."""
+    return [f"spark.master={master}", "spark.ui=false", f"spark.shuffle_partitions={shuffle_partitions}",
+            "spark.log_level=ERROR", *extra]
+
+
 def session(master: str = "local[2]", shuffle_partitions: int = 8, extra: list[str] = ()):
-    config = load_config(overrides=[f"spark.master={master}", "spark.ui=false",
-                                    f"spark.shuffle_partitions={shuffle_partitions}",
-                                    "spark.log_level=ERROR", *extra])
+    config = load_config(overrides=overrides(master, shuffle_partitions, extra))
     return config, get_spark(config)
 
 

@@ -234,7 +234,7 @@ def ann_candidates(spark: SparkSession, user_vectors: DataFrame,
         raise ValueError(f"ann_candidates: k must be >= 1, got {k}")
     batch_size = batch_size or AnnConfig().batch_size
     sc = spark.sparkContext
-    threads = int(spark.conf.get("spark.task.cpus", "1"))
+    threads = _task_cpus(spark)
     tasks = search_tasks(spark, tasks if tasks is not None else AnnConfig().search_tasks)
     if isinstance(index, str):
         probe = faiss.read_index(index)
@@ -285,7 +285,9 @@ def search_tasks(spark: SparkSession, wanted: int = 0) -> int:
     so one wave of equal tasks keeps every slot busy; each task beyond it only adds its own
     start, index load and output file.
     """
-    if wanted:
-        return wanted
-    threads = int(spark.conf.get("spark.task.cpus", "1"))
-    return max(1, spark.sparkContext.defaultParallelism // threads)
+    return wanted or max(1, spark.sparkContext.defaultParallelism // _task_cpus(spark))
+
+
+def _task_cpus(spark: SparkSession) -> int:
+    """Cores each task holds (``spark.task.cpus``)."""
+    return int(spark.conf.get("spark.task.cpus", "1"))

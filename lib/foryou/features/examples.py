@@ -200,6 +200,12 @@ def _smoothed_rate(views: str, impressions: str, cfg: FeaturesConfig) -> Column:
     return smoothed(count(views), count(impressions), cfg.rate_prior, F.col("user_view_rate"))
 
 
+def max_tag_count(items: DataFrame) -> int:
+    """The most tags one item carries: the slots a per-tag lookup is unrolled into."""
+    # bounded: one row
+    return items.agg(F.max(F.size(C.TAGS))).first()[0] or 0
+
+
 def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
                    affinities: DataFrame, vocab: DataFrame, date: dt.date,
                    cfg: FeaturesConfig, labelled: bool = True, origin: str = BATCH,
@@ -249,7 +255,7 @@ def build_examples(impressions: DataFrame, users: DataFrame, items: DataFrame,
                            F.col("decayed_long").alias("creator_affinity"),
                            F.col("impressions").alias("_creator_impressions"),
                            F.col("views").alias("_creator_views")))
-    max_tags = items.agg(F.max(F.size(C.TAGS))).first()[0] or 0
+    max_tags = max_tag_count(items)
     ex = (rows.join(it, C.CONTENT_ID, "left")
           .withColumn(C.CREATOR_ID, F.coalesce(C.CREATOR_ID, "_item_creator")))
     ex = ex.join(creator_aff, (F.col(C.USER_ID) == F.col("_aff_user"))

@@ -48,7 +48,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from foryou.config.ranking import WATCH_TASK
-from foryou.features.examples import build_examples
+from foryou.features.examples import build_examples, max_tag_count
 from foryou.lake import Lake, table
 from foryou.lake.days import days_before
 from foryou.lake.vocabulary import (
@@ -258,10 +258,8 @@ def candidate_fatigue(lake: Lake, pool: DataFrame, items: DataFrame, as_of: dt.d
                         "_tag", "_by_tag")  # a map key cannot be null
     per_user = (seen.groupBy(USER_ID).agg(count.alias("_n"))
                 .join(creators, USER_ID, "left").join(tags, USER_ID, "left"))
-    # bounded: one row
-    max_tags = items.agg(F.max(F.size("tags"))).first()[0] or 0
     slots = [F.try_element_at("_by_tag", F.try_element_at("tags", F.lit(i)))
-             for i in range(1, max_tags + 1)]
+             for i in range(1, max_tag_count(items) + 1)]
     top_tag = F.lit(None) if not slots else slots[0] if len(slots) == 1 else F.greatest(*slots)
     rows = pool.select(USER_ID, CONTENT_ID).join(items, CONTENT_ID, "left").join(per_user, USER_ID, "left")
 
