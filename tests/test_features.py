@@ -222,6 +222,49 @@ def test_incremental_equals_full_recompute(world):
             (name, _diff(full[name], incremental[name], ignore))
 
 
+def test_a_user_absent_from_the_window_rolls_forward_as_the_full_recompute_gives(spark, tmp_path):
+    """u3 acts on D1 only (views, a like, a follow, served impressions, a session). Rolled
+    forward from D2 to D4, a window in which u3 has no row, u3's state only ages: it must
+    equal the state computed from the whole history, as must everyone else's. (The module's
+    world has every user active in each window, so its equality test never sees this.)"""
+    config = _config(tmp_path / "lake")
+    lake = Lake(spark, config)
+    u3 = [w.event("f1", "impression", "u3", w.D1, "15:00:00", "c1"),
+          w.event("f2", "view", "u3", w.D1, "15:00:04", "c1", watch_ms=25_000),
+          w.event("f3", "like", "u3", w.D1, "15:00:30", "c1"),
+          w.event("f4", "view", "u3", w.D1, "15:01:00", "c2", watch_ms=9_000),
+          w.event("f5", "follow", "u3", w.D1, "15:01:10", "c2", creator="k1")]
+    served = [w.impression("r7", 0, "u3", "c1", w.D1, "15:00:00", click=1, like=1, watch_ms=25_000,
+                           watch_ratio=25 / 30),
+              w.impression("r7", 1, "u3", "c2", w.D1, "15:00:50", click=1, watch_ms=9_000, watch_ratio=0.9)]
+    session = {**w.SESSIONS[0], "session_id": "s3", "user_id": "u3",
+               "session_start": w.ts(w.D1, "15:00:00"), "session_end": w.ts(w.D1, "15:01:10")}
+    w.write_world(spark, lake, events=w.EVENTS + u3, impressions=w.IMPRESSIONS + served,
+                  sessions=w.SESSIONS + [session])
+
+    d2 = _day_state(lake, config, w.D2)
+    # Rolled forward two days at once: the window [D2, D4) holds nothing of u3's.
+    window = read_inputs(lake, Window(w.D4, w.D2))
+    assert window.events.where(F.col("user_id") == "u3").isEmpty()
+    assert window.impressions.where(F.col("user_id") == "u3").isEmpty()
+    assert window.sessions.where(F.col("user_id") == "u3").isEmpty()
+    d4 = _day_state(lake, config, w.D4, d2, w.D2)
+    full, incremental = _state_rows(_day_state(lake, config, w.D4)), _state_rows(d4)
+    for name in full:
+        ignore = {"index", "first_as_of_date"} if name == C.VOCABULARIES else set()
+        assert full[name] and not _diff(full[name], incremental[name], ignore), \
+            (name, _diff(full[name], incremental[name], ignore))
+
+    # What ageing changed for u3 between D2 and D4, and what it kept.
+    before, after = (_rows(s.users, ("user_id",))[("u3",)] for s in (d2, d4))
+    assert after["as_of_date"] == w.D4 and after["likes"] == before["likes"] == 1
+    assert after["engagement_decayed"] < before["engagement_decayed"]
+    assert after["top_tag_days"] == pytest.approx({k: v + 2 for k, v in before["top_tag_days"].items()})
+    assert before["interest_short"] and after["interest_short"] == {}
+    assert after["interest_mid"] == pytest.approx(before["interest_mid"])
+    assert after["followed_creators"] == ["k1"]
+
+
 def test_vocabulary_indices_are_stable_and_appended(world):
     lake, _ = world
     days = {d: _rows(lake.read(C.VOCABULARIES, partitions=[d]), ("kind", "token")) for d in (w.D2, w.D3)}
