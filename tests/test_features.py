@@ -164,6 +164,15 @@ def _state_rows(state: State) -> dict:
              (C.ITEM_FEATURES, state.items), (C.VOCABULARIES, state.vocab))}
 
 
+def _assert_same_state(full: dict, incremental: dict) -> None:
+    """Every state table of ``incremental`` equals ``full``'s (rows from :func:`_state_rows`)."""
+    for name in full:
+        # Vocabulary indices depend on the admission order (stable by design), counts do not.
+        ignore = {"index", "first_as_of_date"} if name == C.VOCABULARIES else set()
+        assert full[name] and not _diff(full[name], incremental[name], ignore), \
+            (name, _diff(full[name], incremental[name], ignore))
+
+
 def _persist(name, df):
     # Materialise and cut the lineage, as the write and read-back of build_day does: a
     # state rolled over in-memory states would otherwise carry every earlier day's plan.
@@ -213,13 +222,7 @@ def test_no_leakage_from_a_changed_day(world, spark, tmp_path):
 
 def test_incremental_equals_full_recompute(world):
     lake, config = world
-    full = _state_rows(_day_state(lake, config, w.D3))
-    incremental = _state_rows(read_state(lake, w.D3))
-    for name in full:
-        # Vocabulary indices depend on the admission order (stable by design), counts do not.
-        ignore = {"index", "first_as_of_date"} if name == C.VOCABULARIES else set()
-        assert full[name] and not _diff(full[name], incremental[name], ignore), \
-            (name, _diff(full[name], incremental[name], ignore))
+    _assert_same_state(_state_rows(_day_state(lake, config, w.D3)), _state_rows(read_state(lake, w.D3)))
 
 
 def test_a_user_absent_from_the_window_rolls_forward_as_the_full_recompute_gives(spark, tmp_path):
@@ -249,14 +252,12 @@ def test_a_user_absent_from_the_window_rolls_forward_as_the_full_recompute_gives
     assert window.impressions.where(F.col("user_id") == "u3").isEmpty()
     assert window.sessions.where(F.col("user_id") == "u3").isEmpty()
     d4 = _day_state(lake, config, w.D4, d2, w.D2)
-    full, incremental = _state_rows(_day_state(lake, config, w.D4)), _state_rows(d4)
-    for name in full:
-        ignore = {"index", "first_as_of_date"} if name == C.VOCABULARIES else set()
-        assert full[name] and not _diff(full[name], incremental[name], ignore), \
-            (name, _diff(full[name], incremental[name], ignore))
+    incremental = _state_rows(d4)
+    _assert_same_state(_state_rows(_day_state(lake, config, w.D4)), incremental)
 
     # What ageing changed for u3 between D2 and D4, and what it kept.
-    before, after = (_rows(s.users, ("user_id",))[("u3",)] for s in (d2, d4))
+    before = _rows(d2.users, ("user_id",))[("u3",)]
+    after = incremental[C.USER_FEATURES][("u3",)]
     assert after["as_of_date"] == w.D4 and after["likes"] == before["likes"] == 1
     assert after["engagement_decayed"] < before["engagement_decayed"]
     assert after["top_tag_days"] == pytest.approx({k: v + 2 for k, v in before["top_tag_days"].items()})
