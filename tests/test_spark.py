@@ -8,6 +8,8 @@ def test_local_session_uses_the_configured_defaults(spark):
     assert spark.conf.get("spark.sql.adaptive.enabled") == "true"
     assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
     assert spark.conf.get("spark.ui.enabled") == "false"
+    # Whole-stage code HotSpot would not JIT-compile is not generated (see foryou.spark).
+    assert spark.conf.get("spark.sql.codegen.hugeMethodLimit") == "8000"
 
 
 def test_an_active_session_is_reused(spark, config):
