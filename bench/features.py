@@ -1,17 +1,18 @@
 """One feature day (user, affinity, item features, vocabularies, training examples) on
 generated silver data vs the floor: one scan of the day's events plus one groupBy(user_id).
 
-    python bench/features.py [--rows 10000000] [--users 100000] [--items 20000]
+    python bench/features.py [--rows 10000000] [--users 100000] [--items 20000] [--set KEY=VALUE ...]
 
 Silver events (``--rows``, one day, D-1), impressions of D-1 and of D (``rows / 4`` each)
 and the content table are generated with spark.range and written to a temporary lake;
 then ``build_day(as_of=D)`` runs (with no earlier state the window is exactly day D-1, the
 same events an incremental day reads) and writes everything including D's examples.
-Prints both times and the ratio; target: features <= 4x the floor.
+Prints both times and the ratio.
 
 A second peer bounds what any implementation must spend: copying the tables the day wrote
 (read each back and write it again as plain Parquet, no Delta commit). Its ratio to the
-floor is the least ratio the feature day could reach while writing the same rows.
+floor is the least ratio the feature day could reach while writing the same rows; the target
+(issue 24) is the feature day within 2.5x of that copy.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from common import save, session, timed  # noqa: E402
 from foryou.features.build import build_day  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
 
+COPY_TARGET = 2.5  # the feature day against the copy of its outputs
 DAY = dt.date(2024, 5, 1)  # the events' day; features are built as of the next day
 TYPES = [("impression", 40), ("view", 28), ("complete_view", 5), ("like", 8), ("comment", 2),
          ("share", 2), ("follow", 1), ("save", 2), ("skip", 10), ("hide", 1), ("report", 1)]
@@ -135,9 +137,12 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--shuffle-partitions", type=int, default=8)
+    parser.add_argument("--set", action="append", default=[], dest="overrides",
+                        help="a config override, e.g. \"spark.conf={spark.sql.codegen.hugeMethodLimit: '65535'}\"")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="foryou-bench-features-"))
-    config, spark = session(shuffle_partitions=args.shuffle_partitions, extra=[f"lake.root={work / 'lake'}"])
+    config, spark = session(shuffle_partitions=args.shuffle_partitions,
+                            extra=[f"lake.root={work / 'lake'}", *args.overrides])
     lake = Lake(spark, config)
     t: dict = {}
     try:
@@ -167,16 +172,20 @@ def main(argv=None) -> int:
     ratio = t["features_s"] / base
     print(f"\n{args.rows:,} events on {spark.sparkContext.master}: floor {base:.2f}s, "
           f"features + examples {t['features_s']:.2f}s")
-    print(f"features / floor = {ratio:.2f}x (target <= 4x): {'MET' if ratio <= 4 else 'MISSED'}")
+    print(f"features / floor = {ratio:.2f}x")
     copy_ratio = t["copy_s"] / base
     print(f"copying the day's outputs: {t['copy_s']:.2f}s = {copy_ratio:.2f}x the floor "
-          f"(the least any implementation writing these rows could reach); "
-          f"features / copy = {t['features_s'] / t['copy_s']:.2f}x")
+          f"(the least any implementation writing these rows could reach)")
+    over_copy = t["features_s"] / t["copy_s"]
+    print(f"features / copy = {over_copy:.2f}x (target <= {COPY_TARGET}x): "
+          f"{'MET' if over_copy <= COPY_TARGET else 'MISSED'}")
     print("  copy seconds per table: " + ", ".join(
         f"{n} {s:.1f} ({s / base:.1f}x the floor)" for n, s in t["copy_seconds"].items()))
-    save("features", {"rows": args.rows, "users": args.users, "items": args.items, **t,
-                      "floor_s": base, "ratio": round(ratio, 3), "target": 4.0,
-                      "copy_ratio": round(copy_ratio, 3), "rows_written": rows})
+    save("features", {"rows": args.rows, "users": args.users, "items": args.items,
+                      "overrides": args.overrides, **t,
+                      "floor_s": base, "ratio": round(ratio, 3), "target": COPY_TARGET,
+                      "copy_ratio": round(copy_ratio, 3), "features_over_copy": round(over_copy, 3),
+                      "rows_written": rows})
     return 0
 
 
