@@ -23,6 +23,12 @@ def overrides(master: str = "local[2]", shuffle_partitions: int = 8, extra: list
             "spark.log_level=ERROR", *extra]
 
 
+def add_overrides(parser, help: str = "a config override (repeatable), e.g. lake.backend=native") -> None:
+    """``--set KEY=VALUE``, repeatable: config overrides for the bench's session, as ``args.overrides``."""
+    parser.add_argument("--set", action="append", default=[], dest="overrides", metavar="KEY=VALUE",
+                        help=help)
+
+
 def session(master: str = "local[2]", shuffle_partitions: int = 8, extra: list[str] = ()):
     config = load_config(overrides=overrides(master, shuffle_partitions, extra))
     return config, get_spark(config)

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pyspark.sql import functions as F  # noqa: E402
 
-from common import save, session, timed  # noqa: E402
+from common import add_overrides, save, session, timed  # noqa: E402
 from foryou.features.build import build_day  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
 
@@ -137,8 +137,8 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=20_000)
     parser.add_argument("--shuffle-partitions", type=int, default=8)
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="a config override, e.g. \"spark.conf={spark.sql.codegen.hugeMethodLimit: '65535'}\"")
+    add_overrides(parser, "a config override (repeatable), e.g. "
+                          "\"spark.conf={spark.sql.codegen.hugeMethodLimit: '65535'}\"")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="foryou-bench-features-"))
     config, spark = session(shuffle_partitions=args.shuffle_partitions,

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow.dataset as ds  # noqa: E402
 
-from common import save, session  # noqa: E402
+from common import add_overrides, save, session  # noqa: E402
 from foryou.config import load_config  # noqa: E402
 from foryou.features import columns as C  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                              "the day before")
     parser.add_argument("--rows", type=int, default=400_000, help="rows per day (whole users)")
     parser.add_argument("--conf", action="append", default=[])
-    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    add_overrides(parser)
     args = parser.parse_args(argv)
     root = args.lake or Path(load_config(args.conf, args.overrides).lake.root).resolve()
     config, spark = session(extra=[*args.overrides, f"lake.root={root}"])

@@ -56,7 +56,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from pyspark.sql import SparkSession  # noqa: E402
 
-from common import RESULTS, save, session  # noqa: E402
+from common import RESULTS, add_overrides, save, session  # noqa: E402
 from foryou.config import Config, load_config  # noqa: E402
 from foryou.evaluation.report import figure_html, plt, table_html  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
@@ -251,8 +251,7 @@ def main(argv=None) -> int:
     parser.add_argument("--merge", type=Path, default=None,
                         help="an earlier pipeline.json of the same master and backend: its sizes "
                              "that this run does not measure join the table and the slopes")
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="a config override for every size, e.g. lake.backend=native")
+    add_overrides(parser, "a config override for every size, e.g. lake.backend=native")
     args = parser.parse_args(argv)
     master = [f"spark.master={args.master}", "spark.ui=false", "spark.log_level=ERROR",
               f"spark.shuffle_partitions={args.shuffle_partitions}", *args.overrides]

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
 
-from common import save  # noqa: E402
+from common import add_overrides, save  # noqa: E402
 from foryou.ranking import FeatureSpec, MultiTaskRanker, RankingConfig, fit, iter_batches, train_distributed  # noqa: E402
 from foryou.ranking.optim import RankerOptimizer  # noqa: E402
 from foryou.ranking.synthetic import write_examples  # noqa: E402
@@ -59,8 +59,7 @@ def main(argv=None) -> int:
                         help="--quality: the world's landing folder (its truth/ holds the oracle)")
     parser.add_argument("--run-date", type=lambda v: dt.date.fromisoformat(v),
                         help="--quality: the last example date used (default: the latest)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="--quality: a config override (repeatable), e.g. ranking.epochs=8")
+    add_overrides(parser, "--quality: a config override (repeatable), e.g. ranking.epochs=8")
     parser.add_argument("--single-task", metavar="TASKS",
                         help="--quality: the single-task DNN baselines, comma-separated, or 'none' "
                              "(default: train-ranker's: click,long_view,complete,like); each "
@@ -177,7 +176,7 @@ def quality(args) -> int:
     from foryou.ranking.stage import BASELINES, EXTRA_BASELINES, TrainOptions, evaluate
 
     config, spark = session(extra=[f"lake.root={args.quality}",
-                                   *([f"ingest.path={args.raw}"] if args.raw else []), *args.set])
+                                   *([f"ingest.path={args.raw}"] if args.raw else []), *args.overrides])
     lake = Lake(spark, config)
     cfg = config.ranking
     run_date = args.run_date or max(D.example_dates(lake))
@@ -206,7 +205,7 @@ def quality(args) -> int:
     out = {"lake": args.quality, "split": {k: [str(d) for d in v] for k, v in split.items()},
            "evaluated_on": eval_key, "rows": report.rows, "users": report.users,
            "train_s": round(train_s, 1), "best_epoch": result.best_epoch,
-           "overrides": args.set, "table": report.table.round(4).to_dict(orient="index")}
+           "overrides": args.overrides, "table": report.table.round(4).to_dict(orient="index")}
     for task in ("click", "long_view"):
         value = report.normalised_auc("mmoe", task)
         out[f"normalised_auc_{task}"] = None if value is None else round(value, 4)
