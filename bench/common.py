@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql.types import (ArrayType, DataType, DoubleType, FloatType, MapType,
+                               StructType)
 
 from foryou.config import load_config
 from foryou.spark import get_spark
@@ -55,6 +59,34 @@ def percentiles(into: dict, name: str, wall: np.ndarray, cpu: np.ndarray) -> Non
     for kind, values in (("", wall), ("_cpu", cpu)):
         for q in (50, 99):
             into[f"{name}_p{q}{kind}_ms"] = round(float(np.percentile(values, q)) * 1e3, 4)
+
+
+def _canonical(col: Column, kind: DataType) -> Column:
+    """``col`` in a form whose hash does not depend on the order Spark met the rows in:
+    floating-point values rounded to single precision (a sum of doubles differs in its last
+    bits with the order of its terms, which the shuffle decides), map entries sorted by key
+    (xxhash64 hashes no maps), and the same inside arrays and structs."""
+    if isinstance(kind, (DoubleType, FloatType)):
+        return col.cast("float")
+    if isinstance(kind, ArrayType):
+        return F.transform(col, lambda x: _canonical(x, kind.elementType))
+    if isinstance(kind, MapType):
+        entries = F.map_entries(F.transform_values(col, lambda _, v: _canonical(v, kind.valueType)))
+        return F.array_sort(entries)
+    if isinstance(kind, StructType):
+        return F.struct(*[_canonical(col[f.name], f.dataType).alias(f.name) for f in kind.fields])
+    return col
+
+
+def digest(df: DataFrame) -> dict[str, int | str]:
+    """Rows and an order-independent hash of ``df``'s content (the sum of its rows' xxhash64,
+    floating-point values to single precision): two runs wrote the same rows when both
+    agree. One pass over the rows, nothing collected but two numbers."""
+    row_hash = F.xxhash64(*[_canonical(F.col(f.name), f.dataType) for f in df.schema.fields])
+    # bounded: one row of two aggregates
+    out = df.agg(F.count(F.lit(1)).alias("rows"),
+                 F.coalesce(F.sum(row_hash.cast("decimal(38,0)")), F.lit(0)).alias("hash")).first()
+    return {"rows": int(out["rows"]), "hash": str(out["hash"])}
 
 
 def save(name: str, result: dict) -> Path:
