@@ -102,18 +102,20 @@ def main(argv=None) -> int:
             ranked = pool.join(rel, [USER_ID, CONTENT_ID], "left")
             cands, side, _ = rerank_inputs(lake, cfg, ranked, as_of)
             cands, side = cands.cache(), side.join(F.broadcast(users), USER_ID, "left_semi").cache()
-            # bounded: the simulated users' guarded pools (--users)
-            frame = cands.select(*CANDIDATE_COLUMNS).toPandas()
-            guarded = frame if guarded is None else guarded
-            feeds[f"{name} | pool"] = relevance_order(frame, length)
-            variants = {"served": {}, "no guardrails": NO_GUARDRAILS,
-                        **(GUARDRAILS if name == "feed score" else {})}
-            for variant, change in variants.items():
-                lists = rerank(cands, side, ablated(cfg, change), seed=as_of.isoformat())
-                # bounded: the simulated users' lists (--users)
-                feeds[f"{name} | {variant}"] = lists.select(USER_ID, "rank", CONTENT_ID).toPandas()
-            cands.unpersist()
-            side.unpersist()
+            try:
+                # bounded: the simulated users' guarded pools (--users)
+                frame = cands.select(*CANDIDATE_COLUMNS).toPandas()
+                guarded = frame if guarded is None else guarded
+                feeds[f"{name} | pool"] = relevance_order(frame, length)
+                variants = {"served": {}, "no guardrails": NO_GUARDRAILS,
+                            **(GUARDRAILS if name == "feed score" else {})}
+                for variant, change in variants.items():
+                    lists = rerank(cands, side, ablated(cfg, change), seed=as_of.isoformat())
+                    # bounded: the simulated users' lists (--users)
+                    feeds[f"{name} | {variant}"] = lists.select(USER_ID, "rank", CONTENT_ID).toPandas()
+            finally:
+                cands.unpersist()
+                side.unpersist()
     finally:
         scored.unpersist()
     policies = {"oracle": oracle_policy(world, length),
