@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from foryou.candidates import columns as C
 from foryou.candidates.ann_source import ann_candidates_from_lake
-from foryou.candidates.build import build_day
+from foryou.candidates.build import build_day, fallback_fill
 from foryou.candidates.cold_start import (
     DROPPED, EXPLORING, cohorts, evidence, latest_waves, next_waves, user_interests)
 from foryou.candidates.covisit import covisit_candidates, history_candidates, neighbours
@@ -242,6 +242,30 @@ def test_filters_drop_seen_hidden_reported_blocked_and_spam_creators(spark):
     assert sorted(r[C.CONTENT_ID] for r in kept.collect()) == ["fine", "seen_long_ago"]
 
 
+def test_fallback_tops_short_pools_up_unseen_items_first_and_never_filtered_ones(spark):
+    views = {"p1": 60, "p2": 50, "p3": 40, "p4": 30, "p5": 20, "p6": 10}
+    items = spark.createDataFrame(
+        [(c, "blocked" if c == "p3" else "good", n, dt.datetime(2024, 5, 1)) for c, n in views.items()],
+        "content_id string, creator_id string, views long, upload_ts timestamp")
+    users = spark.createDataFrame([(u,) for u in ("new", "short", "full", "saw_all")], "user_id string")
+    # What the other sources kept: "short" has two distinct items (one from two sources).
+    kept = spark.createDataFrame(
+        [("short", "k1", "trending"), ("short", "p1", "trending"), ("short", "p1", "cold_start")]
+        + [("full", c, "interest") for c in ("a", "b", "c")],
+        "user_id string, content_id string, source string")
+    seen = spark.createDataFrame([("short", "p2")] + [("saw_all", c) for c in ("p1", "p2", "p4", "p5", "p6")],
+                                 "user_id string, content_id string")
+    negative = spark.createDataFrame([("new", "p4")], "user_id string, content_id string")
+    creators = spark.createDataFrame([("blocked",)], "creator_id string")
+    fill = fallback_fill(users, kept, items, seen, negative, creators, floor=3, fetch=6)
+    assert {r[C.SOURCE] for r in fill.collect()} == {"fallback"}
+    assert by_user(fill) == {
+        "new": ["p1", "p2", "p5"],    # p3's creator is excluded, p4 hidden by this user
+        "short": ["p4"],              # one short of 3; p1 it has, p2 seen goes after p4
+        "saw_all": ["p1", "p2", "p4"],  # seen items only when nothing unseen is left
+    }                                 # "full" has 3 already: nothing
+
+
 def test_quotas_cut_each_source_per_user(spark):
     rows = [(u, f"{s}{i}", s, float(-i), i + 1) for u in ("u1", "u2")
             for s in ("trending", "covisit") for i in range(10)]
@@ -395,6 +419,9 @@ def test_gold_world_pool_is_unique_filtered_and_within_quotas(world):
     assert users.join(pool, C.USER_ID, "left_anti").count() == 0
     newcomer = {r[C.SOURCE] for r in pool.where(F.col(C.USER_ID) == NEWCOMER).collect()}
     assert newcomer and newcomer <= {"trending", "cold_start", "fallback"}
+    # The fallback tops every pool up to its quota: no user's feed is left short.
+    sizes = pool.groupBy(C.USER_ID).count()
+    assert sizes.where(F.col("count") < cfg.quota("fallback")).count() == 0
 
 
 def test_gold_world_ann_candidates_are_the_nearest_items_by_inner_product(world):

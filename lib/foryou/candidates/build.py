@@ -28,7 +28,7 @@ from foryou.candidates.inputs import (
     all_users, bots, engaged, features_at, interaction_log, read_days)
 from foryou.candidates.interest import interest_candidates
 from foryou.candidates.pool import merge
-from foryou.candidates.topk import as_source, empty_source
+from foryou.candidates.topk import as_source, empty_source, top_k
 from foryou.candidates.trending import trending_candidates
 from foryou.config.candidates import SOURCES, CandidatesConfig
 from foryou.config.settings import CandidatesSettings
@@ -72,11 +72,39 @@ def _since(df: DataFrame, as_of: dt.date, days: int) -> DataFrame:
 
 def fallback_candidates(users: DataFrame, items: DataFrame, k: int) -> DataFrame:
     """The ``k`` most viewed items (lifetime valid plays, newest first on ties) for each of
-    ``users``: the pool of a user every other source left empty."""
+    ``users``: what tops up a pool the other sources leave short."""
     popular = (items.select(C.CONTENT_ID, F.log1p(F.coalesce(F.col("views"), F.lit(0))).alias(C.SCORE),
                             F.coalesce(F.col(C.UPLOAD_TS), F.lit(dt.datetime(1970, 1, 1))).alias("_up"))
                .orderBy(F.col(C.SCORE).desc(), F.col("_up").desc(), C.CONTENT_ID).limit(k))
     return as_source(users.select(C.USER_ID).crossJoin(F.broadcast(popular.drop("_up"))), "fallback", k)
+
+
+def fallback_fill(users: DataFrame, kept: DataFrame, items: DataFrame, seen: DataFrame,
+                  negative: DataFrame, creators: DataFrame, floor: int, fetch: int) -> DataFrame:
+    """Fallback rows that top each of ``users`` up to ``floor`` distinct candidates.
+
+    ``kept`` holds the other sources' filtered, quota-cut proposals. A user with fewer than
+    ``floor`` distinct items in it (a newcomer, a creator who only uploads, a user the sources
+    missed) gets as many of the ``fetch`` most viewed items it lacks as it is short, best
+    first. Items the user has not seen come first: re-showing a seen item beats a short feed.
+    Hidden and reported items and excluded creators' items never. Users already at ``floor``
+    get no row.
+    """
+    pairs = [C.USER_ID, C.CONTENT_ID]
+    have = kept.groupBy(C.USER_ID).agg(F.collect_set(C.CONTENT_ID).alias("_have"))
+    short = (users.select(C.USER_ID).join(have, C.USER_ID, "left")
+             .withColumn("_need", F.lit(floor) - F.coalesce(F.size("_have"), F.lit(0)))
+             .where(F.col("_need") > 0))
+    offered = fallback_candidates(short, items, fetch).join(items.select(C.CONTENT_ID, C.CREATOR_ID), C.CONTENT_ID)
+    unseen_first = [F.col("_seen").isNotNull(), F.col(C.SOURCE_RANK)]
+    nothing_seen = empty_source(users.sparkSession).select(*pairs)
+    fill = (apply_filters(offered, nothing_seen, negative, creators)
+            .join(short, C.USER_ID)
+            .where(~F.coalesce(F.array_contains("_have", F.col(C.CONTENT_ID)), F.lit(False)))
+            .join(seen.withColumn("_seen", F.lit(True)), pairs, "left"))
+    ranked = top_k(fill, C.USER_ID, unseen_first, fetch, "_rank").where(F.col("_rank") <= F.col("_need"))
+    return ranked.withColumn(C.SOURCE_RANK, F.col("_rank").cast("int")).select(
+        C.USER_ID, C.CONTENT_ID, C.SOURCE, C.SCORE, C.SOURCE_RANK)
 
 
 @dataclass
@@ -188,19 +216,17 @@ def candidates_for(lake: Lake, settings: CandidatesSettings, as_of: dt.date, inp
     # Only catalogue items (with a creator to filter on) are candidates.
     catalogue = items.select(C.CONTENT_ID, C.CREATOR_ID)
     kept = apply_filters(proposed.join(catalogue, C.CONTENT_ID), seen, negative, creators)
+    quota_cut = apply_quotas(kept.drop(C.CREATOR_ID), {s: cfg.quota(s) for s in SOURCES})
     cached = []
     if cfg.quota("fallback"):
-        # The fallback needs to know who is left empty: keep the filtered proposals once
-        # instead of recomputing every source for that question.
-        kept = kept.persist(StorageLevel.MEMORY_AND_DISK)
-        cached.append(kept)
-        empty = users.select(C.USER_ID).join(kept.select(C.USER_ID).distinct(), C.USER_ID, "left_anti")
-        # Re-showing a seen item beats an empty feed; hidden, reported and spam items never.
-        fill = apply_filters(fallback_candidates(empty, items, cfg.fetch("fallback")).join(catalogue, C.CONTENT_ID),
-                             empty_source(spark).select(C.USER_ID, C.CONTENT_ID), negative, creators)
-        sources["fallback"] = fill.drop(C.CREATOR_ID)
-        kept = kept.unionByName(fill)
-    quota_cut = apply_quotas(kept.drop(C.CREATOR_ID), {s: cfg.quota(s) for s in SOURCES})
+        # The fallback needs to know who is short: keep the quota-cut proposals once instead
+        # of recomputing every source for that question.
+        quota_cut = quota_cut.persist(StorageLevel.MEMORY_AND_DISK)
+        cached.append(quota_cut)
+        fill = fallback_fill(users, quota_cut, items, seen, negative, creators,
+                             cfg.quota("fallback"), cfg.fetch("fallback"))
+        sources["fallback"] = fill
+        quota_cut = quota_cut.unionByName(fill)
     pool = merge(quota_cut, items, waves, as_of, cfg.max_candidates,
                  order=log_cfg.order if log_cfg is not None else None)
     return Candidates(sources, pool, skipped, cached)

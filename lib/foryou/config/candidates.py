@@ -7,7 +7,8 @@ from foryou.config.section import Section
 
 # Candidate sources, in priority order: when several sources propose the same item at the
 # same rank, the earlier one is the pool row's primary ``source``. ``fallback`` (the most
-# viewed items) only fills the pool of a user whom every other source left empty.
+# viewed items) tops up the pool of a user whom the other sources leave with fewer
+# candidates than its quota.
 SOURCES = ("ann", "interest", "covisit", "followed", "trending", "cold_start", "fallback")
 
 
@@ -122,7 +123,7 @@ class InteractionLogConfig(Section):
     # RP3beta's beta: a neighbour's score is divided by its popularity ** beta.
     popularity_penalty: float = Field(default=0.3, ge=0)
     # Candidates kept per user and source (replaces candidates.quotas for such a log).
-    quotas: dict[str, int] = Field(default_factory=lambda: {"covisit": 150, "ann": 100, "fallback": 20})
+    quotas: dict[str, int] = Field(default_factory=lambda: {"covisit": 150, "ann": 100, "fallback": 100})
     # The pool lists the sources in this order, each by its own rank (an item proposed by
     # several takes its earliest place).
     order: list[str] = Field(default_factory=lambda: ["covisit", "ann", "fallback"])
@@ -146,7 +147,7 @@ class CandidatesConfig(Section):
     # with fewer candidates to score.
     quotas: dict[str, int] = Field(default_factory=lambda: {
         "ann": 60, "interest": 120, "covisit": 40, "followed": 30, "trending": 20,
-        "cold_start": 10, "fallback": 20})
+        "cold_start": 10, "fallback": 100})
     # Sources propose this many times their quota, so filtering rarely leaves them short.
     overfetch: float = Field(default=2.0, ge=1)
     # Candidates kept per user in the merged pool.
