@@ -36,7 +36,7 @@ from pyspark.sql import functions as F  # noqa: E402
 from common import add_overrides, save  # noqa: E402
 from foryou.config.settings import EvaluationSettings  # noqa: E402
 from foryou.demo import parse_demo  # noqa: E402
-from foryou.export.build import ablated, relevance_order, rerank_inputs  # noqa: E402
+from foryou.export.build import reference_feeds  # noqa: E402
 from foryou.export.contract import EXPORT  # noqa: E402
 from foryou.lake import Lake  # noqa: E402
 from foryou.lake.vocabulary import CONTENT_ID, GOLD_CANDIDATE_POOL, USER_ID  # noqa: E402
@@ -44,7 +44,6 @@ from foryou.privacy.pseudonyms import load_key  # noqa: E402
 from foryou.ranking.pyfunc import WATCH_COLUMN  # noqa: E402
 from foryou.ranking.scoring import (FATIGUE, SCORE_COLUMNS, champion, model_weights,  # noqa: E402
                                     score_frame, scoring_frame, user_rank_relevance)
-from foryou.rerank.feed import CANDIDATE_COLUMNS, rerank  # noqa: E402
 from foryou.simulator import (load_world, oracle_policy, oracle_pool_policy,  # noqa: E402
                               random_policy, simulate_policies)
 from foryou.spark import get_spark  # noqa: E402
@@ -93,33 +92,22 @@ def main(argv=None) -> int:
     pool = lake.read(GOLD_CANDIDATE_POOL, partitions=[as_of]).join(F.broadcast(users), USER_ID, "left_semi")
     scored = score_frame(scoring_frame(lake, settings.export, pool, as_of), model.uri,
                          keep=[USER_ID, CONTENT_ID, FATIGUE]).cache()
-    cfg = settings.rerank
-    length = cfg.list_size
     feeds: dict[str, pd.DataFrame] = {}
     guarded = None
     try:
         for name, rel in relevances(scored, model_weights(model.uri)).items():
-            ranked = pool.join(rel, [USER_ID, CONTENT_ID], "left")
-            cands, side, _ = rerank_inputs(lake, cfg, ranked, as_of)
-            cands, side = cands.cache(), side.join(F.broadcast(users), USER_ID, "left_semi").cache()
-            try:
-                # bounded: the simulated users' guarded pools (--users)
-                frame = cands.select(*CANDIDATE_COLUMNS).toPandas()
-                guarded = frame if guarded is None else guarded
-                feeds[f"{name} | pool"] = relevance_order(frame, length)
-                variants = {"served": {}, "no guardrails": NO_GUARDRAILS,
-                            **(GUARDRAILS if name == "feed score" else {})}
-                for variant, change in variants.items():
-                    lists = rerank(cands, side, ablated(cfg, change), seed=as_of.isoformat())
-                    # bounded: the simulated users' lists (--users)
-                    feeds[f"{name} | {variant}"] = lists.select(USER_ID, "rank", CONTENT_ID).toPandas()
-            finally:
-                cands.unpersist()
-                side.unpersist()
+            variants = {"served": {}, "no guardrails": NO_GUARDRAILS,
+                        **(GUARDRAILS if name == "feed score" else {})}
+            refs = reference_feeds(lake, settings.export, users, as_of, ablations=variants, pool=pool,
+                                   relevance=rel)
+            guarded = refs.pool if guarded is None else guarded
+            feeds[f"{name} | pool"] = refs.ranker_pool
+            feeds.update({f"{name} | {variant}": lists for variant, lists in refs.ablations.items()})
     finally:
         scored.unpersist()
+    length = settings.rerank.list_size
     policies = {"oracle": oracle_policy(world, length),
-                "oracle_pool": oracle_pool_policy(world, guarded[[USER_ID, CONTENT_ID]], length),
+                "oracle_pool": oracle_pool_policy(world, guarded, length),
                 **feeds, "random": random_policy(world, length, args.seed)}
     table = simulate_policies(config.world, truth, policies, seed=args.seed, world=world)
     table = table[["policy", "time_spent_s", "return_rate", "time_share", "return_share"]]

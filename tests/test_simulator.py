@@ -347,6 +347,18 @@ def test_reference_feeds_rebuild_the_export_when_nothing_is_switched_off(fed_wor
     assert ranked.groupby("user_id").size().max() <= config.rerank.list_size
     assert set(map(tuple, expected[["user_id", "content_id"]].to_numpy())) <= \
         set(map(tuple, pool[["user_id", "content_id"]].to_numpy()))  # the export comes from the pool
+    # Another relevance replaces the champion's score (bench/feed_choices.py's choices): here
+    # the pool's own rank, its last candidate first.
+    from pyspark.sql import functions as F
+
+    last_first = (lake.read("gold.candidate_pool", partitions=[run_date])
+                  .select("user_id", "content_id", F.col("pool_rank").cast("double").alias("relevance")))
+    other = reference_feeds(lake, ExportSettings.of(config), users, run_date, {}, relevance=last_first)
+    worst = other.candidates.sort_values(["relevance", "content_id"], ascending=[False, True]) \
+        .groupby("user_id").head(1).set_index("user_id")["content_id"]
+    firsts = other.ranker_pool[other.ranker_pool["rank"] == 1].set_index("user_id")["content_id"]
+    assert firsts.sort_index().equals(worst.sort_index()) and not firsts.equals(
+        ranked[ranked["rank"] == 1].set_index("user_id")["content_id"].reindex(firsts.index))
 
 
 @pytest.mark.slow

@@ -206,8 +206,8 @@ def relevance_order(cands: pd.DataFrame, length: int) -> pd.DataFrame:
 
 
 def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_of: dt.date,
-                    ablations: dict[str, dict] | None = None, pool: DataFrame | None = None
-                    ) -> ReferenceFeeds:
+                    ablations: dict[str, dict] | None = None, pool: DataFrame | None = None,
+                    relevance: DataFrame | None = None) -> ReferenceFeeds:
     """For a sample of ``users`` (a frame of ``user_id``), the feeds ``foryou export`` would have
     built for ``as_of`` under each ablation of :data:`ABLATIONS` (or ``ablations``), the
     ranker-only feed and the guarded pool: see :class:`ReferenceFeeds`.
@@ -216,20 +216,21 @@ def reference_feeds(lake: Lake, settings: ExportSettings, users: DataFrame, as_o
     ablation exactly as :func:`build_export` reranks it; nothing is written. The frames are
     collected, so ``users`` must be a sample (the simulator's few hundred users), never the
     whole population. ``pool``: the candidate pool to start from (default: ``as_of``'s
-    partition of gold.candidate_pool).
+    partition of gold.candidate_pool). ``relevance``: ``user_id, content_id, relevance`` to
+    rank by instead of the champion's score (another scoring choice, ``bench/feed_choices.py``).
 
     Raises:
-        foryou.ranking.registry.ChampionMissing: no champion (the message names
-            ``foryou train-ranker``).
+        foryou.ranking.registry.ChampionMissing: no champion and no ``relevance`` (the message
+            names ``foryou train-ranker``).
     """
     from foryou.ranking.scoring import champion, score_pool
 
-    model = champion(settings)
     pool = (lake.read(GOLD_CANDIDATE_POOL, partitions=[as_of]) if pool is None else pool).join(
         F.broadcast(users.select(USER_ID).distinct()), USER_ID, "left_semi")
     # Scored and guarded once (the guards read weeks of events and earlier exports); only the
     # per-user rerank differs between ablations.
-    scored = score_pool(lake, settings, pool, as_of, model)
+    scored = (score_pool(lake, settings, pool, as_of, champion(settings)) if relevance is None
+              else pool.join(relevance, [USER_ID, CONTENT_ID], "left"))
     cands, side, _ = rerank_inputs(lake, settings.rerank, scored, as_of)
     side = side.join(F.broadcast(users.select(USER_ID).distinct()), USER_ID, "left_semi")
     cands, side = cands.cache(), side.cache()
