@@ -145,12 +145,17 @@ def test_novelty_share_is_injected_and_spread():
     assert positions[0] >= 5 and positions[-1] == 19  # spread, not bunched at the top
     # Familiar items keep their order.
     assert [i for i in out if not novel[i]] == list(range(17))
-    # Too few familiar items: novel ones fill the list, after the familiar ones (they once took
-    # evenly spread slots, so a share of 0 still put novel items near the top).
+    # The share is a floor, not a quota: a novel item the ranker placed early keeps its place
+    # and counts towards the share; with a share of 0 the order is left as it is.
+    early = novelty.inject([30, *range(30), *range(31, 40)], novel, 20, 0.15)
+    assert early[0] == 30 and sum(novel[i] for i in early) == 3
+    assert [p for p, i in enumerate(early) if novel[i]] == [0, 13, 19]  # 2nd and 3rd on schedule
+    assert novelty.inject([0, 1, 2, 3], [False, True, False, True], 4, 0.0) == [0, 1, 2, 3]
+    # A share the novel items cannot meet (20 of 40, 10 novel): all 10, one every 4 slots.
+    assert novelty.inject(order, novel, 40, 0.5)[:8] == [0, 1, 2, 30, 3, 4, 5, 31]
+    # Too few familiar or novel items: the other kind fills the list.
     assert len(novelty.inject([0, 1, 2, 3], [True, True, True, False], 4, 0.15)) == 4
-    assert novelty.inject([0, 1, 2, 3], [False, True, False, True], 4, 0.0) == [0, 2, 1, 3]
-    # One familiar item and a share of 0.2 of 5: one novel slot (the last), then novel fill.
-    assert novelty.inject([0, 1, 2, 3, 4], [True, False, True, True, True], 5, 0.2) == [1, 0, 2, 3, 4]
+    assert novelty.inject([0, 1, 2, 3, 4], [True, False, True, True, True], 5, 0.2) == [0, 1, 2, 3, 4]
     assert novelty.is_novel(["a"], set()) and not novelty.is_novel(["a", "b"], {"b"})
 
 

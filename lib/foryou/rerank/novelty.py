@@ -16,31 +16,43 @@ def is_novel(item_tags: Iterable[str] | None, interests: set[str]) -> bool:
 
 
 def inject(order: Sequence[int], novel: Sequence[bool], n: int, share: float) -> list[int]:
-    """The first ``n`` of ``order`` with ``ceil(share * n)`` novel items, spread evenly.
+    """The first ``n`` of ``order`` holding at least ``ceil(share * n)`` novel items, spread evenly.
 
-    Novel and familiar items each keep their relative order from ``order``; novel items take
-    every ``1 / share``-th slot. When one kind runs short the other fills the rest, so the
-    list is as long as the candidates allow.
+    The share is a floor on every prefix, not a quota: the list follows ``order`` except where
+    the novel items so far fall behind the even schedule (one every ``1 / share`` slots, the
+    last slot of each stride), where the next novel item of ``order`` is pulled forward. A
+    novel item the ranker placed early keeps its place and counts towards the share; none is
+    pushed back or left out for being novel. When the novel items run out, ``order`` fills
+    the rest, so the list is as long as the candidates allow.
 
     Example:
         >>> inject([0, 1, 2, 3, 4, 5], [False, False, False, False, True, True], 4, 0.25)
         [0, 1, 2, 4]
+        >>> inject([4, 0, 1, 2, 3, 5], [False, False, False, False, True, True], 4, 0.25)
+        [4, 0, 1, 2]
     """
     n = min(n, len(order))
     novel_q = [i for i in order if novel[i]]
-    familiar_q = [i for i in order if not novel[i]]
     want = min(math.ceil(share * n), len(novel_q)) if share > 0 else 0
     # Novel slot positions, evenly spread (the last slot of each stride).
     slots = {min(n - 1, math.ceil((s + 1) * n / want) - 1) for s in range(want)} if want else set()
     while len(slots) < want:  # collisions at the end of a short list
         slots.add(max(set(range(n)) - slots))
-    out: list[int] = []
-    ni = fi = 0
+    due = [0] * n  # novel items the schedule asks for in positions 0..pos
     for pos in range(n):
-        if pos in slots and ni < len(novel_q):
-            out.append(novel_q[ni]); ni += 1
-        elif fi < len(familiar_q):
-            out.append(familiar_q[fi]); fi += 1
+        due[pos] = (due[pos - 1] if pos else 0) + (pos in slots)
+    out: list[int] = []
+    taken: set[int] = set()
+    novel_taken = ni = oi = 0
+    for pos in range(n):
+        while ni < len(novel_q) and novel_q[ni] in taken:
+            ni += 1
+        if novel_taken < due[pos] and ni < len(novel_q):
+            pick = novel_q[ni]
         else:
-            out.append(novel_q[ni]); ni += 1
+            while order[oi] in taken:
+                oi += 1
+            pick = order[oi]
+        out.append(pick); taken.add(pick)
+        novel_taken += novel[pick]
     return out
