@@ -9,11 +9,13 @@ other choices, all on the same users with common random numbers:
 
 - **relevance**: the champion's feed score (the product formula: its heads' probabilities
   times ``ranking.score_weights``), the same weights on each head's percentile among the
-  user's candidates (``rerank.score_scale: user_rank``), and predicted watch time alone;
+  user's candidates (``rerank.score_scale: user_rank``), predicted watch time alone, and the
+  world's true expected watch time (a perfect ranker: what the rerank and its guardrails
+  leave of ``oracle_pool``);
 - **guardrails**: each ordered by the ranker alone (``pool``), through the export's rerank
   as configured (``served``), and through it without the creator, tag and top-interest caps
-  and the novelty share (``no guardrails``); for the champion's score, each guardrail off
-  alone too.
+  and the novelty share (``no guardrails``); for the champion's score and the perfect
+  ranker, each guardrail off alone too.
 
 Per feed: time spent and next-day return, and the share of the oracle's lift over random
 each keeps (1 = the oracle, 0 = random), beside ``oracle_pool`` (the pool's true best: what
@@ -46,6 +48,7 @@ from foryou.ranking.scoring import (FATIGUE, SCORE_COLUMNS, champion, model_weig
                                     score_frame, scoring_frame, user_rank_relevance)
 from foryou.simulator import (load_world, oracle_policy, oracle_pool_policy,  # noqa: E402
                               random_policy, simulate_policies)
+from foryou.simulator.policies import true_relevance  # noqa: E402
 from foryou.spark import get_spark  # noqa: E402
 
 GUARDRAILS = {
@@ -54,6 +57,8 @@ GUARDRAILS = {
     "no top-interest share": {"guards": {"max_top_interest_share": 1.0}},
     "no novelty share": {"novelty_share": 0.0},
 }
+# The world's true expected watch as the relevance: what the rerank leaves a perfect ranker.
+PERFECT = "true watch (perfect ranker)"
 NO_GUARDRAILS = {"guards": {"max_per_creator": 10_000, "max_per_tag": 10_000,
                             "max_top_interest_share": 1.0}, "novelty_share": 0.0}
 
@@ -94,10 +99,15 @@ def main(argv=None) -> int:
                          keep=[USER_ID, CONTENT_ID, FATIGUE]).cache()
     feeds: dict[str, pd.DataFrame] = {}
     guarded = None
+    # bounded: the simulated users' pool pairs (--users)
+    truth_rel = true_relevance(world, pool.select(USER_ID, CONTENT_ID).toPandas())
+    choices = {**relevances(scored, model_weights(model.uri)),
+               PERFECT: lake.spark.createDataFrame(
+                   truth_rel, f"{USER_ID} string, {CONTENT_ID} string, relevance double")}
     try:
-        for name, rel in relevances(scored, model_weights(model.uri)).items():
+        for name, rel in choices.items():
             variants = {"served": {}, "no guardrails": NO_GUARDRAILS,
-                        **(GUARDRAILS if name == "feed score" else {})}
+                        **(GUARDRAILS if name in ("feed score", PERFECT) else {})}
             refs = reference_feeds(lake, settings.export, users, as_of, ablations=variants, pool=pool,
                                    relevance=rel)
             guarded = refs.pool if guarded is None else guarded

@@ -121,6 +121,13 @@ def test_oracle_pool_takes_the_true_best_items_of_each_users_pool(sim):
     rest = [watch[index[c]] for c in pool[pool["user_id"] == users[row]]["content_id"]
             if c not in set(mine["content_id"])]
     assert shown == sorted(shown, reverse=True) and min(shown) >= max(rest)
+    # The same truth as a relevance per pool pair (a perfect ranker's scores): pairs outside
+    # the world left out, each pair its true expected watch.
+    from foryou.simulator.policies import true_relevance
+    rel = true_relevance(world, pool)
+    assert len(rel) == len(pool) - 1 and "someone-not-simulated" not in set(rel["user_id"])
+    mine = rel[rel["user_id"] == users[row]]
+    assert np.allclose(mine["relevance"], [watch[index[c]] for c in mine["content_id"]])
     # A pool shorter than the list: the whole pool, no padding.
     short = oracle_pool_policy(world, pool[pool["user_id"] == users[0]].head(4), length=10)
     assert len(short) == 4 and list(short["rank"]) == [1, 2, 3, 4]

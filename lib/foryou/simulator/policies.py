@@ -6,7 +6,9 @@
 - :func:`oracle_policy`: for each user the items with the highest *true* expected watch time
   under the user model, in a neutral mood (the ceiling any learned ranker aims at);
 - :func:`oracle_pool_policy`: the same, but only among the items of each user's candidate
-  pool (the ceiling that retrieval leaves to the ranker and the rerank).
+  pool (the ceiling that retrieval leaves to the ranker and the rerank);
+- :func:`true_relevance`: that truth as a score per (user, item), for the export's rerank to
+  order (a perfect ranker).
 
 Over several days (:func:`foryou.simulator.environment.simulate_days`) a policy is a
 function of the day and what the users did so far: :func:`daily_oracle`, :func:`daily_random`
@@ -152,11 +154,32 @@ def oracle_pool_policy(world: SimWorld, pool: pd.DataFrame, length: int = 50) ->
             simulated and items outside the world's catalogue are ignored.
         length: items per user.
     """
+    rows, items, _ = _pair_indices(world, pool)
+    allowed = np.zeros((world.n, world.catalogue.n_items), bool)
+    allowed[rows, items] = True
+    return oracle_policy(world, length, allowed)
+
+
+def true_relevance(world: SimWorld, pairs: pd.DataFrame) -> pd.DataFrame:
+    """``user_id, content_id, relevance``: the true expected watch ms of each (user, item) of
+    ``pairs`` (silver pseudonyms; pairs outside the world are left out), in the neutral
+    session :func:`oracle_pool_policy` ranks by. Ranking a pool by it is a perfect ranker, so
+    the export's rerank over it shows what the rerank and its guardrails leave of
+    ``oracle_pool`` (``bench/feed_choices.py``)."""
+    rows, items, known = _pair_indices(world, pairs)
+    out = pairs.loc[known, [USER_ID, CONTENT_ID]].reset_index(drop=True)
+    relevance = np.empty(len(out))
+    for user in np.unique(rows):  # one user's row of the catalogue at a time
+        at = np.flatnonzero(rows == user)
+        relevance[at] = true_expected_watch(world, np.array([user]))[0, items[at]]
+    return out.assign(relevance=relevance)
+
+
+def _pair_indices(world: SimWorld, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World row and catalogue index of each of ``pairs``' (user_id, content_id) that the
+    world holds, and the mask of those pairs."""
     row_of = pd.Series(np.arange(world.n), index=pd.Index(world.pseudonyms))
     item_of = pd.Series(np.arange(len(world.content_ids)), index=pd.Index(world.content_ids))
-    rows = pool[USER_ID].map(row_of)
-    items = pool[CONTENT_ID].map(item_of)
-    known = rows.notna() & items.notna()
-    allowed = np.zeros((world.n, world.catalogue.n_items), bool)
-    allowed[rows[known].to_numpy(np.int64), items[known].to_numpy(np.int64)] = True
-    return oracle_policy(world, length, allowed)
+    rows, items = pairs[USER_ID].map(row_of), pairs[CONTENT_ID].map(item_of)
+    known = (rows.notna() & items.notna()).to_numpy()
+    return rows[known].to_numpy(np.int64), items[known].to_numpy(np.int64), known
