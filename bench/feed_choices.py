@@ -99,12 +99,12 @@ def main(argv=None) -> int:
                          keep=[USER_ID, CONTENT_ID, FATIGUE]).cache()
     feeds: dict[str, pd.DataFrame] = {}
     guarded = None
-    # bounded: the simulated users' pool pairs (--users)
-    truth_rel = true_relevance(world, pool.select(USER_ID, CONTENT_ID).toPandas())
-    choices = {**relevances(scored, model_weights(model.uri)),
-               PERFECT: lake.spark.createDataFrame(
-                   truth_rel, f"{USER_ID} string, {CONTENT_ID} string, relevance double")}
     try:
+        # bounded: the simulated users' pool pairs (--users)
+        truth_rel = true_relevance(world, pool.select(USER_ID, CONTENT_ID).toPandas())
+        choices = {**relevances(scored, model_weights(model.uri)),
+                   PERFECT: lake.spark.createDataFrame(
+                       truth_rel, f"{USER_ID} string, {CONTENT_ID} string, relevance double")}
         for name, rel in choices.items():
             variants = {"served": {}, "no guardrails": NO_GUARDRAILS,
                         **(GUARDRAILS if name in ("feed score", PERFECT) else {})}

@@ -38,16 +38,14 @@ def inject(order: Sequence[int], novel: Sequence[bool], n: int, share: float) ->
     slots = {min(n - 1, math.ceil((s + 1) * n / want) - 1) for s in range(want)} if want else set()
     while len(slots) < want:  # collisions at the end of a short list
         slots.add(max(set(range(n)) - slots))
-    due = [0] * n  # novel items the schedule asks for in positions 0..pos
-    for pos in range(n):
-        due[pos] = (due[pos - 1] if pos else 0) + (pos in slots)
     out: list[int] = []
     taken: set[int] = set()
-    novel_taken = ni = oi = 0
+    due = novel_taken = ni = oi = 0  # due: novel items the schedule asks for up to pos
     for pos in range(n):
+        due += pos in slots
         while ni < len(novel_q) and novel_q[ni] in taken:
             ni += 1
-        if novel_taken < due[pos] and ni < len(novel_q):
+        if novel_taken < due and ni < len(novel_q):
             pick = novel_q[ni]
         else:
             while order[oi] in taken:
