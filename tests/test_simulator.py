@@ -44,6 +44,13 @@ def test_true_best_feed_beats_popularity_and_random(sim, gold_world):
     assert oracle.return_rate > random.return_rate, report
     assert report.loc["popularity", "time_spent_s"] > random.time_spent_s, report
     assert (report["sessions_per_s"] > 0).all()
+    # Users who reach the end of their list: the same true-best order cut to 3 items runs out
+    # for more of them, and holds them for less time, than the 40-item list.
+    assert ((report["list_ran_out"] >= 0) & (report["list_ran_out"] <= 1)).all()
+    short = oracle_policy(world, length=3)
+    cut = simulate_policies(WORLD, None, {"short": short}, world=world, seed=11).iloc[0]
+    assert cut.list_ran_out > oracle.list_ran_out and cut.list_ran_out > 0.5, (cut, oracle)
+    assert cut.items_per_user <= 3 and cut.time_spent_s < oracle.time_spent_s
     for col in ("time_spent_s", "return_rate"):
         assert ((report[f"{col}_lo"] <= report[col]) & (report[col] <= report[f"{col}_hi"])).all()
     assert ((report["return_rate_lo"] >= 0) & (report["return_rate_hi"] <= 1)).all()
