@@ -62,7 +62,7 @@ def serve(world: SimWorld, feeds: dict[str, tuple[np.ndarray, str | None]], seed
         for name, (items, reactive) in feeds.items():
             day = simulate_day(world, items, seed=s, reactive=reactive)
             watched[name][s] = day.watch_ms / 1000
-            exhausted[name] += float((day.items_seen >= (items >= 0).sum(axis=1)).mean()) / seeds
+            exhausted[name] += float(day.ran_out[day.has_feed].mean()) / seeds
     return watched, exhausted
 
 

@@ -64,9 +64,8 @@ def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
         on the day and its 95% CI, ``return_rate`` mean next-day return probability and its CI,
         ``returned_share`` a draw of it, ``feed_coverage`` share of users the feed covers,
         ``items_per_user`` items seen, ``list_ran_out`` the share of users with a feed who
-        reached its end (their day ended with the list, not with their interest: a longer list
-        would have kept them watching), ``sessions`` simulated and ``sessions_per_s``
-        (simulation speed); ``time_share`` and
+        reached its end (``DayResult.ran_out``: a longer list would have kept them watching),
+        ``sessions`` simulated and ``sessions_per_s`` (simulation speed); ``time_share`` and
         ``return_share`` the share of the oracle's lift over random it keeps (see
         :func:`lift_shares`; NaN unless both ``random`` and ``oracle`` are among the policies).
     Example:
@@ -89,8 +88,7 @@ def simulate_policies(world_cfg: WorldConfig, truth_dir: str | Path | None,
         t, t_lo, t_hi = mean_ci(day.watch_ms / 1000.0)
         r, r_lo, r_hi = mean_ci(day.p_return)
         sessions = int(day.sessions.sum())
-        length = (feeds >= 0).sum(axis=1)
-        ran_out = float((day.items_seen >= length)[day.has_feed].mean()) if day.has_feed.any() else 0.0
+        ran_out = float(day.ran_out[day.has_feed].mean()) if day.has_feed.any() else 0.0
         rows.append(dict(
             policy=name, users=world.n, feed_coverage=float(day.has_feed.mean()),
             time_spent_s=t, time_spent_s_lo=t_lo, time_spent_s_hi=t_hi,

@@ -221,6 +221,7 @@ class DayResult:
 
     watch_ms: np.ndarray
     items_seen: np.ndarray
+    ran_out: np.ndarray  # reached the end of a non-empty feed: the list, not the user, ended the day
     sessions: np.ndarray
     satisfaction: np.ndarray  # mean item satisfaction (NaN: nothing watched)
     p_return: np.ndarray  # next-day return probability
@@ -391,7 +392,8 @@ def serve_day(world: SimWorld, state: UserState, feeds: np.ndarray, rng: np.rand
     empty = ([np.zeros(0, np.int64)],) * 2 + ([np.zeros(0, bool)],) * 2
     columns = list(zip(*logged)) if logged else empty
     log = pd.DataFrame({name: np.concatenate(col) for name, col in zip(LOG_COLUMNS, columns)})
-    return DayResult(watch_ms=watch, items_seen=seen, sessions=sessions_opened,
+    return DayResult(watch_ms=watch, items_seen=seen, ran_out=(feed_len > 0) & (cursor >= feed_len),
+                     sessions=sessions_opened,
                      satisfaction=day_sat, p_return=p_return,
                      returned=rng.random(n) < p_return, has_feed=feed_len > 0, log=log)
 
